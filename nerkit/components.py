@@ -1,0 +1,6 @@
+"""Imports every module that registers a built-in component.
+
+One import per module; the registry imports this lazily on first lookup.
+"""
+
+# ruff: noqa: F401

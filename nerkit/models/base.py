@@ -1,0 +1,135 @@
+"""The interfaces that registered components implement.
+
+Shapes: B batch, T subword positions ([CLS] + chars + [SEP]), L characters,
+W lattice words, H encoder width, D fusion output width.
+
+Builders registered in ``fusions`` and ``decoders`` return *factories*: the
+sizes they need (the encoder width, the lexicon) are only known once the
+encoder is built and the lexicon initialised, so ``NERModel`` calls
+``fusion_factory(input_dim, lexicon)`` and ``decoder_factory(input_dim)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..types import Entity
+
+
+class Encoder(nn.Module):
+    """Maps character ids to contextual vectors, one position per character."""
+
+    hidden_size: int
+    max_length: int  # positions incl. [CLS] and [SEP]
+    cls_id: int
+    sep_id: int
+    pad_id: int
+
+    def char_ids(self, text: str) -> List[int]:
+        """One vocabulary id per character of ``text`` (len == len(text))."""
+        raise NotImplementedError
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """[B, T] ids and mask -> [B, T, H]."""
+        raise NotImplementedError
+
+    def word_embeddings(self) -> nn.Embedding:
+        """The input embedding matrix that adversarial training perturbs."""
+        raise NotImplementedError
+
+    def layer_groups(self) -> List[List[Tuple[str, nn.Parameter]]]:
+        """Encoder parameters by depth: [0] embeddings, [1..N] layers bottom to top.
+
+        Names are relative to the encoder. Parameters above the last layer
+        (pooler, mixing weights) belong to the top group.
+        """
+        raise NotImplementedError
+
+
+class LabelScheme:
+    """Turns entities into training targets and back."""
+
+    labels: Tuple[str, ...]  # entity types
+
+
+class TagScheme(LabelScheme):
+    """A BIO-style scheme with one or more tag layers."""
+
+    def layer_tags(self, layer: int) -> List[str]:
+        """Tag names of a layer, index 0 is "O"."""
+        raise NotImplementedError
+
+    @property
+    def num_layers(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, entities: Sequence[Entity], length: int) -> List[List[int]]:
+        """[num_layers][length] tag ids."""
+        raise NotImplementedError
+
+    def decode(self, tags: Sequence[Sequence[int]]) -> List[Entity]:
+        """[num_layers][length] tag ids -> entities (all layers merged)."""
+        raise NotImplementedError
+
+
+class SpanScheme(LabelScheme):
+    def encode(self, entities: Sequence[Entity], length: int) -> List[Tuple[int, int, int]]:
+        """(start, end inclusive, label id) for each entity inside ``length``."""
+        raise NotImplementedError
+
+    def decode(self, spans: Sequence[Tuple[int, int, int]]) -> List[Entity]:
+        raise NotImplementedError
+
+
+@dataclass
+class LatticeBatch:
+    """Lattice words of a batch, in character coordinates of the window.
+
+    word_ids: [B, W] long, rows of the lexicon's vector matrix (0 = padding)
+    starts, ends: [B, W] long, first and last (inclusive) character index
+    mask: [B, W] bool, True for real words
+    """
+
+    word_ids: Tensor
+    starts: Tensor
+    ends: Tensor
+    mask: Tensor
+
+    def to(self, device: torch.device) -> "LatticeBatch":
+        return LatticeBatch(*(t.to(device) for t in (self.word_ids, self.starts, self.ends, self.mask)))
+
+
+class Fusion(nn.Module):
+    output_dim: int
+
+    def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
+        """chars [B, L, H], mask [B, L] bool -> [B, L, D]."""
+        raise NotImplementedError
+
+
+class Decoder(nn.Module):
+    """Loss from hidden states and targets; entities from hidden states."""
+
+    scheme: LabelScheme
+
+    def make_targets(
+        self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
+    ) -> Dict[str, Tensor]:
+        """Gold entities of each window (char coordinates) -> padded target tensors."""
+        raise NotImplementedError
+
+    def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
+        """hidden [B, L, D], mask [B, L] bool -> scalar loss."""
+        raise NotImplementedError
+
+    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+        """Entities with a confidence in [0, 1] for each sequence of the batch."""
+        raise NotImplementedError
+
+
+FusionFactory = Callable[[int, Optional["object"]], Fusion]  # (input_dim, lexicon)
+DecoderFactory = Callable[[int], Decoder]  # (input_dim)
