@@ -1,0 +1,321 @@
+"""BIO tagging with one or more tag layers (``nerkit.BIO.v1``).
+
+Tag ids of a layer: 0 is ``"O"``, then ``B-x`` = 1 + 2k and ``I-x`` = 2 + 2k for the
+k-th label of that layer.
+
+Conflict rule (encoding, within one layer): a layer can hold only non-overlapping
+entities, so the entities assigned to it are taken in this order -- longer entity
+first, then label priority (``priority``, default: the order of ``labels``), then
+earlier start -- and an entity is written only if all its positions are still free.
+Exact duplicates are written once. Entities not fully inside ``[0, length)`` are
+left out (windowing keeps whole entities inside a window).
+
+Decoding rules for ill-formed tag sequences (lenient, as conlleval):
+- an ``I-x`` that does not follow a ``B-x``/``I-x`` of the same type starts a new
+  entity of type x (so ``O I-x I-x`` is one entity);
+- a type change inside a span (``B-x I-y``) ends x and starts y;
+- ``B-x`` always starts a new entity, even after ``I-x``.
+Positions at or beyond the sequence length, and negative ids (the -100 padding of
+targets), are read as ``"O"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from ...errors import ConfigError, DataError
+from ...models.base import TagScheme
+from ...registry import registry
+from ...types import CMEEE_LABELS, Entity
+
+ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
+
+# Registered builders' defaults (lists, as confection checks them against List[str]; never mutated).
+DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
+
+
+@dataclass
+class TagSpans:
+    """Entities found in a batch of tag sequences, as parallel int64 arrays [N].
+
+    Rows are ordered by (batch, layer, start). ``label`` indexes ``scheme.labels``.
+    """
+
+    batch: np.ndarray
+    layer: np.ndarray
+    start: np.ndarray
+    end: np.ndarray  # inclusive
+    label: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.batch.shape[0])
+
+
+def _to_numpy(x: ArrayLike) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+class BIOScheme(TagScheme):
+    """BIO tags in ``len(layers)`` layers; every label lives in exactly one layer.
+
+    ``labels``: entity types. ``layers``: a partition of ``labels`` into tag layers
+    (default: one layer holding every label). ``priority``: label order used to break
+    ties between overlapping entities of equal length (default: ``labels`` order;
+    labels left out of ``priority`` come after the listed ones, in ``labels`` order).
+    ``name`` is the registered name, used in error messages.
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str] = CMEEE_LABELS,
+        layers: Optional[Sequence[Sequence[str]]] = None,
+        priority: Optional[Sequence[str]] = None,
+        name: str = "nerkit.BIO.v1",
+    ) -> None:
+        self.name = name
+        labels = tuple(labels)
+        if not labels:
+            raise ConfigError(
+                f"{name}: `labels` is empty. List the entity types, e.g. {list(CMEEE_LABELS)}."
+            )
+        dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dupes:
+            raise ConfigError(
+                f"{name}: `labels` lists {dupes} more than once. Remove the duplicates."
+            )
+        self.labels = labels
+        self.label_to_id: Dict[str, int] = {lab: i for i, lab in enumerate(labels)}
+        if layers is None:
+            layers = [list(labels)]
+        self.layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
+        self._check_layers()
+        # label id -> (layer, index of the label inside its layer)
+        self.label_layer: Dict[str, int] = {}
+        for k, layer in enumerate(self.layers):
+            for lab in layer:
+                self.label_layer[lab] = k
+        self.priority = self._check_priority(priority)
+        self._rank = {lab: i for i, lab in enumerate(self.priority)}
+        self._tags = [
+            ["O"] + [f"{p}-{lab}" for lab in layer for p in ("B", "I")] for layer in self.layers
+        ]
+        # [K, max labels per layer]: layer-local label index -> global label id (-1 = none)
+        width = max(len(layer) for layer in self.layers)
+        self._local_to_global = np.full((len(self.layers), width), -1, dtype=np.int64)
+        self._local_index: Dict[str, int] = {}
+        for k, layer in enumerate(self.layers):
+            for j, lab in enumerate(layer):
+                self._local_to_global[k, j] = self.label_to_id[lab]
+                self._local_index[lab] = j
+        self._num_tags = np.array([len(t) for t in self._tags], dtype=np.int64)
+
+    # -- validation -------------------------------------------------------------------
+    def _check_layers(self) -> None:
+        if not self.layers or any(len(layer) == 0 for layer in self.layers):
+            raise ConfigError(
+                f"{self.name}: `layers` must be a non-empty list of non-empty label lists, "
+                f"got {[list(x) for x in self.layers]}."
+            )
+        seen: Dict[str, int] = {}
+        for k, layer in enumerate(self.layers):
+            for lab in layer:
+                if lab not in self.label_to_id:
+                    raise ConfigError(
+                        f"{self.name}: `layers` names label '{lab}' (layer {k}) that is not in "
+                        f"`labels` {list(self.labels)}. Fix `layers` or add the label to `labels`."
+                    )
+                if lab in seen:
+                    raise ConfigError(
+                        f"{self.name}: `layers` puts label '{lab}' in layers {seen[lab]} and {k}. "
+                        f"Each label must be in exactly one layer."
+                    )
+                seen[lab] = k
+        missing = [lab for lab in self.labels if lab not in seen]
+        if missing:
+            raise ConfigError(
+                f"{self.name}: `layers` leaves out labels {missing}. The layers must partition "
+                f"`labels` {list(self.labels)}: add each missing label to one layer."
+            )
+
+    def _check_priority(self, priority: Optional[Sequence[str]]) -> Tuple[str, ...]:
+        if priority is None:
+            return self.labels
+        unknown = [lab for lab in priority if lab not in self.label_to_id]
+        if unknown:
+            raise ConfigError(
+                f"{self.name}: `priority` names labels {unknown} that are not in `labels` "
+                f"{list(self.labels)}. Fix `priority` or leave it out to use `labels` order."
+            )
+        listed = list(dict.fromkeys(priority))
+        return tuple(listed + [lab for lab in self.labels if lab not in listed])
+
+    # -- TagScheme API ----------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return len(self.layers)
+
+    def layer_tags(self, layer: int) -> List[str]:
+        return list(self._tags[layer])
+
+    def num_tags(self, layer: int) -> int:
+        """Number of tags of a layer (1 + 2 * its labels)."""
+        return len(self._tags[layer])
+
+    def tag_id(self, layer: int, tag: str) -> int:
+        """Id of a tag name ("O", "B-x", "I-x") in ``layer``."""
+        return self._tags[layer].index(tag)
+
+    def transition_mask(self, layer: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Strict BIO constraints of a layer, for constrained decoders (e.g. a CRF).
+
+        Returns ``(start_ok [n], trans_ok [n, n])`` booleans: ``I-x`` may not start a
+        sequence and may only follow ``B-x`` or ``I-x``; everything else is allowed.
+        """
+        n = self.num_tags(layer)
+        start_ok = np.ones(n, dtype=bool)
+        trans_ok = np.ones((n, n), dtype=bool)
+        for j in range(len(self.layers[layer])):
+            b, i = 1 + 2 * j, 2 + 2 * j
+            start_ok[i] = False
+            trans_ok[:, i] = False
+            trans_ok[b, i] = True
+            trans_ok[i, i] = True
+        return start_ok, trans_ok
+
+    def _check_entity(self, ent: Entity) -> None:
+        if ent.label not in self.label_to_id:
+            raise DataError(
+                f"{self.name}: entity {tuple(ent)} has label '{ent.label}', which is not among "
+                f"the scheme's `labels` {list(self.labels)}. Add it to `labels` of the label "
+                f"scheme in the config, or remove such entities from the data."
+            )
+        if ent.start < 0 or ent.end < ent.start:
+            raise DataError(
+                f"{self.name}: entity {tuple(ent)} has invalid offsets (need 0 <= start <= end, "
+                f"end inclusive). Fix start_idx/end_idx of this entity in the data."
+            )
+
+    def encode(self, entities: Sequence[Entity], length: int) -> List[List[int]]:
+        """[num_layers][length] tag ids, overlaps resolved by the module's conflict rule."""
+        out = np.zeros((self.num_layers, length), dtype=np.int64)
+        self._encode_into(out, entities, length)
+        return out.tolist()
+
+    def _encode_into(self, out: np.ndarray, entities: Sequence[Entity], length: int) -> None:
+        """Write the tags of one sequence into ``out`` [K, >= length] (pre-filled with O)."""
+        ents = set()
+        for ent in entities:
+            ent = Entity(*ent)
+            self._check_entity(ent)
+            if ent.end < length:
+                ents.add(ent)
+        order = sorted(ents, key=lambda e: (e.start - e.end, self._rank[e.label], e.start, e.end))
+        for ent in order:
+            k = self.label_layer[ent.label]
+            row = out[k]
+            if row[ent.start : ent.end + 1].any():
+                continue
+            j = self._local_index[ent.label]
+            row[ent.start] = 1 + 2 * j
+            row[ent.start + 1 : ent.end + 1] = 2 + 2 * j
+
+    def encode_batch(
+        self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int], pad: int = -100
+    ) -> np.ndarray:
+        """Tags of a batch: int64 [B, num_layers, max(lengths)], ``pad`` past each length."""
+        lengths = [int(n) for n in lengths]
+        if len(entities) != len(lengths):
+            raise ValueError(
+                f"{self.name}.encode_batch: got {len(entities)} entity lists but {len(lengths)} lengths."
+            )
+        width = max(lengths, default=0)
+        out = np.zeros((len(lengths), self.num_layers, width), dtype=np.int64)
+        for b, (ents, n) in enumerate(zip(entities, lengths, strict=True)):
+            self._encode_into(out[b], ents, n)
+        pos = np.arange(width)
+        out[
+            np.broadcast_to((pos[None, :] >= np.asarray(lengths)[:, None])[:, None, :], out.shape)
+        ] = pad
+        return out
+
+    def tag_spans(self, tags: ArrayLike, lengths: Optional[ArrayLike] = None) -> TagSpans:
+        """Vectorised decoding: tags [B, num_layers, L] (+ lengths [B]) -> all entity spans.
+
+        Uses the lenient rules of the module docstring; no Python loop over the batch.
+        """
+        t = _to_numpy(tags).astype(np.int64, copy=True)
+        if t.ndim != 3 or t.shape[1] != self.num_layers:
+            raise ValueError(
+                f"{self.name}: expected tags of shape [batch, {self.num_layers} layers, length], "
+                f"got {tuple(t.shape)}."
+            )
+        bsz, _, length = t.shape
+        if lengths is not None:
+            lens = _to_numpy(lengths).astype(np.int64).reshape(-1)
+            t[
+                np.broadcast_to((np.arange(length)[None, :] >= lens[:, None])[:, None, :], t.shape)
+            ] = 0
+        t[t < 0] = 0
+        bad = t >= self._num_tags[None, :, None]
+        if bad.any():
+            b, k, i = (int(x[0]) for x in np.nonzero(bad))
+            raise ValueError(
+                f"{self.name}: tag id {int(t[b, k, i])} at batch {b}, layer {k}, position {i} is "
+                f"out of range; layer {k} has {self.num_tags(k)} tags {self._tags[k]}."
+            )
+        inside = t > 0
+        local = np.where(inside, (t - 1) // 2, -1)  # [B, K, L] layer-local label index
+        is_b = inside & (t % 2 == 1)
+        none = np.full((bsz, self.num_layers, 1), -1, dtype=np.int64)
+        prev_local = np.concatenate([none, local[:, :, :-1]], axis=2)
+        next_local = np.concatenate([local[:, :, 1:], none], axis=2)
+        next_b = np.concatenate([is_b[:, :, 1:], np.zeros_like(none, dtype=bool)], axis=2)
+        starts = inside & (is_b | (prev_local != local))
+        ends = inside & ((next_local != local) | next_b)
+        sb, sk, si = np.nonzero(starts)
+        _, _, ei = np.nonzero(ends)  # same count and order: one end per start, row-major
+        label = self._local_to_global[sk, local[sb, sk, si]]
+        return TagSpans(sb, sk, si, ei, label)
+
+    def decode_batch(
+        self, tags: ArrayLike, lengths: Optional[ArrayLike] = None
+    ) -> List[List[Entity]]:
+        """tags [B, num_layers, L] -> entities of each sequence (layers merged, sorted)."""
+        spans = self.tag_spans(tags, lengths)
+        bsz = _to_numpy(tags).shape[0]
+        out: List[set] = [set() for _ in range(bsz)]
+        for b, s, e, lab in zip(
+            spans.batch.tolist(),
+            spans.start.tolist(),
+            spans.end.tolist(),
+            spans.label.tolist(),
+            strict=True,
+        ):
+            out[b].add(Entity(s, e, self.labels[lab]))
+        return [sorted(ents) for ents in out]
+
+    def decode(self, tags: Sequence[Sequence[int]]) -> List[Entity]:
+        """[num_layers][length] tag ids -> entities of all layers merged, sorted."""
+        arr = _to_numpy(tags)
+        if arr.ndim != 2:
+            raise ValueError(
+                f"{self.name}.decode: expected [num_layers][length] tag ids, got shape {arr.shape}."
+            )
+        return self.decode_batch(arr[None])[0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(labels={list(self.labels)}, layers={[list(x) for x in self.layers]})"
+
+
+@registry.label_schemes("nerkit.BIO.v1")
+def bio_scheme(
+    labels: List[str] = DEFAULT_LABELS, priority: Optional[List[str]] = None
+) -> BIOScheme:
+    """One flat BIO layer over ``labels``; overlaps resolved by length, then ``priority``."""
+    return BIOScheme(labels=labels, layers=None, priority=priority, name="nerkit.BIO.v1")

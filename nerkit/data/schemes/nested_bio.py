@@ -1,0 +1,59 @@
+"""Nested BIO: several BIO layers, each label in one (``nerkit.NestedBIO.v1``).
+
+The study's scheme puts ``sym`` (the only type that nests others in CMeEE, mostly
+sym over bod) in one layer and the other eight types in a second one, so a symptom
+and the body part inside it are both kept. Within a layer the conflict rule and the
+decoding rules are those of :mod:`nerkit.data.schemes.bio`: longer entity first, then
+label priority, then earlier start; an entity is written only if all its positions
+in its layer are free. Decoding merges the entities of all layers.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+from ...errors import ConfigError
+from ...registry import registry
+from ...types import CMEEE_LABELS
+from .bio import DEFAULT_LABELS, BIOScheme
+
+# Registered builder's default (lists, as confection checks them against List[...]; never mutated).
+NESTED_LAYERS: List[List[str]] = [["sym"], [lab for lab in CMEEE_LABELS if lab != "sym"]]
+
+
+def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -> List[List[str]]:
+    """The study's split of ``labels``: [["sym"], [every other label]]."""
+    labels = list(labels)
+    if "sym" not in labels or len(labels) < 2:
+        raise ConfigError(
+            f"{name}: the default layers split 'sym' from the other labels, but `labels` is "
+            f"{labels}. Give `layers` explicitly (a partition of `labels`)."
+        )
+    return [["sym"], [lab for lab in labels if lab != "sym"]]
+
+
+class NestedBIOScheme(BIOScheme):
+    """BIO tags in several layers; ``layers`` must partition ``labels``."""
+
+    def __init__(
+        self,
+        labels: Sequence[str] = CMEEE_LABELS,
+        layers: Optional[Sequence[Sequence[str]]] = None,
+        priority: Optional[Sequence[str]] = None,
+        name: str = "nerkit.NestedBIO.v1",
+    ) -> None:
+        if layers is None:
+            layers = sym_split_layers(labels, name)
+        super().__init__(labels=labels, layers=layers, priority=priority, name=name)
+
+
+@registry.label_schemes("nerkit.NestedBIO.v1")
+def nested_bio_scheme(
+    labels: List[str] = DEFAULT_LABELS,
+    layers: List[List[str]] = NESTED_LAYERS,
+    priority: Optional[List[str]] = None,
+) -> NestedBIOScheme:
+    """BIO layers partitioning ``labels`` (default: sym / the other eight CMeEE types)."""
+    return NestedBIOScheme(
+        labels=labels, layers=layers, priority=priority, name="nerkit.NestedBIO.v1"
+    )

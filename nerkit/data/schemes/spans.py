@@ -1,0 +1,79 @@
+"""Span targets for span decoders (``nerkit.Spans.v1``).
+
+Each entity becomes ``(start, end inclusive, label id)`` with the label id indexing
+``labels``. There is no conflict rule: every entity is kept, nested and overlapping
+ones included; exact duplicates are removed. Entities not fully inside ``[0, length)``
+are left out. Output is sorted by (start, end, label id).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+from ...errors import ConfigError, DataError
+from ...models.base import SpanScheme
+from ...registry import registry
+from ...types import CMEEE_LABELS, Entity
+from .bio import DEFAULT_LABELS
+
+
+class SpanLabelScheme(SpanScheme):
+    """Entities as (start, end, label id) triples; ``num_labels`` classes."""
+
+    def __init__(self, labels: Sequence[str] = CMEEE_LABELS, name: str = "nerkit.Spans.v1") -> None:
+        self.name = name
+        labels = tuple(labels)
+        if not labels:
+            raise ConfigError(
+                f"{name}: `labels` is empty. List the entity types, e.g. {list(CMEEE_LABELS)}."
+            )
+        dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if dupes:
+            raise ConfigError(
+                f"{name}: `labels` lists {dupes} more than once. Remove the duplicates."
+            )
+        self.labels = labels
+        self.label_to_id: Dict[str, int] = {lab: i for i, lab in enumerate(labels)}
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    def encode(self, entities: Sequence[Entity], length: int) -> List[Tuple[int, int, int]]:
+        out = set()
+        for ent in entities:
+            ent = Entity(*ent)
+            if ent.label not in self.label_to_id:
+                raise DataError(
+                    f"{self.name}: entity {tuple(ent)} has label '{ent.label}', which is not among "
+                    f"the scheme's `labels` {list(self.labels)}. Add it to `labels` of the label "
+                    f"scheme in the config, or remove such entities from the data."
+                )
+            if ent.start < 0 or ent.end < ent.start:
+                raise DataError(
+                    f"{self.name}: entity {tuple(ent)} has invalid offsets (need 0 <= start <= "
+                    f"end, end inclusive). Fix start_idx/end_idx of this entity in the data."
+                )
+            if ent.end < length:
+                out.add((ent.start, ent.end, self.label_to_id[ent.label]))
+        return sorted(out)
+
+    def decode(self, spans: Sequence[Tuple[int, int, int]]) -> List[Entity]:
+        out = set()
+        for start, end, lab in spans:
+            if not 0 <= int(lab) < len(self.labels):
+                raise ValueError(
+                    f"{self.name}: label id {lab} of span ({start}, {end}) is out of range; the "
+                    f"scheme has {len(self.labels)} labels {list(self.labels)}."
+                )
+            out.add(Entity(int(start), int(end), self.labels[int(lab)]))
+        return sorted(out)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(labels={list(self.labels)})"
+
+
+@registry.label_schemes("nerkit.Spans.v1")
+def span_scheme(labels: List[str] = DEFAULT_LABELS) -> SpanLabelScheme:
+    """(start, end, label id) spans over ``labels``; keeps every entity."""
+    return SpanLabelScheme(labels=labels, name="nerkit.Spans.v1")
