@@ -3,6 +3,14 @@
 from .registry import registry
 from .types import Entity, Example
 
+
+def load(path, device: str = "auto"):
+    """Load a trained model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
+    from .pipeline import load as _load
+
+    return _load(path, device=device)
+
+
 __version__ = "0.1.0"
 
-__all__ = ["registry", "Entity", "Example", "__version__"]
+__all__ = ["registry", "load", "Entity", "Example", "__version__"]

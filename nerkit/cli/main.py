@@ -1,0 +1,213 @@
+"""The ``nerkit`` command line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from ..errors import NerkitError
+
+app = typer.Typer(
+    name="nerkit",
+    help="nerkit: Chinese medical NER from config files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+debug_app = typer.Typer(help="Check a config, its data or its word vectors before training.", no_args_is_help=True)
+app.add_typer(debug_app, name="debug")
+
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def friendly(func: Callable) -> Callable:
+    """Print nerkit's own errors as one paragraph and exit 1, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NerkitError as err:
+            typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _load(config: Path, extra: List[str]):
+    from ..config import load_config, parse_overrides
+
+    return load_config(config, parse_overrides(extra))
+
+
+@app.command(context_settings=OVERRIDES)
+@friendly
+def train(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., help="Config file (.cfg)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/ and model-last/."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Output directory of an interrupted run to continue."),
+) -> None:
+    """Train a model. Extra options override config values: --training.max_epochs 3."""
+    from ..training.loop import train as run_train
+
+    cfg = _load(config, ctx.args)
+    if resume is not None and output is None:
+        output = resume
+    result = run_train(cfg, output, resume)
+    where = f" Saved to {output}/model-best and {output}/model-last." if output else ""
+    typer.secho(
+        f"✔ Best dev F1 {result.best_score * 100:.2f} at step {result.best_step}.{where}",
+        fg=typer.colors.GREEN,
+    )
+
+
+@app.command()
+@friendly
+def evaluate(
+    model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
+    data: Path = typer.Argument(..., help="Annotated CMeEE file."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    batch_size: int = typer.Option(64, help="Windows per batch."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+) -> None:
+    """Strict micro P/R/F1 and a per-type table of a model on a file."""
+    from ..pipeline import load
+    from ..scoring import format_scores, score
+
+    nlp = load(model, device=device)
+    examples = nlp.read(data)
+    preds = nlp.predict_examples(examples, batch_size=batch_size)
+    scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
+    typer.echo(format_scores(scores))
+    if output:
+        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+
+
+@app.command()
+@friendly
+def predict(
+    model: Path = typer.Argument(..., help="Model directory."),
+    input: Path = typer.Argument(..., help="CMeEE JSON (or JSON Lines) file; entities are ignored."),
+    output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format."),
+    batch_size: int = typer.Option(64, help="Windows per batch."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+) -> None:
+    """Predict entities for every record of INPUT, in order, in the CMeEE format."""
+    from ..data.submission import check_submission, write_cmeee
+    from ..pipeline import load
+
+    nlp = load(model, device=device)
+    examples = nlp.read(input, annotated=False)
+    preds = nlp.predict_examples(examples, batch_size=batch_size, show_progress=len(examples) > 200)
+    write_cmeee(output, [ex.text for ex in examples], preds)
+    problems = check_submission(output, input, labels=nlp.labels)
+    if problems:
+        raise NerkitError("The written file breaks the format rules: " + "; ".join(problems[:5]))
+    n = sum(len(p) for p in preds)
+    typer.secho(f"✔ {len(examples)} records, {n} entities -> {output}", fg=typer.colors.GREEN)
+
+
+@app.command("score")
+@friendly
+def score_cmd(
+    gold: Path = typer.Argument(..., help="Gold CMeEE file."),
+    pred: Path = typer.Argument(..., help="Predicted CMeEE file (same records, same order)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+) -> None:
+    """Score a prediction file against a gold file (strict micro P/R/F1)."""
+    from ..data.readers import read_cmeee
+    from ..errors import DataError
+    from ..scoring import format_scores, score
+
+    g = read_cmeee(gold)
+    p = read_cmeee(pred)
+    if len(g) != len(p):
+        raise DataError(f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one.")
+    for i, (a, b) in enumerate(zip(g, p)):
+        if a.text != b.text:
+            raise DataError(f"{pred}, record {i}, text: differs from record {i} of {gold}.")
+    scores = score([ex.entities for ex in g], [ex.entities for ex in p])
+    typer.echo(format_scores(scores))
+    if output:
+        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+
+
+@debug_app.command("config", context_settings=OVERRIDES)
+@friendly
+def debug_config(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
+    """Validate a config without training and print it with every default filled in."""
+    from ..config import check_config, filled_config
+
+    cfg = _load(config, ctx.args)
+    check_config(cfg)
+    typer.echo(filled_config(cfg).to_str())
+    typer.secho("✔ Config is valid.", fg=typer.colors.GREEN, err=True)
+
+
+@debug_app.command("data", context_settings=OVERRIDES)
+@friendly
+def debug_data(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
+    """Statistics and validation problems of the config's corpora."""
+    from ..cli.debug import debug_data as run
+
+    run(_load(config, ctx.args))
+
+
+@debug_app.command("vectors", context_settings=OVERRIDES)
+@friendly
+def debug_vectors(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
+    """Lexicon coverage: lattice words found and missing in the word vectors."""
+    from ..cli.debug import debug_vectors as run
+
+    run(_load(config, ctx.args))
+
+
+@app.command("registry")
+@friendly
+def registry_cmd(
+    kind: Optional[str] = typer.Argument(None, help="One kind, e.g. decoders."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the component reference as Markdown."),
+) -> None:
+    """List registered components per kind, entry-point plugins included."""
+    from ..cli.reference import list_components
+
+    typer.echo(list_components(kind, markdown=markdown))
+
+
+@app.command()
+@friendly
+def visualize(
+    source: Path = typer.Argument(..., help="A model directory, or a CMeEE prediction file."),
+    input: Path = typer.Argument(..., help="CMeEE file with the texts (and gold entities, if --gold)."),
+    output: Path = typer.Option(Path("entities.html"), "--output", "-o", help="HTML page to write."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold file: mark correct, missed and spurious entities."),
+    limit: int = typer.Option(0, help="Show only the first N records (0: all)."),
+) -> None:
+    """Write a self-contained HTML page with nested entities drawn over the text."""
+    from ..cli.debug import visualize as run
+
+    run(source, input, output, gold, limit)
+    typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
+
+
+@app.command()
+@friendly
+def plot(
+    runs: List[Path] = typer.Argument(..., help="One or more training output directories."),
+    output: Path = typer.Option(Path("training.png"), "--output", "-o", help="PNG to write."),
+) -> None:
+    """Plot loss and dev P/R/F1 over steps from each run's log.jsonl."""
+    from ..plot import plot_runs
+
+    plot_runs(runs, output)
+    typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
+
+
+def main() -> None:  # pragma: no cover
+    app(sys.argv[1:])

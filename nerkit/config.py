@@ -1,0 +1,430 @@
+"""Loading, extending, overriding and validating config files.
+
+A config is a confection ``.cfg`` file. nerkit adds three things on top:
+
+* ``[nerkit] extends = "base.cfg"``: a file can extend another one (paths are
+  relative to the extending file). Sections are merged key by key; a section
+  whose ``@registry`` function differs from the base's replaces it whole.
+* CLI overrides in spaCy's style: ``--training.max_epochs 3``.
+* Validation before anything is built: every ``@kind = "name"`` reference is
+  checked against the registries, every argument against the function's
+  signature, and the settings sections (``[paths]``, ``[system]``,
+  ``[corpora]``, ``[training]``) against pydantic models that forbid unknown
+  keys. Every error names its config path, e.g.
+  ``model.decoder.dropout: expected float, got "high"``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import typing
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
+
+from confection import Config, ConfigValidationError
+from confection.validation import validate_type
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import ConfigError
+from .registry import KINDS, UnknownComponentError, registry
+
+SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
+
+
+# ----------------------------------------------------------------------------
+# Settings schemas (pydantic, unknown keys forbidden)
+# ----------------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
+
+
+class SystemSettings(_Strict):
+    seed: int = 42
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    mixed_precision: Literal["no", "auto", "bf16", "fp16"] = "auto"
+    num_threads: int = 0  # 0: leave torch's default
+
+
+class CorporaSettings(_Strict):
+    train: Optional[str] = None
+    dev: Optional[str] = None
+    test: Optional[str] = None
+    reader: Dict[str, Any]
+    max_train_records: int = 0  # 0: all; >0 keeps the first N (quick runs)
+    max_dev_records: int = 0
+
+
+class TrainingSettings(_Strict):
+    max_epochs: int = 5
+    max_steps: int = 0  # 0: no limit; stops after this many optimizer steps
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    accumulate_gradient: int = 1
+    grad_clip: float = 1.0  # 0: no clipping
+    eval_frequency: int = 0  # optimizer steps between evaluations; 0: end of epoch only
+    patience: int = 0  # evaluations without improvement before stopping; 0: never
+    length_bucketing: bool = True
+    bucket_size: int = 100  # batches per sorted bucket
+    log_every: int = 10
+    optimizer: Dict[str, Any]
+    schedule: Dict[str, Any]
+    adversarial: Dict[str, Any]
+    logger: Dict[str, Any]
+
+
+SETTINGS_SCHEMAS = {
+    "system": SystemSettings,
+    "corpora": CorporaSettings,
+    "training": TrainingSettings,
+}
+
+
+# ----------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------
+
+
+def parse_overrides(args: Sequence[str]) -> Dict[str, Any]:
+    """``["--training.max_epochs", "3", "--paths.train=x.json"]`` -> dict.
+
+    Values are parsed as JSON where possible (``3``, ``0.1``, ``true``,
+    ``null``, ``["a"]``), otherwise kept as strings.
+    """
+    out: Dict[str, Any] = {}
+    i = 0
+    args = list(args)
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or len(arg) <= 2:
+            raise ConfigError(
+                f"Can't read the override '{arg}': overrides look like "
+                "'--section.key value', e.g. '--training.max_epochs 3'."
+            )
+        key = arg[2:]
+        if "=" in key:
+            key, raw = key.split("=", 1)
+        else:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise ConfigError(f"The override '--{key}' has no value.")
+            i += 1
+            raw = args[i]
+        if "." not in key:
+            raise ConfigError(
+                f"The override '--{key}' does not name a section: use '--section.key', "
+                f"e.g. '--training.{key}'."
+            )
+        out[key.replace("-", "_")] = _parse_value(raw)
+        i += 1
+    return out
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def load_config(
+    path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None, interpolate: bool = False
+) -> Config:
+    """Read a config file, following ``[nerkit] extends``, and apply overrides."""
+    path = Path(path)
+    raw = _load_with_bases(path, seen=())
+    cfg = Config(raw)
+    if overrides:
+        cfg = _apply_overrides(cfg, overrides)
+    if interpolate:
+        try:
+            cfg = cfg.interpolate()
+        except (ConfigValidationError, KeyError) as err:
+            raise ConfigError(f"{path}: can't resolve a ${{...}} reference: {err}") from None
+    return cfg
+
+
+def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"Config file not found: {path}. Pass the path of a .cfg file.")
+    if path.resolve() in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise ConfigError(f"Config files extend each other in a cycle: {chain}")
+    try:
+        cfg = Config().from_disk(path, interpolate=False)
+    except ConfigValidationError as err:
+        raise ConfigError(f"{path}: can't parse the config: {err.text.strip()}") from None
+    except Exception as err:  # configparser errors
+        raise ConfigError(f"{path}: can't parse the config: {err}") from None
+    data = _to_dict(cfg)
+    meta = data.pop("nerkit", {})
+    base = meta.get("extends")
+    if base is None:
+        return data
+    base_path = (path.parent / base).resolve()
+    base_data = _load_with_bases(base_path, seen=(*seen, path.resolve()))
+    return _merge(base_data, data)
+
+
+def _to_dict(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in child.items():
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and _ref(value) in (None, _ref(old)):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _ref(section: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    for k, v in section.items():
+        if k.startswith("@"):
+            return (k, v)
+    return None
+
+
+def _apply_overrides(cfg: Config, overrides: Dict[str, Any]) -> Config:
+    data = _to_dict(cfg)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            if part not in node or not isinstance(node[part], dict):
+                where = ".".join(parts[: i + 1])
+                options = sorted(k for k, v in node.items() if isinstance(v, dict))
+                raise ConfigError(
+                    f"--{dotted}: the config has no section '{where}'"
+                    f"{_suggest(part, options)}. Sections here: {', '.join(options) or '(none)'}."
+                )
+            node = node[part]
+        leaf = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = _merge(node[leaf], value)
+        else:
+            node[leaf] = value
+    return Config(data)
+
+
+def _suggest(name: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# ----------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------
+
+
+def validate_config(cfg: Config) -> List[str]:
+    """All problems of an (interpolated) config, each naming its path. Empty = valid."""
+    if not cfg.is_interpolated:
+        cfg = cfg.interpolate()
+    data = _to_dict(cfg)
+    problems: List[str] = []
+    for section in ("model", "corpora", "training"):
+        if section not in data:
+            problems.append(f"[{section}]: missing section.")
+    for name, schema in SETTINGS_SCHEMAS.items():
+        if name in data:
+            problems.extend(_check_settings(name, data[name], schema))
+    _check_promises(data, "", problems)
+    return problems
+
+
+def check_config(cfg: Config) -> None:
+    """Raise one ConfigError listing every problem, or return silently."""
+    problems = validate_config(cfg)
+    if problems:
+        raise ConfigError(_format_problems(problems))
+
+
+def _format_problems(problems: List[str]) -> str:
+    if len(problems) == 1:
+        return f"Config error: {problems[0]}"
+    return "Config errors:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def _check_settings(section: str, values: Dict[str, Any], schema: type[BaseModel]) -> List[str]:
+    # Promise sub-sections (e.g. training.optimizer) are checked separately;
+    # for the schema they are opaque dicts.
+    try:
+        schema.model_validate(values)
+    except ValidationError as err:
+        out = []
+        fields = list(schema.model_fields)
+        for e in err.errors():
+            loc = ".".join(str(x) for x in e["loc"])
+            path = f"{section}.{loc}"
+            if e["type"] == "extra_forbidden":
+                out.append(
+                    f"{path}: unknown setting{_suggest(str(e['loc'][0]), fields)}. "
+                    f"Settings of [{section}]: {', '.join(fields)}."
+                )
+            elif e["type"] == "missing":
+                out.append(f"{path}: missing required setting.")
+            else:
+                expected = _type_name(schema.model_fields[str(e["loc"][0])].annotation)
+                out.append(f"{path}: expected {expected}, got {_show(e.get('input'))}")
+        return out
+    return []
+
+
+def _check_promises(node: Dict[str, Any], path: str, problems: List[str]) -> None:
+    ref = _ref(node)
+    if ref is None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                _check_promises(value, f"{path}.{key}" if path else key, problems)
+        return
+    at_key, name = ref
+    kind = at_key[1:]
+    if kind not in KINDS:
+        problems.append(
+            f"{path}.{at_key}: unknown registry{_suggest(kind, KINDS)}. "
+            f"Registries: {', '.join('@' + k for k in KINDS)}."
+        )
+        return
+    try:
+        func = registry.get(kind, name)
+    except UnknownComponentError as err:
+        problems.append(f"{path}.{at_key}: {err}")
+        return
+    sig = inspect.signature(func)
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+    params = sig.parameters
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    var_pos = any(p.kind is p.VAR_POSITIONAL for p in params.values())
+    for arg, value in node.items():
+        if arg.startswith("@") or (arg == "*" and var_pos):
+            if arg == "*" and isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, dict):
+                        _check_promises(v, f"{path}.*.{k}", problems)
+            continue
+        where = f"{path}.{arg}"
+        if arg not in params:
+            if not var_kw:
+                names = [p for p in params if params[p].kind not in (params[p].VAR_POSITIONAL, params[p].VAR_KEYWORD)]
+                problems.append(
+                    f"{where}: '{name}' has no argument '{arg}'{_suggest(arg, names)}. "
+                    f"Its arguments: {', '.join(names) or '(none)'}."
+                )
+            continue
+        if isinstance(value, dict) and _ref(value) is not None:
+            _check_promises(value, where, problems)
+            continue
+        if isinstance(value, dict):
+            # A plain dict value, possibly holding promises (e.g. lists of components).
+            for k, v in value.items():
+                if isinstance(v, dict) and _ref(v) is not None:
+                    _check_promises(v, f"{where}.{k}", problems)
+        annotation = hints.get(arg, params[arg].annotation)
+        if annotation is inspect.Parameter.empty or _contains_promise(value):
+            continue
+        if validate_type(value, annotation):
+            problems.append(f"{where}: expected {_type_name(annotation)}, got {_show(value)}")
+    for pname, p in params.items():
+        if (
+            p.default is inspect.Parameter.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and pname not in node
+        ):
+            problems.append(f"{path}.{pname}: missing required argument of '{name}'.")
+
+
+def _contains_promise(value: Any) -> bool:
+    if isinstance(value, dict):
+        return _ref(value) is not None or any(_contains_promise(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_promise(v) for v in value)
+    return False
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except TypeError:
+        return repr(value)
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is type(None):
+        return "null"
+    if origin is Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(_show(a) for a in args)
+    if origin in (list, List, Sequence) or origin is typing.Sequence:
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin in (dict, Dict):
+        return "dict"
+    if origin in (tuple, Tuple):
+        return "list"
+    if hasattr(annotation, "__name__"):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+# ----------------------------------------------------------------------------
+# Resolving
+# ----------------------------------------------------------------------------
+
+
+def resolve_section(cfg: Config, section: str) -> Any:
+    """Build the objects of one section (e.g. "model") of a validated config."""
+    if not cfg.is_interpolated:
+        cfg = cfg.interpolate()
+    data = _to_dict(cfg)
+    if section not in data:
+        raise ConfigError(f"[{section}]: missing section.")
+    try:
+        return registry.resolve({section: data[section]}, validate=True)[section]
+    except ConfigValidationError as err:
+        lines = []
+        for e in err.errors or []:
+            loc = ".".join(str(x) for x in e.get("loc", []) if x)
+            lines.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        title = err.title or "Config validation error"
+        raise ConfigError(f"{title} in [{section}]:\n  " + "\n  ".join(lines)) from None
+
+
+def settings(cfg: Config, section: str) -> BaseModel:
+    """The validated settings model of a settings section."""
+    if not cfg.is_interpolated:
+        cfg = cfg.interpolate()
+    data = _to_dict(cfg)
+    schema = SETTINGS_SCHEMAS[section]
+    problems = _check_settings(section, data.get(section, {}), schema)
+    if problems:
+        raise ConfigError(_format_problems(problems))
+    return schema.model_validate(data.get(section, {}))
+
+
+def filled_config(cfg: Config) -> Config:
+    """The config with every registered function's defaults written out."""
+    try:
+        filled = registry.fill(cfg, validate=False)
+    except ConfigValidationError as err:
+        raise ConfigError(err.text) from None
+    # settings defaults
+    data = _to_dict(filled)
+    for name, schema in SETTINGS_SCHEMAS.items():
+        if name in data:
+            for field, info in schema.model_fields.items():
+                if field not in data[name] and not info.is_required():
+                    data[name][field] = info.default
+    return Config(data, section_order=["paths", "system", "corpora", "model", "training"])

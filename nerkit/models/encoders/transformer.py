@@ -1,0 +1,182 @@
+"""Any BERT-family transformer as a character encoder (``nerkit.TransformerEncoder.v1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ...data.chars import CharVocab
+from ...errors import ModelLoadError
+from ...registry import registry
+from ..base import Encoder
+
+
+@registry.encoders("nerkit.TransformerEncoder.v1")
+def transformer_encoder(
+    name_or_path: str,
+    pretrained: bool = True,
+    max_length: int = 512,
+    mix_last_layers: int = 1,
+    gradient_checkpointing: bool = False,
+    freeze_steps: int = 0,
+    config_overrides: Dict[str, Any] = {},
+) -> "TransformerEncoder":
+    """A transformers model by hub name or local directory.
+
+    name_or_path: e.g. "bert-base-chinese", "hfl/chinese-roberta-wwm-ext", or a
+        directory with config.json, the tokenizer files and (if pretrained) weights.
+    pretrained: False builds the model from its config with random weights
+        (offline tests, quickstart); the tokenizer is still read from name_or_path.
+    max_length: positions per window incl. [CLS] and [SEP]; capped by the model.
+    mix_last_layers: 1 uses the last hidden layer; N > 1 a learned softmax-weighted
+        mix of the last N layers.
+    gradient_checkpointing: trade compute for memory in the transformer layers.
+    freeze_steps: keep the encoder frozen for the first N optimizer steps.
+    config_overrides: values set on the model config (e.g. hidden_dropout_prob).
+    """
+    return TransformerEncoder(
+        name_or_path,
+        pretrained=pretrained,
+        max_length=max_length,
+        mix_last_layers=mix_last_layers,
+        gradient_checkpointing=gradient_checkpointing,
+        freeze_steps=freeze_steps,
+        config_overrides=dict(config_overrides),
+    )
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are "name" or "org/name"; anything else is meant as a directory."""
+    return name.startswith((".", "/", "~")) or name.count("/") >= 2 or Path(name).exists()
+
+
+def _load_error(name: str, what: str, err: Exception) -> ModelLoadError:
+    local = Path(name).expanduser()
+    if _looks_like_path(name) and not local.exists():
+        reason = f"the directory {local} does not exist"
+    else:
+        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return ModelLoadError(
+        f"Can't load the {what} of encoder '{name}' ({reason}). nerkit looked for a local "
+        f"directory of that name and then the Hugging Face hub. Without internet, download "
+        f"the model elsewhere (e.g. `huggingface-cli download {name} --local-dir models/x`) "
+        f"and point the config at it: --model.encoder.name_or_path models/x"
+    )
+
+
+class TransformerEncoder(Encoder):
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        pretrained: bool = True,
+        max_length: int = 512,
+        mix_last_layers: int = 1,
+        gradient_checkpointing: bool = False,
+        freeze_steps: int = 0,
+        config_overrides: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        self.name_or_path = name_or_path
+        try:
+            hf_config = AutoConfig.from_pretrained(name_or_path)
+        except Exception as err:  # OSError, ValueError, HTTP errors
+            raise _load_error(name_or_path, "config", err) from None
+        for key, value in (config_overrides or {}).items():
+            if not hasattr(hf_config, key):
+                raise ModelLoadError(
+                    f"model.encoder.config_overrides.{key}: the {hf_config.model_type} config "
+                    f"has no setting '{key}'."
+                )
+            setattr(hf_config, key, value)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        except Exception as err:
+            raise _load_error(name_or_path, "tokenizer", err) from None
+        if pretrained:
+            try:
+                self.transformer = AutoModel.from_pretrained(name_or_path, config=hf_config)
+            except Exception as err:
+                raise _load_error(name_or_path, "weights", err) from None
+        else:
+            self.transformer = AutoModel.from_config(hf_config)
+        if gradient_checkpointing:
+            self.transformer.gradient_checkpointing_enable()
+        self.hidden_size = int(hf_config.hidden_size)
+        limit = int(getattr(hf_config, "max_position_embeddings", max_length))
+        self.max_length = min(max_length, limit)
+        if self.max_length < 3:
+            raise ModelLoadError(f"model.encoder.max_length must be at least 3, got {max_length}.")
+        self.freeze_steps = freeze_steps
+        self.num_layers = int(hf_config.num_hidden_layers)
+        if not 1 <= mix_last_layers <= self.num_layers:
+            raise ModelLoadError(
+                f"model.encoder.mix_last_layers: expected 1..{self.num_layers}, got {mix_last_layers}."
+            )
+        self.mix_last_layers = mix_last_layers
+        if mix_last_layers > 1:
+            self.layer_weights = nn.Parameter(torch.zeros(mix_last_layers))
+        vocab = self.tokenizer.get_vocab()
+        if len(vocab) < 10:
+            raise ModelLoadError(
+                f"The tokenizer of '{name_or_path}' has only {len(vocab)} entries; "
+                "its vocab.txt was not read."
+            )
+        self.vocab = CharVocab(vocab, unk_token=self.tokenizer.unk_token or "[UNK]")
+        self.cls_id = int(self.tokenizer.cls_token_id)
+        self.sep_id = int(self.tokenizer.sep_token_id)
+        self.pad_id = int(self.tokenizer.pad_token_id or 0)
+
+    # -- Encoder interface ---------------------------------------------------
+
+    def char_ids(self, text: str) -> List[int]:
+        return self.vocab.ids(text)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        # input_ids, attention_mask: [B, T] -> [B, T, H]
+        out = self.transformer(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=self.mix_last_layers > 1,
+            return_dict=True,
+        )
+        if self.mix_last_layers == 1:
+            return out.last_hidden_state
+        layers = torch.stack(out.hidden_states[-self.mix_last_layers :], dim=0)  # [N, B, T, H]
+        weights = torch.softmax(self.layer_weights, dim=0).to(layers.dtype)
+        return torch.einsum("n,nbth->bth", weights, layers)
+
+    def word_embeddings(self) -> nn.Embedding:
+        return self.transformer.get_input_embeddings()
+
+    def layer_groups(self) -> List[List[Tuple[str, nn.Parameter]]]:
+        n = self.num_layers
+        groups: List[List[Tuple[str, nn.Parameter]]] = [[] for _ in range(n + 1)]
+        for name, param in self.named_parameters():
+            groups[self._depth(name, n)].append((name, param))
+        return groups
+
+    @staticmethod
+    def _depth(name: str, n: int) -> int:
+        parts = name.split(".")
+        if "embeddings" in parts:
+            return 0
+        for i, part in enumerate(parts[:-1]):
+            if part in ("layer", "layers", "h", "block") and parts[i + 1].isdigit():
+                return int(parts[i + 1]) + 1
+        return n  # pooler, layer mix and anything above the last layer
+
+    def set_frozen(self, frozen: bool) -> None:
+        for p in self.parameters():
+            p.requires_grad_(not frozen)
+
+    def save_assets(self, path: Path) -> None:
+        """Write the tokenizer and model config (not weights) to ``path``."""
+        path.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(str(path))
+        self.transformer.config.save_pretrained(str(path))

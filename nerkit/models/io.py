@@ -1,0 +1,139 @@
+"""Model directories: write and read a trained model without the training data.
+
+A model directory holds::
+
+    config.cfg          the full filled config the model was trained with
+    model.safetensors   every weight (encoder, fusion, decoder, word vectors)
+    encoder/            the tokenizer files and the transformer's config.json
+    lexicon/            the reduced lexicon (words.json + vectors.safetensors), if any
+    meta.json           labels, tag sets, scores, and which package provides each component
+
+Nothing is unpickled on load: weights are safetensors, the rest JSON/text.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from confection import Config
+from safetensors.torch import load_model as st_load_model
+from safetensors.torch import save_model as st_save_model
+
+from .. import __version__
+from ..config import _to_dict, check_config, resolve_section
+from ..errors import ConfigError, ModelLoadError
+from ..registry import KINDS, UnknownComponentError, registry
+from ..util import recover_dir
+from .ner_model import NERModel
+
+REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
+
+
+def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None) -> None:
+    """Write ``model`` into the (empty or new) directory ``path``."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    cfg = config if config.is_interpolated else config.interpolate()
+    cfg.to_disk(path / "config.cfg")
+    st_save_model(model, str(path / "model.safetensors"))
+    model.encoder.save_assets(path / "encoder")
+    if model.lexicon is not None:
+        model.lexicon.to_disk(path / "lexicon")
+    scheme = model.decoder.scheme
+    info = {
+        "nerkit_version": __version__,
+        "labels": list(scheme.labels),
+        "scheme": type(scheme).__name__,
+        "components": component_packages(_to_dict(cfg)),
+    }
+    if hasattr(scheme, "num_layers"):
+        info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
+    info.update(meta or {})
+    (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
+
+
+def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
+    """Rebuild a model from its directory; no training data or downloads needed."""
+    path = Path(path)
+    recover_dir(path)
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
+            "(e.g. runs/q/model-best)."
+        )
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
+        )
+    meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    _check_components(_to_dict(cfg), meta.get("components", {}))
+    data = _to_dict(cfg)
+    enc = data["model"]["encoder"]
+    if "name_or_path" in enc:
+        enc["name_or_path"] = str(path / "encoder")
+        enc["pretrained"] = False
+    lex = data["model"].get("lexicon")
+    if isinstance(lex, dict) and "vectors" in lex:
+        lex["vectors"] = None  # the reduced vectors are stored in lexicon/
+    cfg = Config(data)
+    check_config(cfg)
+    model: NERModel = resolve_section(cfg, "model")
+    if model.lexicon is not None:
+        model.lexicon.from_disk(path / "lexicon")
+    model.build_heads()
+    try:
+        st_load_model(model, str(path / "model.safetensors"), strict=True)
+    except RuntimeError as err:
+        raise ModelLoadError(
+            f"{path / 'model.safetensors'} does not match the model built from its config.cfg: {err}"
+        ) from None
+    model.to(device)
+    model.eval()
+    return model, cfg
+
+
+def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
+    """Map each ``kind:name`` the config uses to the distribution that provides it."""
+    found: Dict[str, str] = {}
+    dists = importlib.metadata.packages_distributions()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.startswith("@") and k[1:] in KINDS:
+                    try:
+                        func = registry.get(k[1:], v)
+                        top = func.__module__.split(".")[0]
+                        found[f"{k[1:]}:{v}"] = (dists.get(top) or [top])[0]
+                    except UnknownComponentError:
+                        pass
+                else:
+                    walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(data)
+    return found
+
+
+def _check_components(data: Dict[str, Any], providers: Dict[str, str]) -> None:
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k.startswith("@") and k[1:] in KINDS and not registry.has(k[1:], v):
+                    pkg = providers.get(f"{k[1:]}:{v}", "an unknown package")
+                    raise ConfigError(
+                        f"{where}.{k}: this model uses the component '{v}' ({k[1:]}), which is "
+                        f"not registered here. It was provided by the package '{pkg}': "
+                        f"install it (pip install {pkg}) and load the model again."
+                    )
+                walk(v, f"{where}.{k}" if where else k)
+
+    walk(data, "")

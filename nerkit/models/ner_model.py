@@ -1,0 +1,254 @@
+"""The model: encoder + optional lexicon fusion + decoder (``nerkit.NERModel.v1``).
+
+A record's text is cut into windows of at most ``encoder.max_length - 2``
+characters overlapping by ``window_overlap``; each window is one sequence
+``[CLS] c_1 .. c_n [SEP]`` with one position per character, so predicted
+offsets map back to the record exactly. Window predictions are merged with
+``nerkit.data.windows.merge_windows``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..data.windows import merge_windows, split_windows
+from ..errors import ConfigError
+from ..registry import registry
+from ..types import Entity, Example
+from .base import Decoder, Encoder, Fusion, LatticeBatch
+
+
+@registry.models("nerkit.NERModel.v1")
+def ner_model(
+    encoder: Any,
+    decoder: Callable,
+    fusion: Optional[Callable] = None,
+    lexicon: Optional[Any] = None,
+    window_overlap: int = 64,
+) -> "NERModel":
+    """Compose an encoder, an optional fusion with a lexicon, and a decoder.
+
+    encoder: an ``@encoders`` component.
+    decoder: an ``@decoders`` component (a factory taking the input width).
+    fusion: an ``@fusions`` component; needs ``lexicon`` unless it uses no words.
+    lexicon: an ``@lexicons`` component giving the lattice words and vectors.
+    window_overlap: characters shared by consecutive windows of a long text.
+    """
+    return NERModel(encoder, decoder, fusion, lexicon, window_overlap)
+
+
+@dataclass
+class WindowFeatures:
+    """One window of one record, ready to batch."""
+
+    record: int  # index of the record in the input sequence
+    start: int  # first character of the window in the record
+    end: int  # one past the last character
+    char_ids: List[int]
+    lattice: Optional[List[Tuple[int, int, int]]] = None  # (start, end incl., word id), window coords
+    entities: List[Entity] = field(default_factory=list)  # gold, window coords
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start
+
+
+@dataclass
+class Batch:
+    input_ids: Tensor  # [B, T] = [CLS] chars [SEP] pad
+    attention_mask: Tensor  # [B, T]
+    char_mask: Tensor  # [B, L] bool
+    lattice: Optional[LatticeBatch]
+    targets: Optional[Dict[str, Tensor]]
+    features: List[WindowFeatures]
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.char_mask.to(device),
+            self.lattice.to(device) if self.lattice is not None else None,
+            {k: v.to(device) for k, v in self.targets.items()} if self.targets else None,
+            self.features,
+        )
+
+
+class NERModel(nn.Module):
+    def __init__(
+        self,
+        encoder: Encoder,
+        decoder_factory: Callable[[int], Decoder],
+        fusion_factory: Optional[Callable[..., Fusion]] = None,
+        lexicon: Optional[Any] = None,
+        window_overlap: int = 64,
+    ) -> None:
+        super().__init__()
+        if not isinstance(encoder, nn.Module) or not hasattr(encoder, "char_ids"):
+            raise ConfigError("model.encoder: expected an @encoders component.")
+        self.encoder = encoder
+        self._decoder_factory = decoder_factory
+        self._fusion_factory = fusion_factory
+        self.lexicon = lexicon
+        self.max_chars = encoder.max_length - 2
+        if not 0 <= window_overlap < self.max_chars:
+            raise ConfigError(
+                f"model.window_overlap: expected 0 <= overlap < {self.max_chars} "
+                f"(encoder max_length - 2), got {window_overlap}."
+            )
+        self.window_overlap = window_overlap
+        self.fusion: Optional[Fusion] = None
+        self.decoder: Optional[Decoder] = None
+
+    # -- construction -------------------------------------------------------
+
+    @property
+    def initialized(self) -> bool:
+        return self.decoder is not None
+
+    def initialize(self, texts: Iterable[str]) -> None:
+        """Build the lexicon vocabulary from ``texts``, then the fusion and decoder."""
+        if self.lexicon is not None:
+            self.lexicon.initialize(texts)
+        self.build_heads()
+
+    def build_heads(self) -> None:
+        width = self.encoder.hidden_size
+        if self._fusion_factory is not None:
+            self.fusion = self._fusion_factory(width, self.lexicon)
+            width = self.fusion.output_dim
+        self.decoder = self._decoder_factory(width)
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.decoder.scheme.labels)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- features -------------------------------------------------------------
+
+    def windows(self, length: int) -> List[Tuple[int, int]]:
+        return split_windows(length, self.max_chars, self.window_overlap)
+
+    def featurize(self, examples: Sequence[Example], with_entities: bool = False) -> List[WindowFeatures]:
+        out: List[WindowFeatures] = []
+        for i, ex in enumerate(examples):
+            ids = self.encoder.char_ids(ex.text)
+            lattice = self.lexicon.lattice(ex.text) if self.lexicon is not None else None
+            for start, end in self.windows(len(ex.text)):
+                ents: List[Entity] = []
+                if with_entities:
+                    ents = [
+                        Entity(e.start - start, e.end - start, e.label)
+                        for e in ex.entities
+                        if e.start >= start and e.end < end
+                    ]
+                out.append(
+                    WindowFeatures(
+                        record=i,
+                        start=start,
+                        end=end,
+                        char_ids=ids[start:end],
+                        lattice=_lattice_window(lattice, start, end) if lattice is not None else None,
+                        entities=ents,
+                    )
+                )
+        return out
+
+    def collate(self, feats: Sequence[WindowFeatures], with_targets: bool = False) -> Batch:
+        lengths = [f.length for f in feats]
+        L = max(lengths)
+        B = len(feats)
+        enc = self.encoder
+        input_ids = torch.full((B, L + 2), enc.pad_id, dtype=torch.long)
+        attention = torch.zeros((B, L + 2), dtype=torch.long)
+        for b, f in enumerate(feats):
+            n = f.length
+            input_ids[b, 0] = enc.cls_id
+            input_ids[b, 1 : n + 1] = torch.tensor(f.char_ids, dtype=torch.long)
+            input_ids[b, n + 1] = enc.sep_id
+            attention[b, : n + 2] = 1
+        char_mask = torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]
+        lattice = None
+        if self.lexicon is not None:
+            from ..lexicon.lexicon import collate_lattices
+
+            lattice = collate_lattices([f.lattice or [] for f in feats])
+        targets = None
+        if with_targets:
+            targets = self.decoder.make_targets([f.entities for f in feats], lengths)
+        return Batch(input_ids, attention, char_mask, lattice, targets, list(feats))
+
+    # -- computation ------------------------------------------------------------
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Batch -> character features [B, L, D]."""
+        hidden = self.encoder(batch.input_ids, batch.attention_mask)  # [B, L+2, H]
+        L = batch.char_mask.shape[1]
+        chars = hidden[:, 1 : L + 1]  # [B, L, H]
+        if self.fusion is not None:
+            chars = self.fusion(chars, batch.char_mask, batch.lattice)
+        return chars
+
+    def loss(self, batch: Batch) -> Tensor:
+        return self.decoder.loss(self(batch), batch.char_mask, batch.targets)
+
+    @torch.no_grad()
+    def decode(self, batch: Batch) -> List[List[Tuple[Entity, float]]]:
+        return self.decoder.decode(self(batch), batch.char_mask)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        examples: Sequence[Example],
+        batch_size: int = 64,
+        progress: Optional[Callable[[int], None]] = None,
+        autocast_dtype: Optional[torch.dtype] = None,
+    ) -> List[List[Tuple[Entity, float]]]:
+        """Entities with scores for every record, in input order, in record coordinates.
+
+        Windows of all records are sorted by length and batched, so each batch
+        is one model call with little padding; results go back to input order.
+        """
+        was_training = self.training
+        self.eval()
+        device = self.device
+        feats = self.featurize(examples)
+        order = sorted(range(len(feats)), key=lambda i: feats[i].length)
+        per_window: List[List[Tuple[Entity, float]]] = [[] for _ in feats]
+        try:
+            for s in range(0, len(order), batch_size):
+                idx = order[s : s + batch_size]
+                batch = self.collate([feats[i] for i in idx]).to(device)
+                with torch.autocast(
+                    device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+                ):
+                    decoded = self.decode(batch)
+                for i, ents in zip(idx, decoded):
+                    per_window[i] = ents
+                if progress is not None:
+                    progress(len(idx))
+        finally:
+            self.train(was_training)
+        by_record: List[List[Tuple[Tuple[int, int], List[Tuple[Entity, float]]]]] = [[] for _ in examples]
+        for f, ents in zip(feats, per_window):
+            by_record[f.record].append(((f.start, f.end), ents))
+        out = []
+        for windows in by_record:
+            if len(windows) == 1 and windows[0][0][0] == 0:
+                out.append(sorted(windows[0][1], key=lambda x: (x[0].start, x[0].end, x[0].label)))
+            else:
+                out.append(merge_windows([w for w, _ in windows], [e for _, e in windows]))
+        return out
+
+
+def _lattice_window(
+    lattice: List[Tuple[int, int, int]], start: int, end: int
+) -> List[Tuple[int, int, int]]:
+    """Words fully inside [start, end), shifted to window coordinates."""
+    return [(s - start, e - start, w) for s, e, w in lattice if s >= start and e < end]

@@ -1,0 +1,101 @@
+"""Using a trained model from Python::
+
+    import nerkit
+    nlp = nerkit.load("runs/q/model-best")
+    nlp("患者右下腹疼痛三天")          # -> [Span(start=2, end=6, type='sym', ...), ...]
+    for spans in nlp.pipe(texts, batch_size=64):
+        ...
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+
+from .config import resolve_section
+from .models.io import load_model
+from .models.ner_model import NERModel
+from .types import Entity, Example
+from .util import resolve_device
+
+
+class Span(NamedTuple):
+    """A predicted entity. ``end`` is inclusive, as in CMeEE."""
+
+    start: int
+    end: int
+    type: str
+    text: str
+    score: float
+
+    def to_dict(self) -> dict:
+        return {"start_idx": self.start, "end_idx": self.end, "type": self.type, "entity": self.text, "score": self.score}
+
+
+class Pipeline:
+    """A loaded model plus the reader of its config."""
+
+    def __init__(self, model: NERModel, config, path: Optional[Path] = None) -> None:
+        self.model = model
+        self.config = config
+        self.path = path
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.model.labels
+
+    def __call__(self, text: str) -> List[Span]:
+        return next(self.pipe([text]))
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 64, buffer: int = 4096) -> Iterator[List[Span]]:
+        """Stream results for any number of texts, in input order.
+
+        Texts are taken ``buffer`` at a time; inside a buffer windows are sorted
+        by length and run ``batch_size`` per model call, so there is no
+        per-text model call and little padding.
+        """
+        it = iter(texts)
+        while True:
+            chunk = list(itertools.islice(it, buffer))
+            if not chunk:
+                return
+            examples = [Example(text=t, index=i) for i, t in enumerate(chunk)]
+            for text, preds in zip(chunk, self._predict(examples, batch_size)):
+                yield [Span(e.start, e.end, e.label, text[e.start : e.end + 1], float(s)) for e, s in preds]
+
+    def _predict(self, examples: Sequence[Example], batch_size: int, progress=None):
+        dev = self.model.device
+        dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        return self.model.predict(examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype)
+
+    def predict_examples(
+        self, examples: Sequence[Example], batch_size: int = 64, show_progress: bool = False
+    ) -> List[List[Entity]]:
+        if not show_progress:
+            preds = self._predict(examples, batch_size)
+        else:
+            from rich.progress import Progress
+
+            with Progress(transient=True) as bar:
+                n_windows = sum(len(self.model.windows(len(ex.text))) for ex in examples)
+                task = bar.add_task("predicting", total=n_windows)
+                preds = self._predict(examples, batch_size, progress=lambda n: bar.advance(task, n))
+        return [[e for e, _ in p] for p in preds]
+
+    def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
+        """Read a data file with the reader of the model's config."""
+        from .errors import DataError
+
+        if not Path(path).exists():
+            raise DataError(f"file not found: {path}")
+        reader = resolve_section(self.config, "corpora")["reader"]
+        return list(reader(path))
+
+
+def load(path: Union[str, Path], device: str = "auto") -> Pipeline:
+    """Load a model directory written by ``nerkit train``."""
+    model, cfg = load_model(path, device=resolve_device(device))
+    return Pipeline(model, cfg, Path(path))

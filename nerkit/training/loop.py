@@ -1,0 +1,472 @@
+"""The training loop.
+
+Everything it uses comes from the config: the reader and corpora, the model,
+and ``[training]``'s optimizer, schedule, adversarial strategy and loggers.
+It adds what a days-long GPU run needs: length-bucketed batches, gradient
+accumulation and clipping, mixed precision on CUDA, evaluation every N steps
+and per epoch, early stopping, atomic ``model-best`` / ``model-last``
+checkpoints, exact resume, and data parallelism under ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from confection import Config
+from torch import nn
+
+from ..config import check_config, filled_config, resolve_section, settings
+from ..errors import ConfigError, DataError
+from ..models.io import load_model, save_model
+from ..models.ner_model import Batch, NERModel, WindowFeatures
+from ..scoring import score
+from ..types import Example
+from ..util import atomic_dir, recover_dir, resolve_device
+
+STATE_DIR = "training_state"
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (0-based)
+    batches_done: int = 0  # batches consumed in the current epoch
+    best_score: float = -1.0
+    best_step: int = -1
+    bad_evals: int = 0  # evaluations since the last improvement
+    finished: bool = False
+
+
+@dataclass
+class TrainResult:
+    best_score: float
+    best_step: int
+    steps: int
+    output_dir: Optional[Path]
+    history: List[Dict[str, Any]]
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> List[Example]:
+    if not path:
+        raise ConfigError(f"{key}: no file given. Set it in the config or with --{key} PATH.")
+    if not Path(path).exists():
+        raise DataError(f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH.")
+    examples = list(reader(path))
+    if limit:
+        examples = examples[:limit]
+    if not examples:
+        raise DataError(f"{key}: {path} holds no records.")
+    return examples
+
+
+def make_batches(
+    feats: Sequence[WindowFeatures],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    bucketing: bool,
+    bucket_size: int,
+) -> List[List[int]]:
+    """Feature indices per batch for one epoch; the same for the same (seed, epoch).
+
+    With bucketing, shuffled features are cut into chunks of
+    ``batch_size * bucket_size``, each chunk sorted by length and cut into
+    batches (little padding), and the batches shuffled again.
+    """
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(feats)))
+    rng.shuffle(order)
+    if bucketing:
+        chunk = batch_size * max(1, bucket_size)
+        sorted_order: List[int] = []
+        for s in range(0, len(order), chunk):
+            sorted_order.extend(sorted(order[s : s + chunk], key=lambda i: feats[i].length))
+        order = sorted_order
+    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if bucketing:
+        rng.shuffle(batches)
+    return batches
+
+
+# ---------------------------------------------------------------------------
+# Distributed
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> "Dist":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        import torch.distributed as dist
+
+        rank = int(os.environ["RANK"])
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend=backend)
+        return cls(rank, world, local)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+
+class _LossModule(nn.Module):
+    """Makes ``model.loss`` the forward pass, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: NERModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.model.loss(batch)
+
+
+# ---------------------------------------------------------------------------
+# RNG state
+# ---------------------------------------------------------------------------
+
+
+def seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> Dict[str, Any]:
+    state: Dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+
+def evaluate(model: NERModel, examples: Sequence[Example], batch_size: int = 64, **kw: Any) -> Dict[str, Any]:
+    preds = model.predict(examples, batch_size=batch_size, **kw)
+    gold = [ex.entities for ex in examples]
+    return score(gold, [[e for e, _ in p] for p in preds], labels=model.labels)
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: Config,
+        output_dir: Optional[Path] = None,
+        resume: Optional[Path] = None,
+        stop_after_steps: Optional[int] = None,
+    ) -> None:
+        check_config(cfg)
+        self.cfg = filled_config(cfg)
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.system = settings(cfg, "system")
+        self.training = settings(cfg, "training")
+        self.corpora = settings(cfg, "corpora")
+        self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
+        self.dist = Dist.from_env()
+        if self.system.num_threads:
+            torch.set_num_threads(self.system.num_threads)
+        if self.dist.world > 1 and torch.cuda.is_available():
+            torch.cuda.set_device(self.dist.local_rank)
+            self.device = torch.device("cuda", self.dist.local_rank)
+        else:
+            self.device = resolve_device(self.system.device)
+        seed_all(self.system.seed)
+
+        corpora = resolve_section(cfg, "corpora")
+        reader = corpora["reader"]
+        self.train_examples = read_corpus(reader, self.corpora.train, "paths.train", self.corpora.max_train_records)
+        self.dev_examples = read_corpus(reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records)
+
+        self.state = TrainState()
+        resume_dir = _resume_dir(resume) if resume else None
+        if resume_dir is not None:
+            self.model, _ = load_model(resume_dir, device="cpu")
+        else:
+            self.model = resolve_section(cfg, "model")
+            self.model.initialize([ex.text for ex in self.train_examples + self.dev_examples])
+        self.model.to(self.device)
+        self.model.train()
+
+        training = resolve_section(cfg, "training")
+        self.train_feats = self.model.featurize(self.train_examples, with_entities=True)
+        per_epoch = math.ceil(len(self._epoch_batches(0)) / self.training.accumulate_gradient)
+        total = per_epoch * self.training.max_epochs
+        if self.training.max_steps:
+            total = min(total, self.training.max_steps) if self.training.max_epochs else self.training.max_steps
+        self.total_steps = max(1, total)
+        self.optimizer = training["optimizer"](self.model)
+        self.scheduler = training["schedule"](self.optimizer, self.total_steps)
+        self.adversarial = training["adversarial"]
+        self.logger = training["logger"](self.output_dir if self.dist.main else None, self.cfg)
+        self.amp_dtype, self.scaler = self._mixed_precision()
+        self.history: List[Dict[str, Any]] = []
+        if resume_dir is not None:
+            self._load_training_state(resume_dir / STATE_DIR)
+        self.net: nn.Module = _LossModule(self.model)
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(
+                self.net,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
+
+    # -- setup helpers ----------------------------------------------------------
+
+    def _mixed_precision(self):
+        mode = self.system.mixed_precision
+        if self.device.type != "cuda" or mode == "no":
+            return None, None
+        if mode == "auto":
+            mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if mode == "bf16":
+            return torch.bfloat16, None
+        return torch.float16, torch.amp.GradScaler("cuda")
+
+    def _epoch_batches(self, epoch: int) -> List[List[int]]:
+        t = self.training
+        batches = make_batches(
+            self.train_feats, t.batch_size, self.system.seed, epoch, t.length_bucketing, t.bucket_size
+        )
+        if self.dist.world > 1:
+            usable = len(batches) - len(batches) % self.dist.world
+            batches = batches[self.dist.rank : usable : self.dist.world]
+        return batches
+
+    # -- checkpoints ------------------------------------------------------------
+
+    def _save(self, name: str, scores: Optional[Dict[str, Any]] = None, with_state: bool = False) -> None:
+        if self.output_dir is None or not self.dist.main:
+            return
+        meta = {"step": self.state.step, "epoch": self.state.epoch}
+        if scores is not None:
+            meta["scores"] = {k: scores[k] for k in ("precision", "recall", "f1")}
+            meta["per_type"] = scores.get("per_type", {})
+        with atomic_dir(self.output_dir / name) as tmp:
+            save_model(self.model, tmp, self.cfg, meta)
+            if with_state:
+                self._save_training_state(tmp / STATE_DIR)
+
+    def _save_training_state(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+                "rng": _rng_state(),
+            },
+            path / "state.pt",
+        )
+        (path / "trainer.json").write_text(
+            json.dumps({"state": asdict(self.state), "history": self.history}, indent=1)
+        )
+
+    def _load_training_state(self, path: Path) -> None:
+        if not (path / "trainer.json").exists():
+            raise ConfigError(
+                f"--resume: {path.parent} has no training state ({STATE_DIR}/); only model-last "
+                "directories written during training can be resumed."
+            )
+        info = json.loads((path / "trainer.json").read_text())
+        self.state = TrainState(**info["state"])
+        self.history = info["history"]
+        # weights_only=True: tensors and plain containers only, no arbitrary unpickling
+        blob = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.scheduler.load_state_dict(blob["scheduler"])
+        if self.scaler is not None and blob["scaler"] is not None:
+            self.scaler.load_state_dict(blob["scaler"])
+        _set_rng_state(blob["rng"])
+
+    # -- steps ----------------------------------------------------------------
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def _train_batch(self, idx: List[int]) -> float:
+        batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(self.device)
+        accum = self.training.accumulate_gradient
+
+        def forward_loss() -> torch.Tensor:
+            with self._autocast():
+                return self.net(batch) / accum
+
+        def backward(loss: torch.Tensor) -> None:
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+
+        loss = self.adversarial.step(self.model, forward_loss, backward)
+        return float(loss) * accum
+
+    def _optimizer_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.training.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.training.grad_clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _evaluate(self, loss: float, started: float) -> bool:
+        """Evaluate, log, checkpoint; True when early stopping says stop."""
+        scores = evaluate(
+            self.model, self.dev_examples, self.training.eval_batch_size, autocast_dtype=self.amp_dtype
+        )
+        self.model.train()
+        st = self.state
+        improved = scores["f1"] > st.best_score
+        if improved:
+            st.best_score, st.best_step, st.bad_evals = scores["f1"], st.step, 0
+        else:
+            st.bad_evals += 1
+        row = {
+            "epoch": st.epoch,
+            "step": st.step,
+            "loss": loss,
+            "precision": scores["precision"],
+            "recall": scores["recall"],
+            "f1": scores["f1"],
+            "score": scores["f1"],
+            "best": improved,
+            "seconds": round(time.time() - started, 2),
+        }
+        self.history.append(row)
+        if self.dist.main:
+            self.logger.log_eval(row)
+        if improved:
+            self._save("model-best", scores)
+        stop = bool(self.training.patience and st.bad_evals >= self.training.patience)
+        self._save("model-last", scores, with_state=True)
+        self.dist.barrier()
+        return stop
+
+    def run(self) -> TrainResult:
+        t = self.training
+        st = self.state
+        enc = self.model.encoder
+        freeze = getattr(enc, "freeze_steps", 0)
+        started = time.time()
+        progress = self.logger.progress(self.total_steps) if self.dist.main and hasattr(self.logger, "progress") else None
+        if progress is not None and st.step:
+            progress.update(st.step, None)
+        losses: List[float] = []
+        stop = st.finished
+        while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
+            batches = self._epoch_batches(st.epoch)
+            while st.batches_done < len(batches) and not stop:
+                if freeze and hasattr(enc, "set_frozen"):
+                    enc.set_frozen(st.step < freeze)
+                group = batches[st.batches_done : st.batches_done + t.accumulate_gradient]
+                step_loss = sum(self._train_batch(idx) for idx in group) / len(group)
+                st.batches_done += len(group)
+                self._optimizer_step()
+                st.step += 1
+                losses.append(step_loss)
+                if progress is not None:
+                    progress.update(1, step_loss)
+                if self.dist.main and t.log_every and st.step % t.log_every == 0:
+                    lr = self.scheduler.get_last_lr()[0]
+                    self.logger.log_step(st.step, {"epoch": st.epoch, "loss": float(np.mean(losses[-t.log_every:])), "lr": lr})
+                at_max = bool(t.max_steps) and st.step >= t.max_steps
+                if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
+                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
+                    losses = []
+                if self.stop_after_steps is not None and st.step >= self.stop_after_steps:
+                    if progress is not None:
+                        progress.close()
+                    raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
+            if not stop and st.batches_done >= len(batches):
+                if not t.eval_frequency or st.step % t.eval_frequency:
+                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
+                    losses = []
+                st.epoch += 1
+                st.batches_done = 0
+        st.finished = True
+        if progress is not None:
+            progress.close()
+        self._save("model-last", self.history[-1] if self.history else None, with_state=True)
+        self.logger.close()
+        return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
+
+
+def _resume_dir(path: Path) -> Path:
+    path = Path(path)
+    for candidate in (path / "model-last", path):
+        recover_dir(candidate)
+        if (candidate / STATE_DIR).exists():
+            return candidate
+    raise ConfigError(
+        f"--resume {path}: no resumable checkpoint there. Pass the --output directory of the "
+        "interrupted run (it holds model-last/training_state/)."
+    )
+
+
+def train(
+    cfg: Config,
+    output_dir: Optional[Path] = None,
+    resume: Optional[Path] = None,
+    stop_after_steps: Optional[int] = None,
+) -> TrainResult:
+    """Train the model a config describes; see ``Trainer``."""
+    return Trainer(cfg, output_dir, resume, stop_after_steps).run()
