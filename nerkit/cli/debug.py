@@ -1,0 +1,86 @@
+"""Implementations of `nerkit debug data|vectors` and `nerkit visualize`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from confection import Config
+
+from ..config import check_config, resolve_section, settings
+from ..errors import DataError
+
+
+def _corpora(cfg: Config):
+    check_config(cfg)
+    corpora = settings(cfg, "corpora")
+    reader = resolve_section(cfg, "corpora")["reader"]
+    splits = {}
+    for name in ("train", "dev", "test"):
+        path = getattr(corpora, name)
+        if path:
+            if not Path(path).exists():
+                raise DataError(f"paths.{name}: file not found: {path}")
+            splits[name] = reader(path)
+    return splits
+
+
+def debug_data(cfg: Config) -> None:
+    from ..data.stats import corpus_stats, format_stats
+
+    splits = _corpora(cfg)
+    model_cfg = cfg.interpolate()["model"]
+    max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
+    scheme = None
+    dec = model_cfg.get("decoder", {})
+    if "scheme" in dec:
+        scheme = resolve_section(Config({"s": dec["scheme"]}), "s")
+    for name, examples in splits.items():
+        typer.secho(f"== {name}: {getattr(examples, 'path', '')}", bold=True)
+        typer.echo(format_stats(corpus_stats(examples, max_chars=max_chars, scheme=scheme)))
+        warnings = getattr(examples, "warnings", [])
+        typer.echo(f"validation problems: {len(warnings)}")
+        for w in warnings[:20]:
+            typer.echo(f"  - {w}")
+
+
+def debug_vectors(cfg: Config) -> None:
+    from ..lexicon.coverage import format_coverage, lexicon_coverage
+
+    splits = _corpora(cfg)
+    model = resolve_section(cfg, "model")
+    if model.lexicon is None:
+        raise DataError("model.lexicon: this config has no lexicon, so there are no word vectors to check.")
+    texts = [ex.text for examples in splits.values() for ex in examples]
+    model.lexicon.initialize(texts)
+    for name, examples in splits.items():
+        typer.secho(f"== {name}", bold=True)
+        typer.echo(format_coverage(lexicon_coverage(examples, model.lexicon)))
+
+
+def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], limit: int) -> None:
+    from ..data.readers import read_cmeee
+    from ..visualize import write_html
+
+    if (source / "config.cfg").exists():
+        from ..pipeline import load
+
+        nlp = load(source)
+        examples = nlp.read(input)
+        if limit:
+            examples = examples[:limit]
+        preds = nlp.predict_examples(examples)
+    else:
+        examples = read_cmeee(input)
+        pred_examples = read_cmeee(source)
+        if len(pred_examples) != len(examples):
+            raise DataError(f"{source} has {len(pred_examples)} records but {input} has {len(examples)}.")
+        if limit:
+            examples, pred_examples = examples[:limit], pred_examples[:limit]
+        preds = [ex.entities for ex in pred_examples]
+    gold_entities = None
+    if gold is not None:
+        gold_examples = read_cmeee(gold)[: len(examples)]
+        gold_entities = [ex.entities for ex in gold_examples]
+    write_html(output, [ex.text for ex in examples], preds, gold=gold_entities, title=f"nerkit: {input.name}")
