@@ -1,0 +1,161 @@
+"""Linear softmax tagging head (``nerkit.LinearDecoder.v1``, ``nerkit.LinearNestedDecoder.v1``).
+
+One linear softmax head per tag layer of a BIO scheme. With ``nerkit.NestedBIO.v1`` it
+is the study's "linear nested" head: a sym layer and a layer for the other eight types,
+the loss averaged over the two layers and the entities of both layers merged.
+
+Loss: token cross-entropy, ignoring padding (target -100 or ``mask`` False), averaged
+over the real tokens of each layer, then averaged over layers.
+Decoding: argmax tag per position and layer (vectorised over the batch), tags read by the
+scheme's lenient BIO rules; an entity's score is the mean, over its tokens, of the
+highest softmax probability at each token.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ...data.schemes.bio import DEFAULT_LABELS
+from ...data.schemes.nested_bio import NestedBIOScheme
+from ...errors import ConfigError
+from ...registry import registry
+from ...types import Entity
+from ..base import Decoder, TagScheme
+
+IGNORE = -100
+
+
+def _check_scheme(scheme: object, name: str) -> None:
+    needed = ("num_layers", "layer_tags", "encode_batch", "tag_spans")
+    missing = [attr for attr in needed if not hasattr(scheme, attr)]
+    if missing:
+        raise ConfigError(
+            f"{name}: `scheme` {scheme!r} lacks {missing}. Use a BIO tag scheme such as "
+            f'@label_schemes = "nerkit.NestedBIO.v1" or "nerkit.BIO.v1" (span schemes '
+            f"go with span decoders)."
+        )
+
+
+class LinearDecoder(Decoder):
+    """Per-layer linear softmax over the tags of a BIO ``scheme``.
+
+    All layers share one projection to ``num_layers * max_tags`` outputs; the outputs of
+    tags a layer does not have are masked to -inf, so each layer is an independent
+    softmax over its own tags.
+    """
+
+    def __init__(self, scheme: TagScheme, input_dim: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        _check_scheme(scheme, "nerkit.LinearDecoder.v1")
+        if not 0.0 <= dropout < 1.0:
+            raise ConfigError(
+                f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}."
+            )
+        if input_dim <= 0:
+            raise ConfigError(f"nerkit.LinearDecoder.v1: input width must be > 0, got {input_dim}.")
+        self.scheme = scheme
+        self.input_dim = input_dim
+        self.num_layers = scheme.num_layers
+        self.num_tags: List[int] = [len(scheme.layer_tags(k)) for k in range(self.num_layers)]
+        self.max_tags = max(self.num_tags)
+        self.dropout = nn.Dropout(dropout)
+        self.proj = nn.Linear(input_dim, self.num_layers * self.max_tags)
+        # [K, N] True where the layer has no such tag
+        invalid = torch.arange(self.max_tags)[None, :] >= torch.tensor(self.num_tags)[:, None]
+        self.register_buffer("invalid_tags", invalid, persistent=False)
+
+    def logits(self, hidden: Tensor) -> Tensor:
+        """hidden [B, L, D] -> tag logits [B, K, L, N] (float32, -inf on missing tags)."""
+        bsz, length, _ = hidden.shape
+        out = self.proj(self.dropout(hidden)).float()  # [B, L, K*N]
+        out = out.view(bsz, length, self.num_layers, self.max_tags).transpose(1, 2)
+        return out.masked_fill(self.invalid_tags[None, :, None, :], float("-inf"))
+
+    def make_targets(
+        self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
+    ) -> Dict[str, Tensor]:
+        """{"tags": LongTensor [B, K, max(lengths)]}, -100 past each length."""
+        tags = self.scheme.encode_batch(entities, lengths, pad=IGNORE)
+        return {"tags": torch.from_numpy(tags)}
+
+    def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
+        """Cross-entropy per real token, averaged per layer, then over layers."""
+        if "tags" not in targets:
+            raise ValueError(
+                f"LinearDecoder.loss: targets have keys {sorted(targets)}, expected 'tags' "
+                f"(build them with this decoder's make_targets)."
+            )
+        bsz, length, _ = hidden.shape
+        gold = targets["tags"].to(hidden.device)  # [B, K, Lt]
+        if gold.shape[:2] != (bsz, self.num_layers) or gold.shape[2] > length:
+            raise ValueError(
+                f"LinearDecoder.loss: target tags of shape {tuple(gold.shape)} do not fit hidden "
+                f"states {tuple(hidden.shape)}; expected [{bsz}, {self.num_layers}, <= {length}]."
+            )
+        if gold.shape[2] < length:
+            gold = F.pad(gold, (0, length - gold.shape[2]), value=IGNORE)
+        gold = gold.masked_fill(~mask.bool()[:, None, :], IGNORE)
+        logits = self.logits(hidden)  # [B, K, L, N]
+        tok = F.cross_entropy(
+            logits.reshape(-1, self.max_tags),
+            gold.reshape(-1),
+            ignore_index=IGNORE,
+            reduction="none",
+        ).view(bsz, self.num_layers, length)
+        real = (gold != IGNORE).sum(dim=(0, 2)).clamp(min=1)  # [K]
+        return (tok.sum(dim=(0, 2)) / real).mean()
+
+    @torch.no_grad()
+    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+        """Entities with scores (mean max-probability over their tokens) per sequence."""
+        bsz = hidden.shape[0]
+        probs = self.logits(hidden).softmax(dim=-1)  # [B, K, L, N]
+        best, tags = probs.max(dim=-1)  # [B, K, L]
+        tags = tags.masked_fill(~mask.bool()[:, None, :], 0)
+        spans = self.scheme.tag_spans(tags)
+        best_np = best.cpu().double().numpy()
+        csum = np.concatenate([np.zeros(best_np.shape[:2] + (1,)), best_np.cumsum(axis=2)], axis=2)
+        total = (
+            csum[spans.batch, spans.layer, spans.end + 1]
+            - csum[spans.batch, spans.layer, spans.start]
+        )
+        scores = total / (spans.end - spans.start + 1)
+        out: List[Dict[Entity, float]] = [{} for _ in range(bsz)]
+        labels = self.scheme.labels
+        for b, s, e, lab, sc in zip(
+            spans.batch.tolist(),
+            spans.start.tolist(),
+            spans.end.tolist(),
+            spans.label.tolist(),
+            scores.tolist(),
+            strict=True,
+        ):
+            ent = Entity(s, e, labels[lab])
+            out[b][ent] = max(sc, out[b].get(ent, 0.0))
+        return [sorted(d.items()) for d in out]
+
+
+@registry.decoders("nerkit.LinearDecoder.v1")
+def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], LinearDecoder]:
+    """Linear softmax head per tag layer of ``scheme``; returns ``build(input_dim)``."""
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}.")
+    _check_scheme(scheme, "nerkit.LinearDecoder.v1")
+
+    def build(input_dim: int) -> LinearDecoder:
+        return LinearDecoder(scheme, input_dim, dropout)
+
+    return build
+
+
+@registry.decoders("nerkit.LinearNestedDecoder.v1")
+def linear_nested_decoder(
+    dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS
+) -> Callable[[int], LinearDecoder]:
+    """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder."""
+    return linear_decoder(NestedBIOScheme(labels=labels), dropout)
