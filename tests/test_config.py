@@ -1,0 +1,133 @@
+"""Config loading, overrides, validation errors that name the config path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from confection import Config
+
+from nerkit.config import check_config, load_config, parse_overrides, validate_config
+from nerkit.errors import ConfigError, DataError
+from nerkit.registry import registry
+
+from .conftest import QUICKSTART, fast_config
+
+
+def test_parse_overrides_types():
+    got = parse_overrides(
+        ["--training.max_epochs", "3", "--paths.train=x.json", "--a.b", "true", "--a.c", "null", "--a.d", "[1, 2]"]
+    )
+    assert got == {"training.max_epochs": 3, "paths.train": "x.json", "a.b": True, "a.c": None, "a.d": [1, 2]}
+
+
+@pytest.mark.parametrize("bad", [["training.max_epochs", "3"], ["--training.max_epochs"], ["--max_epochs", "3"]])
+def test_parse_overrides_errors(bad):
+    with pytest.raises(ConfigError):
+        parse_overrides(bad)
+
+
+def test_quickstart_is_valid():
+    cfg = load_config(QUICKSTART)
+    assert validate_config(cfg) == []
+
+
+def test_override_applies():
+    cfg = load_config(QUICKSTART, {"training.max_epochs": 3, "paths.train": "x.json"}, interpolate=True)
+    assert cfg["training"]["max_epochs"] == 3
+    assert cfg["corpora"]["train"] == "x.json"
+
+
+def test_override_unknown_section():
+    with pytest.raises(ConfigError, match=r"--trainig.max_epochs: the config has no section 'trainig' \(did you mean 'training'\?\)"):
+        load_config(QUICKSTART, {"trainig.max_epochs": 3})
+
+
+def test_misspelled_component_name():
+    cfg = load_config(QUICKSTART, {"model.decoder": {"@decoders": "nerkit.LinearDecodr.v1"}})
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert "model.decoder.@decoders" in msg
+    assert "Can't find 'nerkit.LinearDecodr.v1' in the 'decoders' registry" in msg
+    assert "Did you mean 'nerkit.LinearDecoder.v1'?" in msg
+    assert "nerkit.CRFDecoder.v1" in msg  # lists what is registered
+
+
+def test_wrong_value_type():
+    cfg = load_config(QUICKSTART, {"model.decoder.dropout": "high"})
+    with pytest.raises(ConfigError, match=r'model\.decoder\.dropout: expected float, got "high"'):
+        check_config(cfg)
+
+
+def test_wrong_settings_type():
+    cfg = load_config(QUICKSTART, {"training.max_epochs": "many"})
+    with pytest.raises(ConfigError, match=r'training\.max_epochs: expected int, got "many"'):
+        check_config(cfg)
+
+
+def test_unknown_settings_key():
+    cfg = load_config(QUICKSTART, {"training.max_epoch": 3})
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    msg = str(err.value)
+    assert "training.max_epoch: unknown setting (did you mean 'max_epochs'?)" in msg
+
+
+def test_unknown_component_argument():
+    cfg = load_config(QUICKSTART, {"model.decoder.dropuot": 0.2})
+    with pytest.raises(ConfigError, match=r"model\.decoder\.dropuot: 'nerkit.LinearDecoder.v1' has no argument 'dropuot' \(did you mean 'dropout'\?\)"):
+        check_config(cfg)
+
+
+def test_missing_required_argument():
+    cfg = load_config(QUICKSTART)
+    data = {k: dict(v) for k, v in cfg.items()}
+    data["model"]["encoder"] = {"@encoders": "nerkit.TransformerEncoder.v1"}
+    with pytest.raises(ConfigError, match=r"model\.encoder\.name_or_path: missing required argument"):
+        check_config(Config(data))
+
+
+def test_several_problems_reported_together():
+    cfg = load_config(QUICKSTART, {"training.max_epoch": 3, "model.decoder.dropout": "high"})
+    problems = validate_config(cfg)
+    assert len(problems) == 2
+
+
+def test_missing_data_file(tmp_path: Path):
+    from nerkit.training.loop import train
+
+    cfg = fast_config(**{"paths.train": str(tmp_path / "nope.json")})
+    with pytest.raises(DataError, match=r"paths\.train: file not found: .*nope\.json"):
+        train(cfg)
+
+
+def test_extends_merges_and_replaces(tmp_path: Path):
+    base = tmp_path / "base.cfg"
+    base.write_text(QUICKSTART.read_text(encoding="utf8").replace("projects/", str(QUICKSTART.parents[1]) + "/projects/"), encoding="utf8")
+    child = tmp_path / "child.cfg"
+    child.write_text(
+        '[nerkit]\nextends = "base.cfg"\n\n[training]\nmax_epochs = 1\n\n'
+        '[model.decoder]\n@decoders = "nerkit.CRFDecoder.v1"\n\n'
+        '[model.decoder.scheme]\n@label_schemes = "nerkit.NestedBIO.v1"\n',
+        encoding="utf8",
+    )
+    cfg = load_config(child, interpolate=True)
+    assert cfg["training"]["max_epochs"] == 1
+    assert cfg["training"]["batch_size"] == 16  # from the base
+    assert cfg["model"]["decoder"]["@decoders"] == "nerkit.CRFDecoder.v1"
+    assert "nerkit" not in cfg
+    assert validate_config(cfg) == []
+
+
+def test_extends_cycle(tmp_path: Path):
+    (tmp_path / "a.cfg").write_text('[nerkit]\nextends = "b.cfg"\n', encoding="utf8")
+    (tmp_path / "b.cfg").write_text('[nerkit]\nextends = "a.cfg"\n', encoding="utf8")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.cfg")
+
+
+def test_unknown_registry_name_message():
+    with pytest.raises(LookupError) as err:
+        registry.get("decoders", "nerkit.GlobalPointr.v1")
+    assert "Did you mean 'nerkit.GlobalPointer.v1'?" in str(err.value)

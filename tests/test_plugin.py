@@ -1,0 +1,96 @@
+"""A third-party package adds a decoder through the ``nerkit_decoders`` entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from .conftest import FAST, QUICKSTART, ROOT
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A demo plugin: the linear head with label smoothing."""
+    import torch.nn.functional as F
+    from nerkit.models.decoders.linear import IGNORE, LinearDecoder
+    from nerkit.registry import registry
+
+
+    class SmoothedLinearDecoder(LinearDecoder):
+        def __init__(self, scheme, input_dim, dropout, smoothing):
+            super().__init__(scheme, input_dim, dropout)
+            self.smoothing = smoothing
+
+        def loss(self, hidden, mask, targets):
+            gold = targets["tags"].to(hidden.device)
+            gold = F.pad(gold, (0, hidden.shape[1] - gold.shape[2]), value=IGNORE)
+            gold = gold.masked_fill(~mask[:, None, :], IGNORE)
+            logits = self.logits(hidden).clamp(min=-1e4)
+            return F.cross_entropy(
+                logits.reshape(-1, self.max_tags), gold.reshape(-1),
+                ignore_index=IGNORE, label_smoothing=self.smoothing,
+            )
+
+
+    def smoothed_decoder(smoothing: float = 0.1, dropout: float = 0.1):
+        """Linear nested head trained with label smoothing."""
+        scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")()
+        return lambda input_dim: SmoothedLinearDecoder(scheme, input_dim, dropout, smoothing)
+    '''
+)
+
+
+def make_plugin(root: Path) -> Path:
+    site = root / "site"
+    (site / "nerkit_demo_plugin").mkdir(parents=True)
+    (site / "nerkit_demo_plugin" / "__init__.py").write_text(PLUGIN, encoding="utf8")
+    info = site / "nerkit_demo_plugin-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: nerkit-demo-plugin\nVersion: 0.1.0\n", encoding="utf8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[nerkit_decoders]\ndemo.SmoothedLinear.v1 = nerkit_demo_plugin:smoothed_decoder\n",
+        encoding="utf8",
+    )
+    (info / "top_level.txt").write_text("nerkit_demo_plugin\n", encoding="utf8")
+    (info / "RECORD").write_text("", encoding="utf8")
+    return site
+
+
+def run(args, site: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(site))
+    return subprocess.run(
+        [sys.executable, "-m", "nerkit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_plugin_listed_and_trained(tmp_path: Path):
+    site = make_plugin(tmp_path)
+    listed = run(["registry", "decoders"], site)
+    assert listed.returncode == 0, listed.stderr
+    assert "demo.SmoothedLinear.v1  [nerkit_demo_plugin (plugin)]" in listed.stdout
+    assert "nerkit.LinearDecoder.v1" in listed.stdout
+
+    overrides = []
+    for key, value in FAST.items():
+        if not isinstance(value, dict):
+            overrides += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
+    overrides += ["--training.logger", json.dumps(FAST["training.logger"])]
+    overrides += ["--model.decoder", json.dumps({"@decoders": "demo.SmoothedLinear.v1", "smoothing": 0.05})]
+    out = tmp_path / "run"
+    trained = run(["train", str(QUICKSTART), "--output", str(out), *overrides], site)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    meta = json.loads((out / "model-best" / "meta.json").read_text())
+    assert meta["components"]["decoders:demo.SmoothedLinear.v1"] == "nerkit-demo-plugin"
+
+    # Without the plugin on the path, loading names the component and its package.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = f"import nerkit; nerkit.load({str(out / 'model-best')!r})"
+    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert failed.returncode != 0
+    assert "demo.SmoothedLinear.v1" in failed.stderr
+    assert "nerkit-demo-plugin" in failed.stderr

@@ -1,0 +1,132 @@
+"""End to end: train the quickstart config, evaluate, predict, resume, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from nerkit.cli.main import app
+from nerkit.config import load_config
+from nerkit.training.loop import train
+
+from .conftest import CORPUS, FAST, QUICKSTART, fast_config
+
+runner = CliRunner()
+
+
+def _cli_overrides(**extra) -> list:
+    values = dict(FAST)
+    values.update(extra)
+    args = []
+    for key, value in values.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    result = runner.invoke(
+        app,
+        ["train", str(QUICKSTART), "--output", str(out), *_cli_overrides(**{"corpora.max_dev_records": 0})],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_complete_model_dirs(trained: Path):
+    for name in ("model-best", "model-last"):
+        d = trained / name
+        for f in ("config.cfg", "model.safetensors", "meta.json", "encoder/vocab.txt", "encoder/config.json"):
+            assert (d / f).exists(), f"{name}/{f} missing"
+        meta = json.loads((d / "meta.json").read_text())
+        assert meta["labels"] == ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
+        assert len(meta["tags"]) == 2  # the nested scheme's two layers
+    assert (trained / "model-last" / "training_state" / "state.pt").exists()
+    assert not (trained / "model-best" / "training_state").exists()
+
+
+def test_evaluate_reproduces_training_f1(trained: Path, tmp_path: Path):
+    meta = json.loads((trained / "model-best" / "meta.json").read_text())
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(
+        app, ["evaluate", str(trained / "model-best"), str(CORPUS / "dev.json"), "--output", str(out), "--device", "cpu"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["f1"] == pytest.approx(meta["scores"]["f1"], abs=1e-9)
+    assert set(metrics) >= {"precision", "recall", "f1", "per_type"}
+
+
+def test_predict_writes_every_record(trained: Path, tmp_path: Path):
+    out = tmp_path / "pred.json"
+    src = CORPUS / "test.json"
+    result = runner.invoke(app, ["predict", str(trained / "model-best"), str(src), "--output", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text(encoding="utf8"))
+    inputs = json.loads(src.read_text(encoding="utf8"))
+    assert [r["text"] for r in records] == [r["text"] for r in inputs]
+    for r in records:
+        for e in r["entities"]:
+            assert 0 <= e["start_idx"] <= e["end_idx"] < len(r["text"])
+            assert r["text"][e["start_idx"] : e["end_idx"] + 1] == e["entity"]
+
+
+def test_debug_config_prints_filled_config():
+    result = runner.invoke(app, ["debug", "config", str(QUICKSTART), "--training.max_epochs", "3"])
+    assert result.exit_code == 0, result.output
+    assert "max_epochs = 3" in result.output
+    assert "accumulate_gradient = 1" in result.output  # a default filled in
+    assert "mix_last_layers = 1" in result.output  # a component default filled in
+
+
+def test_cli_error_is_one_paragraph():
+    result = runner.invoke(app, ["debug", "config", str(QUICKSTART), "--model.decoder.dropout", "high"])
+    assert result.exit_code == 1
+    assert 'model.decoder.dropout: expected float, got "high"' in result.output
+    assert "Traceback" not in result.output
+
+
+def _weights(path: Path):
+    return load_file(str(path / "model.safetensors"))
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path):
+    extra = {"training.max_epochs": 2, "training.eval_frequency": 3, "corpora.max_train_records": 40}
+    full = train(fast_config(**extra), tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(fast_config(**extra), tmp_path / "cut", stop_after_steps=6)
+    state = json.loads((tmp_path / "cut" / "model-last" / "training_state" / "trainer.json").read_text())
+    assert state["state"]["step"] == 6
+    resumed = train(fast_config(**extra), tmp_path / "cut", resume=tmp_path / "cut")
+    assert resumed.steps == full.steps
+    assert [r["f1"] for r in resumed.history] == [r["f1"] for r in full.history]
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in full.history], rel=0, abs=0)
+    a, b = _weights(tmp_path / "full" / "model-last"), _weights(tmp_path / "cut" / "model-last")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_same_seed_same_run(tmp_path: Path):
+    extra = {"training.max_epochs": 1, "corpora.max_train_records": 24}
+    r1 = train(fast_config(**extra), tmp_path / "a")
+    r2 = train(fast_config(**extra), tmp_path / "b")
+    def strip(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert strip(r1.history) == strip(r2.history)
+    a, b = _weights(tmp_path / "a" / "model-last"), _weights(tmp_path / "b" / "model-last")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_without_state_is_clear(tmp_path: Path):
+    from nerkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no resumable checkpoint"):
+        train(load_config(QUICKSTART, FAST), tmp_path / "x", resume=tmp_path / "x")
