@@ -4,5 +4,6 @@ One import per module; the registry imports this lazily on first lookup.
 """
 
 # ruff: noqa: F401
+from .data import readers
 from .data.schemes import bio, nested_bio, spans
 from .models.decoders import linear

@@ -1,0 +1,333 @@
+"""Readers for CMeEE files: a JSON list of records, or JSON Lines.
+
+A record is ``{"text": str, "entities": [{"start_idx": int, "end_idx": int,
+"type": str, "entity": str}]}`` with ``end_idx`` inclusive. ``entities`` may be
+missing (test files): the record then has no gold entities.
+
+Every record is validated; a problem raises :class:`nerkit.errors.DataError`
+naming the file, the record index and the field, e.g.
+``CMeEE_dev.json, record 17, entities[2].end_idx: 54 is outside the text (length 40)``.
+With ``on_mismatch="warn"`` an ``entity`` string that differs from
+``text[start_idx:end_idx+1]`` is not an error: the entity is kept by its offsets
+and the problem is recorded in ``Corpus.warnings``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Iterable, List, Optional, Sequence, Union
+
+from ..errors import ConfigError, DataError
+from ..registry import registry
+from ..types import CMEEE_LABELS, Entity, Example
+
+logger = logging.getLogger("nerkit")
+
+PathLike = Union[str, Path]
+ON_MISMATCH = ("error", "warn")
+# Registered builders' default (a list, as confection checks it against List[str]; never mutated).
+DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
+
+
+class Corpus(list):
+    """The records of one file, in file order: a ``list`` of :class:`Example`.
+
+    ``path`` is the file read, ``warnings`` the fixable problems that were
+    tolerated (``on_mismatch="warn"``), one message each.
+    """
+
+    def __init__(
+        self,
+        examples: Iterable[Example] = (),
+        path: Optional[str] = None,
+        warnings: Optional[List[str]] = None,
+    ) -> None:
+        super().__init__(examples)
+        self.path = path
+        self.warnings: List[str] = list(warnings or [])
+
+    @property
+    def texts(self) -> List[str]:
+        return [ex.text for ex in self]
+
+    @property
+    def num_entities(self) -> int:
+        return sum(len(ex.entities) for ex in self)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _RecordParser:
+    """Validates raw records and turns them into examples."""
+
+    def __init__(self, source: str, labels: Sequence[str], on_mismatch: str) -> None:
+        self.source = source
+        self.labels = frozenset(labels)
+        self.label_list = ", ".join(labels)
+        self.warn = on_mismatch == "warn"
+        self.warnings: List[str] = []
+
+    def fail(
+        self, index: int, field: str, problem: str, fix: str = "Fix the record in the file."
+    ) -> DataError:
+        return DataError(f"{self.source}, record {index}, {field}: {problem}. {fix}")
+
+    def parse(self, record: Any, index: int) -> Example:
+        if not isinstance(record, dict):
+            raise self.fail(
+                index,
+                "record",
+                f"expected an object with 'text' and 'entities', got {_describe(record)}",
+            )
+        text = record.get("text")
+        if not isinstance(text, str):
+            if "text" not in record:
+                raise self.fail(
+                    index, "text", "missing", "Every record needs a non-empty 'text' string."
+                )
+            raise self.fail(index, "text", f"expected a string, got {_describe(text)}")
+        if not text:
+            raise self.fail(index, "text", "is empty", "Remove the record or give it its text.")
+        raw = record.get("entities")
+        if raw is None:
+            return Example(text, [], index, self.source)
+        if not isinstance(raw, list):
+            raise self.fail(index, "entities", f"expected a list, got {_describe(raw)}")
+        n = len(text)
+        labels = self.labels
+        entities: List[Entity] = []
+        for j, ent in enumerate(raw):
+            if not isinstance(ent, dict):
+                raise self.fail(
+                    index, f"entities[{j}]", f"expected an object, got {_describe(ent)}"
+                )
+            start = ent.get("start_idx")
+            end = ent.get("end_idx")
+            label = ent.get("type")
+            if not _is_int(start):
+                raise self._bad_field(index, j, "start_idx", ent, "an integer")
+            if not _is_int(end):
+                raise self._bad_field(index, j, "end_idx", ent, "an integer")
+            if not isinstance(label, str):
+                raise self._bad_field(index, j, "type", ent, "a string")
+            if label not in labels:
+                raise self.fail(
+                    index,
+                    f"entities[{j}].type",
+                    f"'{label}' is not one of the labels ({self.label_list})",
+                    "Fix the type, or add it to the reader's 'labels' in the config.",
+                )
+            if not 0 <= start < n:
+                raise self.fail(
+                    index, f"entities[{j}].start_idx", f"{start} is outside the text (length {n})"
+                )
+            if not 0 <= end < n:
+                raise self.fail(
+                    index,
+                    f"entities[{j}].end_idx",
+                    f"{end} is outside the text (length {n})",
+                    "Fix the record in the file (end_idx is inclusive: the last character's index).",
+                )
+            if end < start:
+                raise self.fail(
+                    index, f"entities[{j}].end_idx", f"{end} is before start_idx {start}"
+                )
+            surface = ent.get("entity")
+            if surface is not None:
+                span = text[start : end + 1]
+                if surface != span:
+                    self._mismatch(index, j, surface, span, start, end)
+            entities.append(Entity(start, end, label))
+        return Example(text, entities, index, self.source)
+
+    def _bad_field(self, index: int, j: int, field: str, ent: dict, expected: str) -> DataError:
+        if field not in ent:
+            return self.fail(
+                index,
+                f"entities[{j}].{field}",
+                "missing",
+                "Every entity needs start_idx, end_idx and type.",
+            )
+        return self.fail(
+            index, f"entities[{j}].{field}", f"expected {expected}, got {_describe(ent[field])}"
+        )
+
+    def _mismatch(self, index: int, j: int, surface: Any, span: str, start: int, end: int) -> None:
+        problem = (
+            f"{surface!r} does not match the text at start_idx {start}, end_idx {end} "
+            f"(text[{start}:{end + 1}] = {span!r})"
+        )
+        if not self.warn:
+            raise self.fail(
+                index,
+                f"entities[{j}].entity",
+                problem,
+                'Fix the offsets or the string, or set the reader\'s on_mismatch = "warn" '
+                "to keep such entities by their offsets.",
+            )
+        self.warnings.append(f"{self.source}, record {index}, entities[{j}].entity: {problem}")
+
+
+def _check_args(labels: Sequence[str], on_mismatch: str) -> None:
+    if on_mismatch not in ON_MISMATCH:
+        raise ConfigError(f'reader.on_mismatch: expected "error" or "warn", got {on_mismatch!r}.')
+    if not labels or not all(isinstance(label, str) and label for label in labels):
+        raise ConfigError(
+            f"reader.labels: expected a non-empty list of type names, got {list(labels)!r}."
+        )
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"reader.labels: {list(labels)!r} lists a type twice.")
+
+
+def parse_records(
+    records: Sequence[Any],
+    source: str = "<records>",
+    labels: Sequence[str] = CMEEE_LABELS,
+    on_mismatch: str = "error",
+) -> Corpus:
+    """Validate raw records (already decoded from JSON) into a :class:`Corpus`."""
+    _check_args(labels, on_mismatch)
+    parser = _RecordParser(source, labels, on_mismatch)
+    corpus = Corpus((parser.parse(rec, i) for i, rec in enumerate(records)), path=source)
+    corpus.warnings = parser.warnings
+    if parser.warnings:
+        logger.warning(
+            "%s: %d entity strings do not match the text at their offsets; kept by their offsets. First: %s",
+            source,
+            len(parser.warnings),
+            parser.warnings[0],
+        )
+    return corpus
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise DataError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory, expected a CMeEE .json or .jsonl file.")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DataError(
+            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}). Save the file as UTF-8."
+        ) from None
+
+
+def _json_error(source: str, err: json.JSONDecodeError, line: Optional[int] = None) -> DataError:
+    lineno = err.lineno if line is None else line
+    return DataError(
+        f"{source}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}. "
+        "Fix the file (a CMeEE file is a JSON list of records; JSON Lines holds one record per line)."
+    )
+
+
+def load_json_records(path: PathLike) -> List[Any]:
+    """The raw records of a file holding one JSON list."""
+    path = Path(path)
+    source = str(path)
+    content = _read_text(path)
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as err:
+        raise _json_error(source, err) from None
+    if not isinstance(data, list):
+        hint = (
+            " If it holds one record per line, use nerkit.JsonLines.v1."
+            if isinstance(data, dict)
+            else ""
+        )
+        raise DataError(f"{source}: expected a JSON list of records, got {_describe(data)}.{hint}")
+    return data
+
+
+def load_jsonl_records(path: PathLike) -> List[Any]:
+    """The raw records of a JSON Lines file (blank lines are skipped)."""
+    path = Path(path)
+    source = str(path)
+    records: List[Any] = []
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            raise _json_error(source, err, line=lineno) from None
+    return records
+
+
+class CMeEEReader:
+    """Reads a CMeEE file into a :class:`Corpus`: ``reader(path) -> Corpus``.
+
+    fmt: "json" (one JSON list), "jsonl" (one record per line) or "auto"
+    (".jsonl" files as JSON Lines, anything else as a JSON list).
+    """
+
+    def __init__(
+        self,
+        labels: Sequence[str] = CMEEE_LABELS,
+        on_mismatch: str = "error",
+        fmt: str = "json",
+    ) -> None:
+        _check_args(labels, on_mismatch)
+        if fmt not in ("json", "jsonl", "auto"):
+            raise ConfigError(f"reader format: expected json, jsonl or auto, got {fmt!r}.")
+        self.labels = tuple(labels)
+        self.on_mismatch = on_mismatch
+        self.fmt = fmt
+
+    def __call__(self, path: PathLike) -> Corpus:
+        path = Path(path)
+        fmt = self.fmt
+        if fmt == "auto":
+            fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "json"
+        records = load_jsonl_records(path) if fmt == "jsonl" else load_json_records(path)
+        return parse_records(records, str(path), self.labels, self.on_mismatch)
+
+    def __repr__(self) -> str:
+        return f"CMeEEReader(labels={list(self.labels)!r}, on_mismatch={self.on_mismatch!r}, fmt={self.fmt!r})"
+
+
+def read_cmeee(
+    path: PathLike,
+    labels: Sequence[str] = CMEEE_LABELS,
+    on_mismatch: str = "error",
+) -> Corpus:
+    """Read a CMeEE file, choosing the format by extension (.jsonl: JSON Lines)."""
+    return CMeEEReader(labels, on_mismatch, fmt="auto")(path)
+
+
+@registry.readers("nerkit.CMeEEJson.v1")
+def cmeee_json_reader(
+    labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
+) -> CMeEEReader:
+    """A JSON list of CMeEE records (the official file format).
+
+    labels: the entity types allowed; any other type is an error.
+    on_mismatch: "error" or "warn" when an entity string differs from its text span.
+    """
+    return CMeEEReader(labels, on_mismatch, fmt="json")
+
+
+@registry.readers("nerkit.JsonLines.v1")
+def jsonl_reader(labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error") -> CMeEEReader:
+    """CMeEE records, one JSON object per line."""
+    return CMeEEReader(labels, on_mismatch, fmt="jsonl")
+
+
+@registry.readers("nerkit.CMeEEAuto.v1")
+def cmeee_auto_reader(
+    labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
+) -> CMeEEReader:
+    """JSON Lines for ``.jsonl`` files, a JSON list for any other extension."""
+    return CMeEEReader(labels, on_mismatch, fmt="auto")
