@@ -135,7 +135,7 @@ def load_config(
     """Read a config file, following ``[nerkit] extends``, and apply overrides."""
     path = Path(path)
     raw = _load_with_bases(path, seen=())
-    cfg = Config(raw)
+    cfg = Config(raw, is_interpolated=False)
     if overrides:
         cfg = _apply_overrides(cfg, overrides)
     if interpolate:
@@ -211,7 +211,7 @@ def _apply_overrides(cfg: Config, overrides: Dict[str, Any]) -> Config:
             node[leaf] = _merge(node[leaf], value)
         else:
             node[leaf] = value
-    return Config(data)
+    return Config(data, is_interpolated=False)
 
 
 def _suggest(name: str, options: Sequence[str]) -> str:

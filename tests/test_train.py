@@ -42,7 +42,7 @@ def trained(tmp_path_factory) -> Path:
 def test_train_writes_complete_model_dirs(trained: Path):
     for name in ("model-best", "model-last"):
         d = trained / name
-        for f in ("config.cfg", "model.safetensors", "meta.json", "encoder/vocab.txt", "encoder/config.json"):
+        for f in ("config.cfg", "model.safetensors", "meta.json", "encoder/tokenizer_config.json", "encoder/config.json"):
             assert (d / f).exists(), f"{name}/{f} missing"
         meta = json.loads((d / "meta.json").read_text())
         assert meta["labels"] == ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
