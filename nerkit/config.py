@@ -153,7 +153,7 @@ def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
         chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
         raise ConfigError(f"Config files extend each other in a cycle: {chain}")
     try:
-        cfg = Config().from_disk(path, interpolate=False)
+        cfg = Config().from_str(_add_parent_sections(path.read_text(encoding="utf8")), interpolate=False)
     except ConfigValidationError as err:
         raise ConfigError(f"{path}: can't parse the config: {err.text.strip()}") from None
     except Exception as err:  # configparser errors
@@ -166,6 +166,25 @@ def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
     base_path = (path.parent / base).resolve()
     base_data = _load_with_bases(base_path, seen=(*seen, path.resolve()))
     return _merge(base_data, data)
+
+
+def _add_parent_sections(text: str) -> str:
+    """Declare missing parent sections, so a file that extends a base can set
+    ``[model.decoder]`` without an empty ``[model]`` header."""
+    import re
+
+    headers = re.findall(r"^\[([^\]]+)\]\s*$", text, flags=re.M)
+    declared = set(headers)
+    missing: List[str] = []
+    for h in headers:
+        parts = h.split(".")
+        for i in range(1, len(parts)):
+            parent = ".".join(parts[:i])
+            if parent not in declared and parent not in missing:
+                missing.append(parent)
+    if not missing:
+        return text
+    return "".join(f"[{m}]\n\n" for m in missing) + text
 
 
 def _to_dict(obj: Any) -> Any:

@@ -51,7 +51,7 @@ def test_misspelled_component_name():
     assert "model.decoder.@decoders" in msg
     assert "Can't find 'nerkit.LinearDecodr.v1' in the 'decoders' registry" in msg
     assert "Did you mean 'nerkit.LinearDecoder.v1'?" in msg
-    assert "nerkit.CRFDecoder.v1" in msg  # lists what is registered
+    assert "nerkit.LinearNestedDecoder.v1" in msg  # lists what is registered
 
 
 def test_wrong_value_type():
