@@ -1,0 +1,77 @@
+"""The Python API: load-then-predict equals the trained model, pipe keeps order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import nerkit
+from nerkit.pipeline import Span
+from nerkit.training.loop import Trainer
+from nerkit.types import Example
+
+from .conftest import CORPUS, fast_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pipe")
+    trainer = Trainer(fast_config(**{"training.max_epochs": 3, "corpora.max_train_records": 96}), out)
+    trainer.run()
+    return trainer, out
+
+
+def test_load_then_predict_equals_training_model(trained):
+    trainer, out = trained
+    examples = [Example(ex.text, index=i) for i, ex in enumerate(trainer.dev_examples)]
+    before = trainer.model.predict(examples, batch_size=7)
+    nlp = nerkit.load(out / "model-last", device="cpu")
+    after = nlp.model.predict(examples, batch_size=16)
+    assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]
+    for p, q in zip(before, after):
+        assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-6)
+    for a, b in zip(trainer.model.state_dict().values(), nlp.model.state_dict().values()):
+        assert torch.equal(a.cpu(), b)
+
+
+def test_call_returns_spans_with_text_and_score(trained):
+    _, out = trained
+    nlp = nerkit.load(out / "model-last", device="cpu")
+    text = "患者右下腹疼痛三天，伴恶心呕吐。"
+    spans = nlp(text)
+    assert isinstance(spans, list)
+    for s in spans:
+        assert isinstance(s, Span)
+        assert s.text == text[s.start : s.end + 1]
+        assert s.type in nlp.labels
+        assert 0.0 <= s.score <= 1.0
+
+
+def test_pipe_preserves_order_and_covers_long_texts(trained):
+    _, out = trained
+    nlp = nerkit.load(out / "model-last", device="cpu")
+    import json
+
+    records = json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))
+    texts = [r["text"] for r in records][:40]
+    long_text = "".join(texts)  # far longer than the 126-character windows
+    texts = texts[::-1] + [long_text, "", "a"][:2] + ["糖尿病"]
+    texts = [t for t in texts if t]
+    streamed = list(nlp.pipe(iter(texts), batch_size=5, buffer=7))
+    single = [nlp(t) for t in texts]
+    assert len(streamed) == len(texts)
+    assert [[(s.start, s.end, s.type) for s in r] for r in streamed] == [
+        [(s.start, s.end, s.type) for s in r] for r in single
+    ]
+    for t, spans in zip(texts, streamed):
+        for s in spans:
+            assert 0 <= s.start <= s.end < len(t)
+
+
+def test_load_missing_dir_is_clear(tmp_path: Path):
+    from nerkit.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="Model directory not found"):
+        nerkit.load(tmp_path / "nope")
