@@ -1,0 +1,148 @@
+"""Writing CMeEE prediction files and checking them against the format rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nerkit.data.readers import read_cmeee
+from nerkit.data.submission import check_submission, write_cmeee
+from nerkit.types import Entity
+
+TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmeee" / "CMeEE_test.json"
+
+TEXTS = ["患者头痛三天", "无明显异常", "腹部CT"]
+ENTS = [
+    [Entity(2, 3, "sym"), Entity(2, 2, "bod")],
+    [],
+    [(Entity(2, 3, "equ"), 0.9), (Entity(0, 1, "bod"), 0.8)],  # scored pairs are accepted
+]
+
+
+@pytest.fixture()
+def inputs(tmp_path) -> Path:
+    path = tmp_path / "input.json"
+    path.write_text(json.dumps([{"text": t} for t in TEXTS], ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_write_round_trip(tmp_path, inputs):
+    out = write_cmeee(tmp_path / "sub" / "pred.json", TEXTS, ENTS)
+    raw = out.read_text(encoding="utf-8")
+    assert "头痛" in raw  # ensure_ascii=False
+    data = json.loads(raw)
+    assert data[0] == {
+        "text": "患者头痛三天",
+        "entities": [
+            {"start_idx": 2, "end_idx": 2, "type": "bod", "entity": "头"},
+            {"start_idx": 2, "end_idx": 3, "type": "sym", "entity": "头痛"},
+        ],
+    }
+    assert data[1] == {"text": "无明显异常", "entities": []}
+    assert [e["entity"] for e in data[2]["entities"]] == ["腹部", "CT"]
+    corpus = read_cmeee(out)
+    assert [ex.entities for ex in corpus] == [
+        [Entity(2, 2, "bod"), Entity(2, 3, "sym")],
+        [],
+        [Entity(0, 1, "bod"), Entity(2, 3, "equ")],
+    ]
+    assert check_submission(out, inputs) == []
+    assert list(out.parent.iterdir()) == [out]  # no temporary file left behind
+
+
+def test_write_indent_and_errors(tmp_path):
+    out = write_cmeee(tmp_path / "p.json", TEXTS[:1], [[]], indent=2)
+    assert out.read_text(encoding="utf-8").startswith('[\n  {\n    "text"')
+    with pytest.raises(ValueError, match="2 texts but 1 entity lists"):
+        write_cmeee(tmp_path / "p.json", TEXTS[:2], [[]])
+    with pytest.raises(ValueError, match="record 0: entity .* outside the text"):
+        write_cmeee(tmp_path / "p.json", ["ab"], [[Entity(1, 2, "sym")]])
+
+
+def write_raw(path: Path, records) -> Path:
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def test_check_submission_finds_every_problem(tmp_path, inputs):
+    records = [
+        {
+            "text": "患者头痛三天",
+            "entities": [
+                {"start_idx": 2, "end_idx": 6, "type": "sym"},  # end outside
+                {"start_idx": 3, "end_idx": 2, "type": "sym"},  # end before start
+                {"start_idx": "2", "end_idx": 3, "type": "sym"},  # not an integer
+                {"start_idx": 2, "end_idx": 3, "type": "xyz"},  # unknown type
+                {"start_idx": 2, "end_idx": 3, "type": "sym", "entity": "头"},  # wrong string
+                {"start_idx": 2, "end_idx": 3, "type": "sym"},  # fine
+            ],
+        },
+        {"text": "无明显异常!", "entities": []},  # text changed
+        {"text": "腹部CT"},  # no entities list
+    ]
+    pred = write_raw(tmp_path / "pred.json", records)
+    problems = check_submission(pred, inputs)
+    where = f"{pred}, record"
+    assert problems == [
+        f"{where} 0, entities[0].end_idx: 6 is outside the text (length 6).",
+        f"{where} 0, entities[1].end_idx: 2 is before start_idx 3.",
+        f"{where} 0, entities[2].start_idx: expected an integer, got '2'.",
+        f"{where} 0, entities[3].type: 'xyz' is not one of dis, sym, pro, equ, dru, ite, bod, dep, mic.",
+        f"{where} 0, entities[4].entity: '头' differs from the text span '头痛'.",
+        f"{where} 1, text: differs from record 1 of the input (records must keep the input order).",
+        f"{where} 2, entities: expected a list, got NoneType.",
+    ]
+
+
+def test_check_submission_counts_and_files(tmp_path, inputs):
+    pred = write_raw(tmp_path / "pred.json", [{"text": t, "entities": []} for t in TEXTS[:2]])
+    assert check_submission(pred, inputs) == [f"{pred}: 2 records but the input {inputs} has 3."]
+    swapped = write_raw(
+        tmp_path / "swap.json", [{"text": t, "entities": []} for t in reversed(TEXTS)]
+    )
+    assert len(check_submission(swapped, inputs)) == 2  # records 0 and 2 are out of order
+    assert check_submission(tmp_path / "none.json", inputs) == [
+        f"prediction file not found: {tmp_path / 'none.json'}"
+    ]
+    broken = tmp_path / "broken.json"
+    broken.write_text("[{]", encoding="utf-8")
+    assert check_submission(broken, inputs)[0].startswith(
+        f"{broken}: invalid JSON at line 1, column 3"
+    )
+    assert (
+        "expected a JSON list"
+        in check_submission(write_raw(tmp_path / "obj.json", {"a": 1}), inputs)[0]
+    )
+    valid = write_cmeee(tmp_path / "valid.json", TEXTS, ENTS)
+    assert check_submission(valid, inputs) == []
+    only_sym = check_submission(valid, inputs, labels=["sym"])
+    assert len(only_sym) == 3 and all("is not one of sym." in p for p in only_sym)  # bod, bod, equ
+    # JSON Lines predictions are read too
+    lines = tmp_path / "pred.jsonl"
+    lines.write_text(
+        "\n".join(json.dumps({"text": t, "entities": []}, ensure_ascii=False) for t in TEXTS),
+        encoding="utf-8",
+    )
+    assert check_submission(lines, inputs) == []
+
+
+def test_check_submission_wants_official_name(tmp_path):
+    inputs = write_raw(tmp_path / "CMeEE_test.json", [{"text": "ab"}])
+    out_dir = tmp_path / "out"
+    wrong = write_cmeee(out_dir / "predictions.json", ["ab"], [[]])
+    assert check_submission(wrong, inputs) == [
+        f"{wrong}: the leaderboard expects the file to be named CMeEE_test.json; rename it before uploading."
+    ]
+    right = write_cmeee(out_dir / "CMeEE_test.json", ["ab"], [[]])
+    assert check_submission(right, inputs) == []
+
+
+@pytest.mark.skipif(not TEST.exists(), reason="shared CMeEE test file not available")
+def test_real_test_file_submission(tmp_path):
+    corpus = read_cmeee(TEST)
+    preds = [[Entity(0, min(1, len(ex.text) - 1), "dis")] for ex in corpus]
+    out = write_cmeee(tmp_path / "CMeEE_test.json", [ex.text for ex in corpus], preds)
+    assert check_submission(out, TEST) == []
+    assert len(json.loads(out.read_text(encoding="utf-8"))) == 3000
