@@ -226,10 +226,7 @@ def _apply_overrides(cfg: Config, overrides: Dict[str, Any]) -> Config:
                 )
             node = node[part]
         leaf = parts[-1]
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf] = _merge(node[leaf], value)
-        else:
-            node[leaf] = value
+        node.update(_merge(node, {leaf: value}))
     return Config(data, is_interpolated=False)
 
 

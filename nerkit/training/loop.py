@@ -164,7 +164,7 @@ def seed_all(seed: int) -> None:
 def _rng_state() -> Dict[str, Any]:
     state: Dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": [x if not isinstance(x, np.ndarray) else torch.from_numpy(x.astype(np.int64)) for x in np.random.get_state()],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -176,7 +176,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     np_state = state["numpy"]
-    np.random.set_state((np_state[0], np.asarray(np_state[1], dtype=np.uint32), *np_state[2:]))
+    np.random.set_state((np_state[0], np.asarray(np_state[1]).astype(np.uint32), *np_state[2:]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -426,7 +426,7 @@ class Trainer:
                 if progress is not None:
                     progress.update(1, step_loss)
                 if self.dist.main and t.log_every and st.step % t.log_every == 0:
-                    lr = self.scheduler.get_last_lr()[0]
+                    lr = max(self.scheduler.get_last_lr())
                     self.logger.log_step(st.step, {"epoch": st.epoch, "loss": float(np.mean(losses[-t.log_every:])), "lr": lr})
                 at_max = bool(t.max_steps) and st.step >= t.max_steps
                 if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
