@@ -1,0 +1,217 @@
+"""GlobalPointer span decoder (``nerkit.GlobalPointer.v1``), after Su Jianlin (2021).
+
+For every label c and every span (start m, end n) the score is a dot product of a
+query at m and a key at n, both projected per label from the hidden states and
+rotated by rotary position embeddings (RoPE) so that the score depends on the
+relative position n - m:
+
+    s[b, c, m, n] = <R_m q[b, m, c], R_n k[b, n, c]> / sqrt(head_size)
+
+Spans with n < m (lower triangle) or touching padding are masked out. Training
+uses the multilabel categorical cross-entropy ("circle loss" form) per (sequence,
+label) over all valid spans; every span with score > 0 is an entity, so nesting
+and overlaps of any kind are decoded. An entity's confidence is sigmoid(score).
+
+This module also holds the shared pieces (RoPE, the loss, span masks, targets
+and decoding) that ``efficient_global_pointer.py`` reuses.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ...errors import ConfigError
+from ...registry import registry
+from ...types import Entity
+from ..base import Decoder, DecoderFactory, SpanScheme
+
+
+def rotary(x: Tensor, positions: Optional[Tensor] = None, base: float = 10000.0) -> Tensor:
+    """Rotary position embedding of ``x`` [B, L, ..., h] (h even).
+
+    Each pair of features (2i, 2i+1) at position p is rotated by the angle
+    p * base^(-2i/h), so <rotary(q)_m, rotary(k)_n> depends on n - m only.
+    ``positions``: [L] or [B, L] (default 0..L-1).
+    """
+    size = x.size(-1)
+    if size % 2:
+        raise ValueError(f"rotary: the feature size must be even, got {size}.")
+    if positions is None:
+        positions = torch.arange(x.size(1), device=x.device)
+    freqs = base ** (-torch.arange(0, size, 2, device=x.device, dtype=torch.float32) / size)
+    angles = positions.to(torch.float32).unsqueeze(-1) * freqs  # [(B,) L, h/2]
+    if angles.dim() == 2:
+        angles = angles.unsqueeze(0)
+    angles = angles.view(*angles.shape[:2], *([1] * (x.dim() - 3)), size // 2)
+    cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack((even * cos - odd * sin, even * sin + odd * cos), dim=-1).flatten(-2)
+
+
+def multilabel_categorical_crossentropy(
+    logits: Tensor, targets: Tensor, valid: Optional[Tensor] = None
+) -> Tensor:
+    """Su's multilabel CE over the last dim: [..., N] -> [...].
+
+    loss = log(1 + sum_{neg} exp(s)) + log(1 + sum_{pos} exp(-s)), where pos are
+    the entries with target 1 and neg those with target 0; entries with
+    ``valid`` False belong to neither.
+    """
+    positive = targets.bool()
+    if valid is None:
+        valid = torch.ones_like(positive)
+    neg_inf = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
+    zero = logits.new_zeros(logits.shape[:-1] + (1,))
+    neg = torch.where(valid & ~positive, logits, neg_inf)
+    pos = torch.where(valid & positive, -logits, neg_inf)
+    return torch.logsumexp(torch.cat((neg, zero), -1), -1) + torch.logsumexp(
+        torch.cat((pos, zero), -1), -1
+    )
+
+
+def span_mask(mask: Tensor) -> Tensor:
+    """mask [B, L] -> valid spans [B, 1, L, L]: both ends real and end >= start."""
+    mask = mask.bool()
+    length = mask.size(1)
+    upper = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu()
+    return (mask.unsqueeze(2) & mask.unsqueeze(1) & upper).unsqueeze(1)
+
+
+class GlobalPointerDecoder(Decoder):
+    """Span scores per label from per-label query/key projections (+ RoPE).
+
+    Subclasses change :meth:`scores` (see ``EfficientGlobalPointerDecoder``).
+    Targets: ``{"spans": BoolTensor [B, num_labels, L, L]}``, True at (c, start, end)
+    of each gold entity (end inclusive).
+    """
+
+    def __init__(
+        self,
+        scheme: SpanScheme,
+        input_dim: int,
+        head_size: int = 64,
+        rope: bool = True,
+        dropout: float = 0.1,
+        name: str = "nerkit.GlobalPointer.v1",
+    ) -> None:
+        super().__init__()
+        _check_args(name, scheme, head_size, dropout)
+        if input_dim <= 0:
+            raise ConfigError(f"{name}: input width must be > 0, got {input_dim}.")
+        self.scheme = scheme
+        self.name = name
+        self.num_labels = len(scheme.labels)
+        self.head_size = head_size
+        self.rope = rope
+        self.dropout = nn.Dropout(dropout)
+        self._build(input_dim)
+
+    def _build(self, input_dim: int) -> None:
+        self.proj = nn.Linear(input_dim, self.num_labels * 2 * self.head_size)
+
+    def scores(self, hidden: Tensor) -> Tensor:
+        """hidden [B, L, D] -> unmasked span scores [B, C, L(start), L(end)]."""
+        batch, length, _ = hidden.shape
+        qk = self.proj(self.dropout(hidden)).view(batch, length, self.num_labels, 2, -1)
+        query, key = qk[:, :, :, 0], qk[:, :, :, 1]  # [B, L, C, h]
+        if self.rope:
+            query, key = rotary(query), rotary(key)
+        return torch.einsum("bmch,bnch->bcmn", query, key) / math.sqrt(self.head_size)
+
+    def logits(self, hidden: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+        """(float32 span scores [B, C, L, L], valid spans [B, 1, L, L])."""
+        valid = span_mask(mask)
+        return self.scores(hidden).float(), valid
+
+    def make_targets(
+        self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
+    ) -> Dict[str, Tensor]:
+        """{"spans": BoolTensor [B, num_labels, max(lengths), max(lengths)]}."""
+        if len(entities) != len(lengths):
+            raise ValueError(
+                f"{type(self).__name__}.make_targets: {len(entities)} entity lists but "
+                f"{len(lengths)} lengths; pass one of each per window."
+            )
+        width = max(lengths, default=0)
+        index: List[Tuple[int, int, int, int]] = []
+        for b, (ents, length) in enumerate(zip(entities, lengths, strict=True)):
+            index.extend((b, c, s, e) for s, e, c in self.scheme.encode(ents, length))
+        spans = torch.zeros(len(lengths), self.num_labels, width, width, dtype=torch.bool)
+        if index:
+            spans[tuple(torch.tensor(index).t())] = True
+        return {"spans": spans}
+
+    def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
+        """Multilabel categorical CE per (sequence, label), averaged over both."""
+        if "spans" not in targets:
+            raise ValueError(
+                f"{type(self).__name__}.loss: targets have keys {sorted(targets)}, expected "
+                "'spans' (build them with this decoder's make_targets)."
+            )
+        batch, length, _ = hidden.shape
+        gold = targets["spans"].to(hidden.device).bool()
+        if gold.shape[:2] != (batch, self.num_labels) or gold.size(2) > length:
+            raise ValueError(
+                f"{type(self).__name__}.loss: target spans of shape {tuple(gold.shape)} do not "
+                f"fit hidden states {tuple(hidden.shape)}; expected "
+                f"[{batch}, {self.num_labels}, <= {length}, <= {length}]."
+            )
+        if gold.size(2) < length:
+            pad = length - gold.size(2)
+            gold = nn.functional.pad(gold, (0, pad, 0, pad))
+        logits, valid = self.logits(hidden, mask)
+        flat = (batch, self.num_labels, length * length)
+        loss = multilabel_categorical_crossentropy(
+            logits.reshape(flat),
+            gold.reshape(flat),
+            valid.expand(-1, self.num_labels, -1, -1).reshape(flat),
+        )
+        return loss.mean()
+
+    @torch.no_grad()
+    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+        """Every valid span with score > 0, confidence sigmoid(score)."""
+        logits, valid = self.logits(hidden, mask)
+        hits = (logits > 0) & valid  # [B, C, L, L]
+        index = hits.nonzero()  # [N, 4]: batch, label, start, end
+        probs = torch.sigmoid(logits[hits]).tolist()
+        labels = self.scheme.labels
+        out: List[List[Tuple[Entity, float]]] = [[] for _ in range(hidden.size(0))]
+        for (b, c, start, end), prob in zip(index.tolist(), probs, strict=True):
+            out[b].append((Entity(start, end, labels[c]), prob))
+        return [sorted(found) for found in out]
+
+
+def _check_args(name: str, scheme: object, head_size: int, dropout: float) -> None:
+    if not isinstance(scheme, SpanScheme):
+        raise ConfigError(
+            f"{name}: `scheme` {scheme!r} is not a span scheme. Use "
+            '@label_schemes = "nerkit.Spans.v1" in the [model.decoder.scheme] block '
+            "(BIO tag schemes go with nerkit.CRFDecoder.v1 or nerkit.LinearDecoder.v1)."
+        )
+    if head_size <= 0 or head_size % 2:
+        raise ConfigError(
+            f"{name}: `head_size` = {head_size} must be a positive even number (RoPE "
+            "rotates pairs of features); fix it in the [model.decoder] block."
+        )
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(
+            f"{name}: `dropout` = {dropout} must be in [0, 1); fix it in the [model.decoder] block."
+        )
+
+
+@registry.decoders("nerkit.GlobalPointer.v1")
+def global_pointer(
+    scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
+) -> DecoderFactory:
+    """GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``."""
+    _check_args("nerkit.GlobalPointer.v1", scheme, head_size, dropout)
+
+    def build(input_dim: int) -> GlobalPointerDecoder:
+        return GlobalPointerDecoder(scheme, input_dim, head_size, rope, dropout)
+
+    return build
