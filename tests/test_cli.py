@@ -1,0 +1,154 @@
+"""The remaining CLI commands, run end to end on the quickstart sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nerkit.cli.main import app
+
+from .conftest import CORPUS, FAST, QUICKSTART, ROOT
+
+runner = CliRunner()
+
+
+def _overrides(**extra):
+    values = dict(FAST)
+    values.update(extra)
+    args = []
+    for key, value in values.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli")
+    logger = {"@loggers": "nerkit.DefaultLoggers.v1", "progress_bar": False}
+    result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(out), *_overrides(**{"training.logger": logger})])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_help_lists_commands():
+    result = runner.invoke(app, ["--help"])
+    for cmd in ("train", "evaluate", "predict", "score", "debug", "registry", "visualize", "plot"):
+        assert cmd in result.output
+
+
+def test_score_perfect_and_json(tmp_path: Path):
+    out = tmp_path / "m.json"
+    result = runner.invoke(app, ["score", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads(out.read_text())
+    assert m["precision"] == m["recall"] == m["f1"] == 1.0
+    assert set(m["per_type"]) >= {"sym", "bod"}
+
+
+def test_score_hand_computed(tmp_path: Path):
+    gold = [{"text": "右下腹疼痛", "entities": [
+        {"start_idx": 0, "end_idx": 4, "type": "sym", "entity": "右下腹疼痛"},
+        {"start_idx": 0, "end_idx": 2, "type": "bod", "entity": "右下腹"}]}]
+    pred = [{"text": "右下腹疼痛", "entities": [
+        {"start_idx": 0, "end_idx": 4, "type": "sym"},
+        {"start_idx": 0, "end_idx": 1, "type": "bod"},
+        {"start_idx": 3, "end_idx": 4, "type": "sym"}]}]
+    (tmp_path / "g.json").write_text(json.dumps(gold, ensure_ascii=False), encoding="utf8")
+    (tmp_path / "p.json").write_text(json.dumps(pred, ensure_ascii=False), encoding="utf8")
+    out = tmp_path / "m.json"
+    result = runner.invoke(app, ["score", str(tmp_path / "g.json"), str(tmp_path / "p.json"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    m = json.loads(out.read_text())
+    assert m["precision"] == pytest.approx(1 / 3)
+    assert m["recall"] == pytest.approx(1 / 2)
+    assert m["f1"] == pytest.approx(0.4)
+
+
+def test_score_mismatched_files(tmp_path: Path):
+    (tmp_path / "p.json").write_text("[]", encoding="utf8")
+    result = runner.invoke(app, ["score", str(CORPUS / "dev.json"), str(tmp_path / "p.json")])
+    assert result.exit_code == 1
+    assert "has 0 records" in result.output
+
+
+def test_debug_data():
+    result = runner.invoke(app, ["debug", "data", str(QUICKSTART)])
+    assert result.exit_code == 0, result.output
+    assert "== train" in result.output and "== dev" in result.output
+    assert "sym>bod" in result.output
+    assert "validation problems: 0" in result.output
+
+
+def test_debug_vectors(tmp_path: Path):
+    overrides = {
+        "model.lexicon": {
+            "@lexicons": "nerkit.Lexicon.v1",
+            "cache_dir": str(tmp_path / "cache"),
+            "segmenter": {"@segmenters": "nerkit.LexiconMatcher.v1"},
+            "vectors": {"@vectors": "nerkit.Word2Vec.v1", "path": str(CORPUS / "vectors.txt")},
+        }
+    }
+    args = []
+    for k, v in overrides.items():
+        args += [f"--{k}", json.dumps(v)]
+    result = runner.invoke(app, ["debug", "vectors", str(QUICKSTART), *args])
+    assert result.exit_code == 0, result.output
+    assert "== train" in result.output
+
+
+def test_registry_lists_every_kind():
+    result = runner.invoke(app, ["registry"])
+    assert result.exit_code == 0
+    for kind in ("encoders", "segmenters", "vectors", "fusions", "decoders", "label_schemes", "readers",
+                 "adversarial", "optimizers", "schedules", "loggers", "models"):
+        assert f"{kind} (" in result.output
+    bad = runner.invoke(app, ["registry", "decoder"])
+    assert bad.exit_code == 1 and "Did you mean 'decoders'?" in bad.output
+
+
+def test_visualize_from_model_and_from_predictions(run_dir: Path, tmp_path: Path):
+    page = tmp_path / "page.html"
+    result = runner.invoke(app, ["visualize", str(run_dir / "model-best"), str(CORPUS / "dev.json"),
+                                 "--gold", str(CORPUS / "dev.json"), "--limit", "5", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf8")
+    assert html.count('class="rec"') == 5 or html.count("class=\"rec\"") >= 5
+    page2 = tmp_path / "page2.html"
+    result = runner.invoke(app, ["visualize", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "-o", str(page2)])
+    assert result.exit_code == 0, result.output
+    gold = json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))
+    assert page2.read_text(encoding="utf8").count("data-label=") >= sum(len(r["entities"]) for r in gold)
+
+
+def test_plot_from_training_log(run_dir: Path, tmp_path: Path):
+    assert (run_dir / "log.jsonl").exists()
+    png = tmp_path / "curves.png"
+    result = runner.invoke(app, ["plot", str(run_dir), "-o", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_predict_cmeee_test_file(run_dir: Path, tmp_path: Path, shared_data: Path):
+    src = shared_data / "cmeee" / "CMeEE_test.json"
+    out = tmp_path / "CMeEE_test.json"
+    result = runner.invoke(app, ["predict", str(run_dir / "model-best"), str(src), "-o", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text(encoding="utf8"))
+    inputs = json.loads(src.read_text(encoding="utf8"))
+    assert len(records) == len(inputs) == 3000
+    assert [r["text"] for r in records] == [r["text"] for r in inputs]
+    for r in records:
+        for e in r["entities"]:
+            assert 0 <= e["start_idx"] <= e["end_idx"] < len(r["text"])
+            assert e["type"] in {"dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"}
+
+
+def test_readme_commands_exist():
+    readme = (ROOT / "README.md").read_text(encoding="utf8")
+    assert "nerkit train configs/quickstart.cfg --output runs/q" in readme
+    assert "python -m pytest tests" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf8")
+    assert "\npython -m pytest tests\n" in ci
