@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from ..errors import ModelLoadError
+from ..errors import ConfigError, ModelLoadError
 from ..registry import registry
 
 Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
@@ -94,7 +94,7 @@ class PkusegSegmenter:
         chinese_only: bool = True,
     ) -> None:
         if min_length < 1:
-            raise ValueError(f"PkusegSegmenter: min_length must be >= 1, got {min_length}.")
+            raise ConfigError(f"PkusegSegmenter: min_length must be >= 1, got {min_length}.")
         self.model = model
         self.name: Optional[str] = ALIASES.get(model, model)
         if self.name not in pkuseg_settings().available_models:
