@@ -81,7 +81,7 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     lex = data["model"].get("lexicon")
     if isinstance(lex, dict) and "vectors" in lex:
         lex["vectors"] = None  # the reduced vectors are stored in lexicon/
-    cfg = Config(data)
+    cfg = Config(data, is_interpolated=False)
     check_config(cfg)
     model: NERModel = resolve_section(cfg, "model")
     if model.lexicon is not None:

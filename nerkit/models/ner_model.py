@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from ..data.windows import merge_windows, split_windows
 from ..errors import ConfigError
+from ..lexicon.lexicon import collate_lattices, lattice_window
 from ..registry import registry
 from ..types import Entity, Example
 from .base import Decoder, Encoder, Fusion, LatticeBatch
@@ -154,7 +155,7 @@ class NERModel(nn.Module):
                         start=start,
                         end=end,
                         char_ids=ids[start:end],
-                        lattice=_lattice_window(lattice, start, end) if lattice is not None else None,
+                        lattice=lattice_window(lattice, start, end) if lattice is not None else None,
                         entities=ents,
                     )
                 )
@@ -176,8 +177,6 @@ class NERModel(nn.Module):
         char_mask = torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]
         lattice = None
         if self.lexicon is not None:
-            from ..lexicon.lexicon import collate_lattices
-
             lattice = collate_lattices([f.lattice or [] for f in feats])
         targets = None
         if with_targets:
@@ -246,9 +245,3 @@ class NERModel(nn.Module):
                 out.append(merge_windows([w for w, _ in windows], [e for _, e in windows]))
         return out
 
-
-def _lattice_window(
-    lattice: List[Tuple[int, int, int]], start: int, end: int
-) -> List[Tuple[int, int, int]]:
-    """Words fully inside [start, end), shifted to window coordinates."""
-    return [(s - start, e - start, w) for s, e, w in lattice if s >= start and e < end]
