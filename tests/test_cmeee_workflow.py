@@ -261,6 +261,8 @@ def test_makefile_train_commands():
         "--paths.train assets/cmeee-split/train.json --paths.dev assets/cmeee-split/eval.json "
         "--training.batch_size 8"
     ) in out
+    out = _make("train", "EXP=best", "CHECK=0")
+    assert "check_assets" not in out and "nerkit train ../../configs/best.cfg" in out
     out = _make("resume", "EXP=best")
     assert "--output runs/best --resume runs/best" in out
 
