@@ -227,6 +227,20 @@ def test_same_results_as_pytorch_crf():
     assert got == theirs.decode(emissions, mask)
 
 
+def test_half_precision_emissions_are_promoted():
+    crf = random_crf(4, seed=5)
+    mask = prefix_mask([6, 3], 6)
+    emissions = torch.randn(2, 6, 4)
+    tags = torch.randint(0, 4, (2, 6))
+    half = emissions.bfloat16().requires_grad_()
+    got = crf.log_likelihood(half, tags, mask)
+    assert got.dtype == torch.float32
+    expect = crf.log_likelihood(half.detach().float(), tags, mask)
+    assert torch.allclose(got, expect, atol=1e-5)
+    got.sum().backward()
+    assert half.grad.dtype == torch.bfloat16 and torch.isfinite(half.grad.float()).all()
+
+
 def test_bad_masks_are_rejected():
     crf = CRF(3)
     emissions = torch.randn(2, 4, 3)
@@ -267,6 +281,9 @@ def test_targets_loss_and_reduction():
     assert summed.loss(hidden, mask, {"tags": tags}).item() == pytest.approx(
         2 * got.item(), rel=1e-6
     )
+    # -100 padding (as LinearDecoder writes it) is read as "O"
+    padded = tags.masked_fill(~mask.unsqueeze(1), -100)
+    assert dec.loss(hidden, mask, {"tags": padded}).item() == pytest.approx(got.item(), rel=1e-6)
     # targets shorter than the hidden states are padded
     assert dec.loss(
         torch.cat([hidden, hidden[:, :1]], 1), prefix_mask([4, 2], 5), {"tags": tags}

@@ -270,13 +270,17 @@ class CRF(nn.Module):
     def path_score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Unnormalised score [B] of the tag paths ``tags`` [B, L] (padding ignored)."""
         emissions, lengths = self._check(emissions, mask, "CRF.path_score")
+        return self._path_score(emissions, tags, mask.bool(), lengths, "CRF.path_score")
+
+    def _path_score(
+        self, emissions: Tensor, tags: Tensor, mask: Tensor, lengths: Tensor, where: str
+    ) -> Tensor:
         if tags.shape != emissions.shape[:2]:
             raise ValueError(
-                f"CRF.path_score: tags have shape {tuple(tags.shape)}, expected "
+                f"{where}: tags have shape {tuple(tags.shape)}, expected "
                 f"{tuple(emissions.shape[:2])} like the emissions."
             )
         start, end, trans = self.scores(emissions.dtype)
-        mask = mask.bool()
         tags = tags.long().masked_fill(~mask, 0)
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)  # [B, L]
         score = start[tags[:, 0]] + emitted.masked_fill(~mask, 0.0).sum(1)
@@ -288,7 +292,11 @@ class CRF(nn.Module):
 
     def log_likelihood(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """log p(tags | emissions) [B]; emissions [B, L, K], tags [B, L], mask [B, L]."""
-        return self.path_score(emissions, tags, mask) - self.log_partition(emissions, mask)
+        emissions, lengths = self._check(emissions, mask, "CRF.log_likelihood")
+        mask = mask.bool()
+        gold = self._path_score(emissions, tags, mask, lengths, "CRF.log_likelihood")
+        start, end, trans = self.scores(emissions.dtype)
+        return gold - _LogPartition.apply(emissions, mask, start, end, trans)
 
     def marginals(self, emissions: Tensor, mask: Tensor) -> Tensor:
         """p(y_t = k | emissions) [B, L, K] by forward-backward; 0 on padding."""
