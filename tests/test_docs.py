@@ -223,3 +223,17 @@ def test_plugin_example_installs_registers_and_trains(tmp_path: Path):
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["steps"] == 2
     assert report["meta"]["components"]["decoders:acme.FocalLinearDecoder.v1"] == dist_name, report["meta"]
+
+
+def test_settings_tables_list_every_setting():
+    """docs/training.md and docs/configs.md document every key of the settings sections."""
+    from nerkit.config import CorporaSettings, SystemSettings, TrainingSettings
+
+    training = (DOCS / "training.md").read_text(encoding="utf8")
+    components = {"optimizer", "schedule", "adversarial", "logger"}
+    missing = [f for f in TrainingSettings.model_fields if f not in components and f"| `{f}` |" not in training]
+    assert not missing, f"docs/training.md's [training] table lacks {missing}"
+    configs = (DOCS / "configs.md").read_text(encoding="utf8")
+    for schema in (SystemSettings, CorporaSettings):
+        missing = [f for f in schema.model_fields if f"`{f}`" not in configs]
+        assert not missing, f"docs/configs.md's settings table lacks {missing}"
