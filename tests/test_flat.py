@@ -45,6 +45,8 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
 METHODS = ["ff", "ff_two", "attn", "gate"]
 
 
@@ -414,6 +416,29 @@ def test_words_outside_the_window_are_a_data_error() -> None:
     lattice.ends[1, 2] = chars.shape[1]  # one past the last character
     with pytest.raises(DataError, match="word 2 of batch row 1 has start .* end 9 .* < 9"):
         model(chars, mask, lattice)
+
+
+@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
+def test_mixed_precision_runs_and_stays_close(cls) -> None:
+    torch.manual_seed(0)
+    model = cls(H, Lexicon(), num_heads=4).eval()
+    chars, mask, lattice = inputs()
+    chars = chars.float()
+    with torch.no_grad():
+        full = model(chars, mask, lattice)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = model(chars, mask, lattice)
+    half.float().pow(2).mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert (half.float() - full)[mask].abs().max() < 0.1
+
+
+@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
+def test_empty_batches_pass_through(cls) -> None:
+    model = cls(H, Lexicon(), num_heads=4)
+    for shape in ((0, 5, H), (2, 0, H)):
+        chars = torch.zeros(shape)
+        assert model(chars, torch.ones(shape[:2], dtype=torch.bool), None).shape == shape
 
 
 def test_training_mode_backward_is_finite() -> None:

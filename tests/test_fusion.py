@@ -114,6 +114,8 @@ def test_vectors_train_unless_frozen() -> None:
     grad = trained.words.weight.grad
     assert grad[lattice.word_ids.unique()].abs().sum() > 0
     assert grad[0].abs().sum() == 0  # padding row
+    torch.optim.SGD(trained.parameters(), lr=1.0).step()
+    assert not torch.equal(trained.words.weight, lexicon.vectors)  # the lexicon keeps its own
     frozen = ConcatFusion(4, lexicon, freeze_vectors=True)
     assert not frozen.words.weight.requires_grad
     torch.testing.assert_close(frozen.words.weight, lexicon.vectors)

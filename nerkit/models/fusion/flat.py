@@ -20,8 +20,9 @@ of the distance):
   viewed as [4, H] (one gate per dimension)
 
 The study's implementation materialised [p_*] as [B, N, N, 4H] (and R, W_R R as
-[B, N, N, H]): 8.4 GB at N = 128 for batch 8, width 768. Here no tensor of size
-N x N x H exists:
+[B, N, N, H]): about 4 GB for forward + backward at N = 128, batch 8, width 768
+even vectorised, growing as N^2 H (docs/benchmarks/flat.md). Here no tensor of
+size N x N x H exists:
 
 1. R_ij depends on the pair only through (d_hh, len_i, len_j), len = tail - head
    (d_ht = d_hh - len_j, d_th = d_hh + len_i, d_tt = d_hh + len_i - len_j). A batch
@@ -34,7 +35,7 @@ N x N x H exists:
    so a head's query becomes an H-vector q'_hi, and b_R gives a per-row constant.
 3. The position scores q'_hi . rel[len_i, d_hh(i,j), len_j] are computed like
    Transformer-XL's relative shift: queries are sorted by (length, head) and cut
-   into chunks of nearby heads; one GEMM scores a chunk's queries against the
+   into chunks (so a chunk's heads are close together); one GEMM scores a chunk's queries against the
    table rows its distances can reach (heads h_i .. h_i + L - 1 of the d axis, all
    K key lengths), and a gather picks each key's column. The backward pass is a
    scatter-add and two GEMMs per chunk (``_PositionScores``). Memory per layer is
@@ -127,7 +128,7 @@ def make_plan(
     ``CHUNK_BUDGET``) unless ``query_chunk`` fixes n.
     """
     budget = budget or CHUNK_BUDGET
-    batch, n_tokens = heads.shape
+    n_tokens = heads.shape[1]
     length = num_chars
     lengths, ranks = torch.unique(tails - heads, sorted=True, return_inverse=True)
     k = int(lengths.shape[0])
@@ -160,13 +161,15 @@ class _PositionScores(torch.autograd.Function):
         # q_rel [B*N, h, H]; table [K, 2L-1, K, H] -> [B*N, h, N]
         total, heads, hidden = q_rel.shape
         n_keys = plan.key_columns.shape[1]
+        table = table.to(q_rel.dtype)  # one dtype under mixed precision: the query's
         q_sorted = q_rel.index_select(0, plan.order)
         out_sorted = q_rel.new_empty(total, heads, n_keys)
-        for start, end, cls, lo, hi in plan.chunks:
-            block = table[cls, lo : hi + plan.num_chars].reshape(-1, hidden)  # [w*K, H]
-            scores = torch.matmul(q_sorted[start:end], block.t())  # [n, h, w*K]
-            col = plan.columns(start, end, lo)[:, None, :].expand(-1, heads, -1)
-            torch.gather(scores, 2, col, out=out_sorted[start:end])
+        with torch.autocast(q_rel.device.type, enabled=False):
+            for start, end, cls, lo, hi in plan.chunks:
+                block = table[cls, lo : hi + plan.num_chars].reshape(-1, hidden)  # [w*K, H]
+                scores = torch.matmul(q_sorted[start:end], block.t())  # [n, h, w*K]
+                col = plan.columns(start, end, lo)[:, None, :].expand(-1, heads, -1)
+                torch.gather(scores, 2, col, out=out_sorted[start:end])
         ctx.save_for_backward(q_sorted, table)
         ctx.plan = plan
         return out_sorted.new_empty(out_sorted.shape).index_copy_(0, plan.order, out_sorted)
@@ -177,14 +180,14 @@ class _PositionScores(torch.autograd.Function):
         q_sorted, table = ctx.saved_tensors
         plan: PositionPlan = ctx.plan
         need_q, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_sorted = grad.index_select(0, plan.order)  # [B*N, h, N]
+        grad_sorted = grad.to(q_sorted.dtype).index_select(0, plan.order)  # [B*N, h, N]
         grad_q = torch.empty_like(q_sorted) if need_q else None
         grad_table = torch.zeros_like(table) if need_table else None
         _, heads, hidden = q_sorted.shape
         for start, end, cls, lo, hi in plan.chunks:
             block = table[cls, lo : hi + plan.num_chars].reshape(-1, hidden)  # [w*K, H]
             col = plan.columns(start, end, lo)[:, None, :].expand(-1, heads, -1)
-            g_scores = grad.new_zeros(end - start, heads, block.shape[0])
+            g_scores = grad_sorted.new_zeros(end - start, heads, block.shape[0])
             g_scores.scatter_add_(2, col, grad_sorted[start:end])  # [n, h, w*K]
             if grad_q is not None:
                 torch.matmul(g_scores, block, out=grad_q[start:end])
@@ -460,7 +463,7 @@ class FLATFusion(Fusion):
     def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
         """chars [B, L, input_dim], mask [B, L] -> [B, L, input_dim]."""
         length = chars.shape[1]
-        if length == 0:
+        if length == 0 or chars.shape[0] == 0:
             return chars
         x, heads, tails, seq_mask = self.embed(chars, mask, lattice)
         clip = min(length - 1, self.max_distance)  # every distance lies in [-clip, clip]

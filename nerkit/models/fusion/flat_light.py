@@ -174,7 +174,7 @@ class FLATLightFusion(Fusion):
     def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
         """chars [B, L, input_dim], mask [B, L] -> [B, L, input_dim]."""
         length = chars.shape[1]
-        if length == 0:
+        if length == 0 or chars.shape[0] == 0:
             return chars
         x = self.char_proj(chars)
         if has_words(lattice):

@@ -100,7 +100,7 @@ def lattice_positions(
 
 
 def word_embedding(lexicon: Any, freeze: bool, component: str) -> nn.Embedding:
-    """``lexicon.vectors`` [V, E] as an embedding with padding row 0."""
+    """``lexicon.vectors`` [V, E] as an embedding with padding row 0 (shared when frozen)."""
     if lexicon is None:
         raise ConfigError(
             f"{component} needs word vectors but the model has no lexicon. Add a lexicon "
@@ -115,7 +115,10 @@ def word_embedding(lexicon: Any, freeze: bool, component: str) -> nn.Embedding:
             f"{' of shape ' + str(tuple(vectors.shape)) if isinstance(vectors, Tensor) else ''}. "
             "Initialise the lexicon (NERModel.initialize) before building the fusion."
         )
-    return nn.Embedding.from_pretrained(vectors.float(), freeze=freeze, padding_idx=0)
+    weights = vectors.detach().float()
+    if not freeze:  # trained vectors must not write into the lexicon's own tensor
+        weights = weights.clone()
+    return nn.Embedding.from_pretrained(weights, freeze=freeze, padding_idx=0)
 
 
 def check_sizes(
