@@ -63,7 +63,7 @@ class Pipeline:
             if not chunk:
                 return
             examples = [Example(text=t, index=i) for i, t in enumerate(chunk)]
-            for text, preds in zip(chunk, self._predict(examples, batch_size)):
+            for text, preds in zip(chunk, self._predict(examples, batch_size), strict=True):
                 yield [Span(e.start, e.end, e.label, text[e.start : e.end + 1], float(s)) for e, s in preds]
 
     def _predict(self, examples: Sequence[Example], batch_size: int, progress=None):

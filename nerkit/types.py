@@ -13,7 +13,7 @@ class Entity(NamedTuple):
     end: int
     label: str
 
-    def shift(self, offset: int) -> "Entity":
+    def shift(self, offset: int) -> Entity:
         return Entity(self.start + offset, self.end + offset, self.label)
 
 

@@ -75,7 +75,7 @@ def test_checkpoint_complete_or_absent_after_sigkill(tmp_path: Path):
     overrides = {k: v for k, v in FAST.items()}
     rng = random.Random(0)
     seen_complete = 0
-    for trial in range(5):
+    for _ in range(5):
         proc = subprocess.Popen(
             [sys.executable, str(script), str(tmp_path / "out"), json.dumps(overrides), str(QUICKSTART)],
             cwd=ROOT,

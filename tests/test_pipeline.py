@@ -30,9 +30,9 @@ def test_load_then_predict_equals_training_model(trained):
     nlp = nerkit.load(out / "model-last", device="cpu")
     after = nlp.model.predict(examples, batch_size=16)
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]
-    for p, q in zip(before, after):
+    for p, q in zip(before, after, strict=True):
         assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-6)
-    for a, b in zip(trainer.model.state_dict().values(), nlp.model.state_dict().values()):
+    for a, b in zip(trainer.model.state_dict().values(), nlp.model.state_dict().values(), strict=True):
         assert torch.equal(a.cpu(), b)
 
 
@@ -65,7 +65,7 @@ def test_pipe_preserves_order_and_covers_long_texts(trained):
     assert [[(s.start, s.end, s.type) for s in r] for r in streamed] == [
         [(s.start, s.end, s.type) for s in r] for r in single
     ]
-    for t, spans in zip(texts, streamed):
+    for t, spans in zip(texts, streamed, strict=True):
         for s in spans:
             assert 0 <= s.start <= s.end < len(t)
 

@@ -129,7 +129,7 @@ def score_cmd(
     p = read_cmeee(pred)
     if len(g) != len(p):
         raise DataError(f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one.")
-    for i, (a, b) in enumerate(zip(g, p)):
+    for i, (a, b) in enumerate(zip(g, p, strict=True)):
         if a.text != b.text:
             raise DataError(f"{pred}, record {i}, text: differs from record {i} of {gold}.")
     scores = score([ex.entities for ex in g], [ex.entities for ex in p])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable, List, Optional
+from typing import Callable, List, Optional
 
 from ..config import _type_name
 from ..errors import ConfigError

@@ -99,7 +99,7 @@ class LatticeBatch:
     ends: Tensor
     mask: Tensor
 
-    def to(self, device: torch.device) -> "LatticeBatch":
+    def to(self, device: torch.device) -> LatticeBatch:
         return LatticeBatch(*(t.to(device) for t in (self.word_ids, self.starts, self.ends, self.mask)))
 
 

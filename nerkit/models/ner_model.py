@@ -30,7 +30,7 @@ def ner_model(
     fusion: Optional[Callable] = None,
     lexicon: Optional[Any] = None,
     window_overlap: int = 64,
-) -> "NERModel":
+) -> NERModel:
     """Compose an encoder, an optional fusion with a lexicon, and a decoder.
 
     encoder: an ``@encoders`` component.
@@ -67,7 +67,7 @@ class Batch:
     targets: Optional[Dict[str, Tensor]]
     features: List[WindowFeatures]
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         return Batch(
             self.input_ids.to(device),
             self.attention_mask.to(device),
@@ -228,14 +228,14 @@ class NERModel(nn.Module):
                     device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
                 ):
                     decoded = self.decode(batch)
-                for i, ents in zip(idx, decoded):
+                for i, ents in zip(idx, decoded, strict=True):
                     per_window[i] = ents
                 if progress is not None:
                     progress(len(idx))
         finally:
             self.train(was_training)
         by_record: List[List[Tuple[Tuple[int, int], List[Tuple[Entity, float]]]]] = [[] for _ in examples]
-        for f, ents in zip(feats, per_window):
+        for f, ents in zip(feats, per_window, strict=True):
             by_record[f.record].append(((f.start, f.end), ents))
         out = []
         for windows in by_record:

@@ -22,8 +22,8 @@ def transformer_encoder(
     mix_last_layers: int = 1,
     gradient_checkpointing: bool = False,
     freeze_steps: int = 0,
-    config_overrides: Dict[str, Any] = {},
-) -> "TransformerEncoder":
+    config_overrides: Optional[Dict[str, Any]] = None,
+) -> TransformerEncoder:
     """A transformers model by hub name or local directory.
 
     name_or_path: e.g. "bert-base-chinese", "hfl/chinese-roberta-wwm-ext", or a
@@ -44,7 +44,7 @@ def transformer_encoder(
         mix_last_layers=mix_last_layers,
         gradient_checkpointing=gradient_checkpointing,
         freeze_steps=freeze_steps,
-        config_overrides=dict(config_overrides),
+        config_overrides=dict(config_overrides or {}),
     )
 
 
