@@ -139,11 +139,25 @@ def load_config(
     if overrides:
         cfg = _apply_overrides(cfg, overrides)
     if interpolate:
-        try:
-            cfg = cfg.interpolate()
-        except (ConfigValidationError, KeyError) as err:
-            raise ConfigError(f"{path}: can't resolve a ${{...}} reference: {err}") from None
+        cfg = interpolated(cfg)
     return cfg
+
+
+def interpolated(cfg: Config) -> Config:
+    """``cfg`` with every ``${section.key}`` reference filled in."""
+    if cfg.is_interpolated:
+        return cfg
+    try:
+        return cfg.interpolate()
+    except ConfigValidationError as err:
+        detail = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg')}" for e in err.errors or []
+        )
+        raise ConfigError(
+            f"Can't resolve a ${{...}} reference in the config: {detail or err.desc or err.title}"
+        ) from None
+    except Exception as err:  # configparser interpolation errors
+        raise ConfigError(f"Can't resolve a ${{...}} reference in the config: {err}") from None
 
 
 def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
@@ -242,8 +256,7 @@ def _suggest(name: str, options: Sequence[str]) -> str:
 
 def validate_config(cfg: Config) -> List[str]:
     """All problems of an (interpolated) config, each naming its path. Empty = valid."""
-    if not cfg.is_interpolated:
-        cfg = cfg.interpolate()
+    cfg = interpolated(cfg)
     data = _to_dict(cfg)
     problems: List[str] = []
     for section in ("model", "corpora", "training"):
@@ -402,8 +415,7 @@ def _type_name(annotation: Any) -> str:
 
 def resolve_section(cfg: Config, section: str) -> Any:
     """Build the objects of one section (e.g. "model") of a validated config."""
-    if not cfg.is_interpolated:
-        cfg = cfg.interpolate()
+    cfg = interpolated(cfg)
     data = _to_dict(cfg)
     if section not in data:
         raise ConfigError(f"[{section}]: missing section.")
@@ -420,8 +432,7 @@ def resolve_section(cfg: Config, section: str) -> Any:
 
 def settings(cfg: Config, section: str) -> BaseModel:
     """The validated settings model of a settings section."""
-    if not cfg.is_interpolated:
-        cfg = cfg.interpolate()
+    cfg = interpolated(cfg)
     data = _to_dict(cfg)
     schema = SETTINGS_SCHEMAS[section]
     problems = _check_settings(section, data.get(section, {}), schema)

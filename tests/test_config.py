@@ -131,3 +131,9 @@ def test_unknown_registry_name_message():
     with pytest.raises(LookupError) as err:
         registry.get("decoders", "nerkit.GlobalPointr.v1")
     assert "Did you mean 'nerkit.GlobalPointer.v1'?" in str(err.value)
+
+
+def test_bad_reference_is_a_config_error():
+    cfg = load_config(QUICKSTART, {"corpora.train": "${paths.nothere}"})
+    with pytest.raises(ConfigError, match=r"Can't resolve a \$\{\.\.\.\} reference"):
+        check_config(cfg)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from confection import Config
 
-from ..config import check_config, resolve_section, settings
+from ..config import check_config, interpolated, resolve_section, settings
 from ..errors import DataError
 
 
@@ -30,7 +30,7 @@ def debug_data(cfg: Config) -> None:
     from ..data.stats import corpus_stats, format_stats
 
     splits = _corpora(cfg)
-    model_cfg = cfg.interpolate()["model"]
+    model_cfg = interpolated(cfg)["model"]
     max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
     scheme = None
     dec = model_cfg.get("decoder", {})

@@ -24,7 +24,7 @@ from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
 from .. import __version__
-from ..config import _to_dict, check_config, resolve_section
+from ..config import _to_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError
 from ..registry import KINDS, UnknownComponentError, registry
 from ..util import recover_dir
@@ -37,7 +37,7 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
     """Write ``model`` into the (empty or new) directory ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    cfg = config if config.is_interpolated else config.interpolate()
+    cfg = interpolated(config)
     cfg.to_disk(path / "config.cfg")
     st_save_model(model, str(path / "model.safetensors"))
     model.encoder.save_assets(path / "encoder")
