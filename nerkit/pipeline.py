@@ -35,6 +35,10 @@ class Span(NamedTuple):
         return {"start_idx": self.start, "end_idx": self.end, "type": self.type, "entity": self.text, "score": self.score}
 
 
+def _span(values: tuple) -> Span:
+    return tuple.__new__(Span, values)
+
+
 class Pipeline:
     """A loaded model plus the reader of its config."""
 
@@ -64,7 +68,7 @@ class Pipeline:
                 return
             examples = [Example(text=t, index=i) for i, t in enumerate(chunk)]
             for text, preds in zip(chunk, self._predict(examples, batch_size), strict=True):
-                yield [Span(e.start, e.end, e.label, text[e.start : e.end + 1], float(s)) for e, s in preds]
+                yield [_span((s, e, lab, text[s : e + 1], score)) for (s, e, lab), score in preds]
 
     def _predict(self, examples: Sequence[Example], batch_size: int, progress=None):
         dev = self.model.device

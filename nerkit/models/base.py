@@ -127,7 +127,8 @@ class Decoder(nn.Module):
         raise NotImplementedError
 
     def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
-        """Entities with a confidence in [0, 1] for each sequence of the batch."""
+        """Entities with a confidence in [0, 1] for each sequence of the batch,
+        each list sorted by (start, end, label)."""
         raise NotImplementedError
 
 

@@ -239,8 +239,8 @@ class NERModel(nn.Module):
             by_record[f.record].append(((f.start, f.end), ents))
         out = []
         for windows in by_record:
-            if len(windows) == 1 and windows[0][0][0] == 0:
-                out.append(sorted(windows[0][1], key=lambda x: (x[0].start, x[0].end, x[0].label)))
+            if len(windows) == 1:  # decoders return entities sorted by (start, end, label)
+                out.append(windows[0][1])
             else:
                 out.append(merge_windows([w for w, _ in windows], [e for _, e in windows]))
         return out

@@ -28,6 +28,7 @@ from ...errors import ConfigError
 from ...registry import registry
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, SpanScheme
+from .entities import scored_entities
 
 
 def rotary(x: Tensor, positions: Optional[Tensor] = None, base: float = 10000.0) -> Tensor:
@@ -178,12 +179,11 @@ class GlobalPointerDecoder(Decoder):
         logits, valid = self.logits(hidden, mask)
         hits = (logits > 0) & valid  # [B, C, L, L]
         index = hits.nonzero()  # [N, 4]: batch, label, start, end
-        probs = torch.sigmoid(logits[hits]).tolist()
-        labels = self.scheme.labels
-        out: List[List[Tuple[Entity, float]]] = [[] for _ in range(hidden.size(0))]
-        for (b, c, start, end), prob in zip(index.tolist(), probs, strict=True):
-            out[b].append((Entity(start, end, labels[c]), prob))
-        return [sorted(found) for found in out]
+        probs = torch.sigmoid(logits[hits]).double().cpu().numpy()
+        idx = index.cpu().numpy()
+        return scored_entities(
+            hidden.size(0), idx[:, 0], idx[:, 2], idx[:, 3], idx[:, 1], probs, self.scheme.labels
+        )
 
 
 def _check_args(name: str, scheme: object, head_size: int, dropout: float) -> None:

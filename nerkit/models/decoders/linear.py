@@ -26,6 +26,7 @@ from ...errors import ConfigError
 from ...registry import registry
 from ...types import Entity
 from ..base import Decoder, TagScheme
+from .entities import scored_entities
 
 IGNORE = -100
 
@@ -125,19 +126,9 @@ class LinearDecoder(Decoder):
             - csum[spans.batch, spans.layer, spans.start]
         )
         scores = total / (spans.end - spans.start + 1)
-        out: List[Dict[Entity, float]] = [{} for _ in range(bsz)]
-        labels = self.scheme.labels
-        for b, s, e, lab, sc in zip(
-            spans.batch.tolist(),
-            spans.start.tolist(),
-            spans.end.tolist(),
-            spans.label.tolist(),
-            scores.tolist(),
-            strict=True,
-        ):
-            ent = Entity(s, e, labels[lab])
-            out[b][ent] = max(sc, out[b].get(ent, 0.0))
-        return [sorted(d.items()) for d in out]
+        return scored_entities(
+            bsz, spans.batch, spans.start, spans.end, spans.label, scores, self.scheme.labels
+        )
 
 
 @registry.decoders("nerkit.LinearDecoder.v1")
