@@ -68,15 +68,9 @@ from torch.utils.checkpoint import checkpoint
 
 from ...errors import ConfigError
 from ...registry import registry
-from ..base import Fusion, LatticeBatch
-from .relative_position import (
-    check_lattice,
-    check_sizes,
-    has_words,
-    lattice_positions,
-    sinusoid_table,
-    word_embedding,
-)
+from ..base import LatticeBatch
+from .lattice import LatticeTransformer, PostNormLayer
+from .relative_position import check_sizes, sinusoid_table
 
 FUSION_METHODS = ("ff", "ff_two", "attn", "gate")
 # Floats held per table row while the position fusion runs, in units of H.
@@ -363,7 +357,7 @@ class RelativeLatticeAttention(nn.Module):
         return self.out(ctx)
 
 
-class FLATLayer(nn.Module):
+class FLATLayer(PostNormLayer):
     """Relative lattice attention and a feed-forward block, each with add & norm."""
 
     def __init__(
@@ -375,21 +369,11 @@ class FLATLayer(nn.Module):
         attn_dropout: float,
         scaled: bool,
     ) -> None:
-        super().__init__()
-        self.attn = RelativeLatticeAttention(hidden, num_heads, attn_dropout, scaled)
-        self.norm1 = nn.LayerNorm(hidden)
-        self.ff1 = nn.Linear(hidden, ff_size)
-        self.ff2 = nn.Linear(ff_size, hidden)
-        self.norm2 = nn.LayerNorm(hidden)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, mask: Tensor, table: Tensor, plan: PositionPlan) -> Tensor:
-        x = self.norm1(x + self.dropout(self.attn(x, mask, table, plan)))
-        ff = self.ff2(self.dropout(torch.relu(self.ff1(x))))
-        return self.norm2(x + self.dropout(ff))
+        attn = RelativeLatticeAttention(hidden, num_heads, attn_dropout, scaled)
+        super().__init__(attn, hidden, ff_size, dropout)
 
 
-class FLATFusion(Fusion):
+class FLATFusion(LatticeTransformer):
     """FLAT over the encoder's characters and the lexicon's words; D = input_dim."""
 
     name = "nerkit.FLAT.v1"
@@ -417,18 +401,12 @@ class FLATFusion(Fusion):
         super().__init__()
         hidden = hidden_size or input_dim
         check_sizes(self.name, hidden, num_heads, num_layers, max_distance, query_chunk)
-        self.input_dim = self.output_dim = input_dim
         self.hidden = hidden
         self.max_distance = max_distance
         self.num_heads = num_heads
         self.query_chunk = query_chunk
         self.checkpoint_chunks = checkpoint_chunks
-        self.char_proj = nn.Linear(input_dim, hidden)
-        if lexicon is not None:
-            self.words: Optional[nn.Embedding] = word_embedding(lexicon, freeze_vectors, self.name)
-            self.word_proj: Optional[nn.Linear] = nn.Linear(self.words.embedding_dim, hidden)
-        else:
-            self.words = self.word_proj = None
+        self.init_input(input_dim, hidden, lexicon, freeze_vectors)
         self.fusions = nn.ModuleList(
             FourPosFusion(hidden, fusion_method, max_distance, shared_pos, learnable_pos)
             for _ in range(1 if shared_fusion else num_layers)
@@ -438,27 +416,7 @@ class FLATFusion(Fusion):
             FLATLayer(hidden, num_heads, ff_size or 3 * hidden, dropout, attn_p, scaled)
             for _ in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(hidden, input_dim)
-        self.out_norm = nn.LayerNorm(input_dim)
-
-    def embed(
-        self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]
-    ) -> Tuple[Tensor, ...]:
-        """Flat lattice input: x [B, N, hidden], heads, tails [B, N], mask [B, N]."""
-        x = self.char_proj(chars)
-        if has_words(lattice):
-            assert lattice is not None
-            if self.words is None or self.word_proj is None:
-                raise ConfigError(
-                    f"{self.name} got lattice words but was built without a lexicon; "
-                    "give the model a lexicon (model.lexicon) so the words have vectors."
-                )
-            check_lattice(lattice, chars.shape[0], chars.shape[1], self.name)
-            words = self.word_proj(self.words(lattice.word_ids.long()))
-            x = torch.cat([x, words], dim=1)
-        heads, tails, seq_mask = lattice_positions(mask.bool(), lattice)
-        return self.dropout(x), heads, tails, seq_mask
+        self.init_output(hidden, dropout)
 
     def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
         """chars [B, L, input_dim], mask [B, L] -> [B, L, input_dim]."""
@@ -471,7 +429,7 @@ class FLATFusion(Fusion):
         tables = [f.table(plan, clip, self.checkpoint_chunks) for f in self.fusions]
         for i, layer in enumerate(self.layers):
             x = layer(x, seq_mask, tables[i if len(tables) > 1 else 0], plan)
-        return self.out_norm(chars + self.dropout(self.out_proj(x[:, :length])))
+        return self.output(chars, x)
 
 
 @registry.fusions("nerkit.FLAT.v1")

@@ -26,17 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...errors import ConfigError
 from ...registry import registry
-from ..base import Fusion, LatticeBatch
-from .relative_position import (
-    check_lattice,
-    check_sizes,
-    distance_indices,
-    has_words,
-    lattice_positions,
-    word_embedding,
-)
+from ..base import LatticeBatch
+from .lattice import LatticeTransformer, PostNormLayer
+from .relative_position import check_sizes, distance_indices
 
 
 class BiasedLatticeAttention(nn.Module):
@@ -95,7 +88,9 @@ class BiasedLatticeAttention(nn.Module):
         return self.out(ctx.transpose(1, 2).reshape(batch, n, hidden))
 
 
-class FLATLightLayer(nn.Module):
+class FLATLightLayer(PostNormLayer):
+    """Biased lattice attention and a feed-forward block, each with add & norm."""
+
     def __init__(
         self,
         hidden: int,
@@ -107,23 +102,13 @@ class FLATLightLayer(nn.Module):
         shared_pos: bool,
         scaled: bool,
     ) -> None:
-        super().__init__()
-        self.attn = BiasedLatticeAttention(
+        attn = BiasedLatticeAttention(
             hidden, num_heads, attn_dropout, max_distance, shared_pos, scaled
         )
-        self.norm1 = nn.LayerNorm(hidden)
-        self.ff1 = nn.Linear(hidden, ff_size)
-        self.ff2 = nn.Linear(ff_size, hidden)
-        self.norm2 = nn.LayerNorm(hidden)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, mask: Tensor, heads: Tensor, tails: Tensor) -> Tensor:
-        x = self.norm1(x + self.dropout(self.attn(x, mask, heads, tails)))
-        ff = self.ff2(self.dropout(torch.relu(self.ff1(x))))
-        return self.norm2(x + self.dropout(ff))
+        super().__init__(attn, hidden, ff_size, dropout)
 
 
-class FLATLightFusion(Fusion):
+class FLATLightFusion(LatticeTransformer):
     """FLAT-light over the encoder's characters and the lexicon's words; D = input_dim."""
 
     name = "nerkit.FLATLight.v1"
@@ -146,13 +131,7 @@ class FLATLightFusion(Fusion):
         super().__init__()
         hidden = hidden_size or input_dim
         check_sizes(self.name, hidden, num_heads, num_layers, max_distance, None)
-        self.input_dim = self.output_dim = input_dim
-        self.char_proj = nn.Linear(input_dim, hidden)
-        if lexicon is not None:
-            self.words: Optional[nn.Embedding] = word_embedding(lexicon, freeze_vectors, self.name)
-            self.word_proj: Optional[nn.Linear] = nn.Linear(self.words.embedding_dim, hidden)
-        else:
-            self.words = self.word_proj = None
+        self.init_input(input_dim, hidden, lexicon, freeze_vectors)
         attn_p = dropout if attn_dropout is None else attn_dropout
         self.layers = nn.ModuleList(
             FLATLightLayer(
@@ -167,30 +146,17 @@ class FLATLightFusion(Fusion):
             )
             for _ in range(num_layers)
         )
-        self.dropout = nn.Dropout(dropout)
-        self.out_proj = nn.Linear(hidden, input_dim)
-        self.out_norm = nn.LayerNorm(input_dim)
+        self.init_output(hidden, dropout)
 
     def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
         """chars [B, L, input_dim], mask [B, L] -> [B, L, input_dim]."""
         length = chars.shape[1]
         if length == 0 or chars.shape[0] == 0:
             return chars
-        x = self.char_proj(chars)
-        if has_words(lattice):
-            assert lattice is not None
-            if self.words is None or self.word_proj is None:
-                raise ConfigError(
-                    f"{self.name} got lattice words but was built without a lexicon; "
-                    "give the model a lexicon (model.lexicon) so the words have vectors."
-                )
-            check_lattice(lattice, chars.shape[0], length, self.name)
-            x = torch.cat([x, self.word_proj(self.words(lattice.word_ids.long()))], dim=1)
-        heads, tails, seq_mask = lattice_positions(mask.bool(), lattice)
-        x = self.dropout(x)
+        x, heads, tails, seq_mask = self.embed(chars, mask, lattice)
         for layer in self.layers:
             x = layer(x, seq_mask, heads, tails)
-        return self.out_norm(chars + self.dropout(self.out_proj(x[:, :length])))
+        return self.output(chars, x)
 
 
 @registry.fusions("nerkit.FLATLight.v1")
