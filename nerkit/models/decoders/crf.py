@@ -32,6 +32,7 @@ from ...errors import ConfigError
 from ...registry import registry
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
+from .targets import check_windows, loss_target
 
 FORBIDDEN = -10000.0
 """Score added to a forbidden transition: exp(FORBIDDEN) is 0 in float32."""
@@ -439,11 +440,7 @@ class CRFDecoder(Decoder):
         self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
     ) -> Dict[str, Tensor]:
         """{"tags": LongTensor [B, num_layers, max(lengths)]}, 0 ("O") past each length."""
-        if len(entities) != len(lengths):
-            raise ValueError(
-                f"CRFDecoder.make_targets: {len(entities)} entity lists but "
-                f"{len(lengths)} lengths; pass one of each per window."
-            )
+        check_windows(type(self).__name__, entities, lengths)
         if hasattr(self.scheme, "encode_batch"):  # the BIO schemes' batched encoder
             return {"tags": torch.as_tensor(self.scheme.encode_batch(entities, lengths, pad=0))}
         width = max(lengths, default=0)
@@ -455,20 +452,8 @@ class CRFDecoder(Decoder):
 
     def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
         """Mean over layers of the (mean or summed) negative log-likelihood."""
-        if "tags" not in targets:
-            raise ValueError(
-                f"CRFDecoder.loss: targets have keys {sorted(targets)}, expected 'tags' "
-                "(build them with this decoder's make_targets)."
-            )
-        batch, length, _ = hidden.shape
-        tags = targets["tags"].to(hidden.device)  # [B, layers, Lt]
-        if tags.shape[:2] != (batch, self.num_layers) or tags.size(2) > length:
-            raise ValueError(
-                f"CRFDecoder.loss: target tags of shape {tuple(tags.shape)} do not fit hidden "
-                f"states {tuple(hidden.shape)}; expected [{batch}, {self.num_layers}, <= {length}]."
-            )
-        if tags.size(2) < length:
-            tags = nn.functional.pad(tags, (0, length - tags.size(2)))
+        # [B, layers, L]
+        tags = loss_target(type(self).__name__, targets, "tags", hidden, self.num_layers)
         mask = mask.bool()
         tags = tags.clamp(min=0).masked_fill(~mask.unsqueeze(1), 0)  # tolerate -100 padding
         total = hidden.new_zeros((), dtype=torch.float32)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ...registry import registry
 from ..base import DecoderFactory, SpanScheme
-from .global_pointer import GlobalPointerDecoder, _check_args, rotary
+from .global_pointer import GlobalPointerDecoder, rotary, span_decoder_factory
 
 
 class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
@@ -63,9 +63,6 @@ def efficient_global_pointer(
     scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
 ) -> DecoderFactory:
     """Efficient GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``."""
-    _check_args("nerkit.EfficientGlobalPointer.v1", scheme, head_size, dropout)
-
-    def build(input_dim: int) -> EfficientGlobalPointerDecoder:
-        return EfficientGlobalPointerDecoder(scheme, input_dim, head_size, rope, dropout)
-
-    return build
+    name = "nerkit.EfficientGlobalPointer.v1"
+    cls = EfficientGlobalPointerDecoder
+    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout)

@@ -19,7 +19,7 @@ and decoding) that ``efficient_global_pointer.py`` reuses.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +29,7 @@ from ...registry import registry
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, SpanScheme
 from .entities import scored_entities
+from .targets import check_windows, loss_target
 
 
 def rotary(x: Tensor, positions: Optional[Tensor] = None, base: float = 10000.0) -> Tensor:
@@ -132,11 +133,7 @@ class GlobalPointerDecoder(Decoder):
         self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
     ) -> Dict[str, Tensor]:
         """{"spans": BoolTensor [B, num_labels, max(lengths), max(lengths)]}."""
-        if len(entities) != len(lengths):
-            raise ValueError(
-                f"{type(self).__name__}.make_targets: {len(entities)} entity lists but "
-                f"{len(lengths)} lengths; pass one of each per window."
-            )
+        check_windows(type(self).__name__, entities, lengths)
         width = max(lengths, default=0)
         index: List[Tuple[int, int, int, int]] = []
         for b, (ents, length) in enumerate(zip(entities, lengths, strict=True)):
@@ -148,22 +145,10 @@ class GlobalPointerDecoder(Decoder):
 
     def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
         """Multilabel categorical CE per (sequence, label), averaged over both."""
-        if "spans" not in targets:
-            raise ValueError(
-                f"{type(self).__name__}.loss: targets have keys {sorted(targets)}, expected "
-                "'spans' (build them with this decoder's make_targets)."
-            )
         batch, length, _ = hidden.shape
-        gold = targets["spans"].to(hidden.device).bool()
-        if gold.shape[:2] != (batch, self.num_labels) or gold.size(2) > length:
-            raise ValueError(
-                f"{type(self).__name__}.loss: target spans of shape {tuple(gold.shape)} do not "
-                f"fit hidden states {tuple(hidden.shape)}; expected "
-                f"[{batch}, {self.num_labels}, <= {length}, <= {length}]."
-            )
-        if gold.size(2) < length:
-            pad = length - gold.size(2)
-            gold = nn.functional.pad(gold, (0, pad, 0, pad))
+        owner = type(self).__name__
+        gold = loss_target(owner, targets, "spans", hidden, self.num_labels, position_dims=2)
+        gold = gold.bool()  # [B, C, L, L]
         logits, valid = self.logits(hidden, mask)
         flat = (batch, self.num_labels, length * length)
         loss = multilabel_categorical_crossentropy(
@@ -204,14 +189,27 @@ def _check_args(name: str, scheme: object, head_size: int, dropout: float) -> No
         )
 
 
+def span_decoder_factory(
+    cls: Type[GlobalPointerDecoder],
+    name: str,
+    scheme: SpanScheme,
+    head_size: int,
+    rope: bool,
+    dropout: float,
+) -> DecoderFactory:
+    """Check a GlobalPointer-style decoder's config args now; return ``build(input_dim)``."""
+    _check_args(name, scheme, head_size, dropout)
+
+    def build(input_dim: int) -> GlobalPointerDecoder:
+        return cls(scheme, input_dim, head_size, rope, dropout, name)
+
+    return build
+
+
 @registry.decoders("nerkit.GlobalPointer.v1")
 def global_pointer(
     scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
 ) -> DecoderFactory:
     """GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``."""
-    _check_args("nerkit.GlobalPointer.v1", scheme, head_size, dropout)
-
-    def build(input_dim: int) -> GlobalPointerDecoder:
-        return GlobalPointerDecoder(scheme, input_dim, head_size, rope, dropout)
-
-    return build
+    name = "nerkit.GlobalPointer.v1"
+    return span_decoder_factory(GlobalPointerDecoder, name, scheme, head_size, rope, dropout)

@@ -27,6 +27,7 @@ from ...registry import registry
 from ...types import Entity
 from ..base import Decoder, TagScheme
 from .entities import scored_entities
+from .targets import loss_target
 
 IGNORE = -100
 
@@ -86,20 +87,9 @@ class LinearDecoder(Decoder):
 
     def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
         """Cross-entropy per real token, averaged per layer, then over layers."""
-        if "tags" not in targets:
-            raise ValueError(
-                f"LinearDecoder.loss: targets have keys {sorted(targets)}, expected 'tags' "
-                f"(build them with this decoder's make_targets)."
-            )
         bsz, length, _ = hidden.shape
-        gold = targets["tags"].to(hidden.device)  # [B, K, Lt]
-        if gold.shape[:2] != (bsz, self.num_layers) or gold.shape[2] > length:
-            raise ValueError(
-                f"LinearDecoder.loss: target tags of shape {tuple(gold.shape)} do not fit hidden "
-                f"states {tuple(hidden.shape)}; expected [{bsz}, {self.num_layers}, <= {length}]."
-            )
-        if gold.shape[2] < length:
-            gold = F.pad(gold, (0, length - gold.shape[2]), value=IGNORE)
+        owner = type(self).__name__
+        gold = loss_target(owner, targets, "tags", hidden, self.num_layers, pad_value=IGNORE)
         gold = gold.masked_fill(~mask.bool()[:, None, :], IGNORE)
         logits = self.logits(hidden)  # [B, K, L, N]
         tok = F.cross_entropy(
