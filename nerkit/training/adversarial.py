@@ -126,16 +126,14 @@ class NoAdversarial(AdversarialStrategy):
         return loss.detach()
 
 
-class FGM(AdversarialStrategy):
-    """Fast Gradient Method (Miyato et al. 2017, "Adversarial Training Methods for
-    Semi-Supervised Text Classification"): one extra pass at ``E + eps * g / ||g||``.
+class _CleanThenAttack(AdversarialStrategy):
+    """Clean forward/backward, then one backward at a perturbed embedding matrix.
 
-    The resulting gradient is ``grad(L, E) + grad(L, E + r)`` (plus earlier
-    micro-batches'), with ``g`` this micro-batch's clean embedding gradient.
+    The clean pass's own embedding gradient gives the first direction; ``_perturb``
+    moves the matrix away from ``backup`` (leaving every ``.grad`` as it found
+    it), the adversarial loss is backpropagated on top of the clean gradients,
+    and the matrix is restored. Without a usable direction only the clean pass runs.
     """
-
-    def __init__(self, epsilon: float) -> None:
-        self.epsilon = epsilon
 
     def step(self, model: nn.Module, forward_loss: ForwardLoss, backward: Backward) -> Tensor:
         weight = embedding_weight(model)
@@ -146,14 +144,49 @@ class FGM(AdversarialStrategy):
                 return loss.detach()
             backup = weight.detach().clone()
             try:
-                _set(weight, backup + direction.mul_(self.epsilon).to(weight.dtype))
+                self._perturb(model, weight, backup, direction, forward_loss, backward)
                 backward(forward_loss())
             finally:
                 _set(weight, backup)
         return loss.detach()
 
+    def _perturb(
+        self,
+        model: nn.Module,
+        weight: nn.Parameter,
+        backup: Tensor,
+        direction: Tensor,
+        forward_loss: ForwardLoss,
+        backward: Backward,
+    ) -> None:
+        """Set ``weight`` to ``backup`` + the attack, starting from unit ``direction``."""
+        raise NotImplementedError
 
-class PGD(AdversarialStrategy):
+
+class FGM(_CleanThenAttack):
+    """Fast Gradient Method (Miyato et al. 2017, "Adversarial Training Methods for
+    Semi-Supervised Text Classification"): one extra pass at ``E + eps * g / ||g||``.
+
+    The resulting gradient is ``grad(L, E) + grad(L, E + r)`` (plus earlier
+    micro-batches'), with ``g`` this micro-batch's clean embedding gradient.
+    """
+
+    def __init__(self, epsilon: float) -> None:
+        self.epsilon = epsilon
+
+    def _perturb(
+        self,
+        model: nn.Module,
+        weight: nn.Parameter,
+        backup: Tensor,
+        direction: Tensor,
+        forward_loss: ForwardLoss,
+        backward: Backward,
+    ) -> None:
+        _set(weight, backup + direction.mul_(self.epsilon).to(weight.dtype))
+
+
+class PGD(_CleanThenAttack):
     """Projected Gradient Descent (Madry et al. 2018, "Towards Deep Learning Models
     Resistant to Adversarial Attacks") in the usual NLP recipe.
 
@@ -171,22 +204,7 @@ class PGD(AdversarialStrategy):
         self.alpha = alpha
         self.steps = steps
 
-    def step(self, model: nn.Module, forward_loss: ForwardLoss, backward: Backward) -> Tensor:
-        weight = embedding_weight(model)
-        with _receives_grad(weight):
-            loss = forward_loss()
-            direction = _unit(_own_backward(weight, loss, backward))
-            if direction is None:
-                return loss.detach()
-            backup = weight.detach().clone()
-            try:
-                self._ascend(model, weight, backup, direction, forward_loss, backward)
-                backward(forward_loss())
-            finally:
-                _set(weight, backup)
-        return loss.detach()
-
-    def _ascend(
+    def _perturb(
         self,
         model: nn.Module,
         weight: nn.Parameter,
