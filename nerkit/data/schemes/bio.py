@@ -27,10 +27,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError
 from ...models.base import TagScheme
 from ...registry import registry
 from ...types import CMEEE_LABELS, Entity
+from .labels import check_entity, label_ids
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -79,18 +80,8 @@ class BIOScheme(TagScheme):
         name: str = "nerkit.BIO.v1",
     ) -> None:
         self.name = name
-        labels = tuple(labels)
-        if not labels:
-            raise ConfigError(
-                f"{name}: `labels` is empty. List the entity types, e.g. {list(CMEEE_LABELS)}."
-            )
-        dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
-        if dupes:
-            raise ConfigError(
-                f"{name}: `labels` lists {dupes} more than once. Remove the duplicates."
-            )
-        self.labels = labels
-        self.label_to_id: Dict[str, int] = {lab: i for i, lab in enumerate(labels)}
+        self.labels, self.label_to_id = label_ids(labels, name)
+        labels = self.labels
         if layers is None:
             layers = [list(labels)]
         self.layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
@@ -189,17 +180,7 @@ class BIOScheme(TagScheme):
         return start_ok, trans_ok
 
     def _check_entity(self, ent: Entity) -> None:
-        if ent.label not in self.label_to_id:
-            raise DataError(
-                f"{self.name}: entity {tuple(ent)} has label '{ent.label}', which is not among "
-                f"the scheme's `labels` {list(self.labels)}. Add it to `labels` of the label "
-                f"scheme in the config, or remove such entities from the data."
-            )
-        if ent.start < 0 or ent.end < ent.start:
-            raise DataError(
-                f"{self.name}: entity {tuple(ent)} has invalid offsets (need 0 <= start <= end, "
-                f"end inclusive). Fix start_idx/end_idx of this entity in the data."
-            )
+        check_entity(ent, self.name, self.labels, self.label_to_id)
 
     def encode(self, entities: Sequence[Entity], length: int) -> List[List[int]]:
         """[num_layers][length] tag ids, overlaps resolved by the module's conflict rule."""

@@ -8,13 +8,13 @@ are left out. Output is sorted by (start, end, label id).
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
-from ...errors import ConfigError, DataError
 from ...models.base import SpanScheme
 from ...registry import registry
 from ...types import CMEEE_LABELS, Entity
 from .bio import DEFAULT_LABELS
+from .labels import check_entity, label_ids
 
 
 class SpanLabelScheme(SpanScheme):
@@ -22,18 +22,7 @@ class SpanLabelScheme(SpanScheme):
 
     def __init__(self, labels: Sequence[str] = CMEEE_LABELS, name: str = "nerkit.Spans.v1") -> None:
         self.name = name
-        labels = tuple(labels)
-        if not labels:
-            raise ConfigError(
-                f"{name}: `labels` is empty. List the entity types, e.g. {list(CMEEE_LABELS)}."
-            )
-        dupes = sorted({lab for lab in labels if labels.count(lab) > 1})
-        if dupes:
-            raise ConfigError(
-                f"{name}: `labels` lists {dupes} more than once. Remove the duplicates."
-            )
-        self.labels = labels
-        self.label_to_id: Dict[str, int] = {lab: i for i, lab in enumerate(labels)}
+        self.labels, self.label_to_id = label_ids(labels, name)
 
     @property
     def num_labels(self) -> int:
@@ -43,17 +32,7 @@ class SpanLabelScheme(SpanScheme):
         out = set()
         for ent in entities:
             ent = Entity(*ent)
-            if ent.label not in self.label_to_id:
-                raise DataError(
-                    f"{self.name}: entity {tuple(ent)} has label '{ent.label}', which is not among "
-                    f"the scheme's `labels` {list(self.labels)}. Add it to `labels` of the label "
-                    f"scheme in the config, or remove such entities from the data."
-                )
-            if ent.start < 0 or ent.end < ent.start:
-                raise DataError(
-                    f"{self.name}: entity {tuple(ent)} has invalid offsets (need 0 <= start <= "
-                    f"end, end inclusive). Fix start_idx/end_idx of this entity in the data."
-                )
+            check_entity(ent, self.name, self.labels, self.label_to_id)
             if ent.end < length:
                 out.add((ent.start, ent.end, self.label_to_id[ent.label]))
         return sorted(out)
