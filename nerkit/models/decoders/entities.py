@@ -41,7 +41,7 @@ def scored_entities(
     kb = batch[keep]
     names = np.asarray(list(labels), dtype=object)[label[keep]].tolist()
     # Entity(s, e, name) built by C-level map/zip, no Python frame per entity
-    ents = map(partial(tuple.__new__, Entity), zip(start[keep].tolist(), end[keep].tolist(), names))
-    pairs = list(zip(ents, score[keep].tolist()))
+    ents = map(partial(tuple.__new__, Entity), zip(start[keep].tolist(), end[keep].tolist(), names, strict=True))
+    pairs = list(zip(ents, score[keep].tolist(), strict=True))
     bounds = np.searchsorted(kb, np.arange(batch_size + 1)).tolist()
     return [pairs[bounds[i] : bounds[i + 1]] for i in range(batch_size)]
