@@ -208,16 +208,16 @@ def plot_runs(
             ax_loss.plot(steps, _ema(loss, weight), color=colour)
         elif len(steps):
             ax_loss.plot(steps, loss, color=colour, marker=".")
-        dev_loss = run.eval["loss"]
-        if np.isfinite(dev_loss).any():
+        eval_loss = run.eval["loss"]  # training loss averaged since the previous evaluation
+        if np.isfinite(eval_loss).any():
             ax_loss.plot(
-                run.eval["step"], dev_loss, color=colour, linestyle="--", marker="o", markersize=3
+                run.eval["step"], eval_loss, color=colour, linestyle="--", marker="o", markersize=3
             )
     positive = [run.step["loss"][np.isfinite(run.step["loss"])] for run in runs]
     positive = np.concatenate(positive) if positive else np.array([])
     if positive.size and positive.min() > 0 and positive.max() / positive.min() > 100:
         ax_loss.set_yscale("log")  # losses falling over decades read better on a log axis
-    ax_loss.set_title("training loss (smoothed; dashed: dev loss)")
+    ax_loss.set_title("training loss (smoothed; dashed: mean between evaluations)")
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
     ax_loss.grid(True, alpha=0.3)
