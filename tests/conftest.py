@@ -36,6 +36,18 @@ def shared_data() -> Path:
     return SHARED
 
 
+def cli_args(**extra) -> list:
+    """FAST (updated with ``extra``) as command-line overrides: ["--key", "value", ...]."""
+    import json
+
+    values = dict(FAST)
+    values.update(extra)
+    args = []
+    for key, value in values.items():
+        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return args
+
+
 def fast_config(**extra):
     from nerkit.config import load_config
 

@@ -10,25 +10,16 @@ from typer.testing import CliRunner
 
 from nerkit.cli.main import app
 
-from .conftest import CORPUS, FAST, QUICKSTART, ROOT
+from .conftest import CORPUS, QUICKSTART, ROOT, cli_args
 
 runner = CliRunner()
-
-
-def _overrides(**extra):
-    values = dict(FAST)
-    values.update(extra)
-    args = []
-    for key, value in values.items():
-        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    return args
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli")
     logger = {"@loggers": "nerkit.DefaultLoggers.v1", "progress_bar": False}
-    result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(out), *_overrides(**{"training.logger": logger})])
+    result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(out), *cli_args(**{"training.logger": logger})])
     assert result.exit_code == 0, result.output
     return out
 

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import FAST, QUICKSTART, ROOT
+from .conftest import QUICKSTART, ROOT, cli_args
 
 PLUGIN = textwrap.dedent(
     '''
@@ -75,12 +75,7 @@ def test_plugin_listed_and_trained(tmp_path: Path):
     assert "demo.SmoothedLinear.v1  [nerkit_demo_plugin (plugin)]" in listed.stdout
     assert "nerkit.LinearDecoder.v1" in listed.stdout
 
-    overrides = []
-    for key, value in FAST.items():
-        if not isinstance(value, dict):
-            overrides += [f"--{key}", json.dumps(value) if not isinstance(value, str) else value]
-    overrides += ["--training.logger", json.dumps(FAST["training.logger"])]
-    overrides += ["--model.decoder", json.dumps({"@decoders": "demo.SmoothedLinear.v1", "smoothing": 0.05})]
+    overrides = cli_args(**{"model.decoder": {"@decoders": "demo.SmoothedLinear.v1", "smoothing": 0.05}})
     out = tmp_path / "run"
     trained = run(["train", str(QUICKSTART), "--output", str(out), *overrides], site)
     assert trained.returncode == 0, trained.stdout + trained.stderr

@@ -14,18 +14,9 @@ from nerkit.cli.main import app
 from nerkit.config import load_config
 from nerkit.training.loop import train
 
-from .conftest import CORPUS, FAST, QUICKSTART, fast_config
+from .conftest import CORPUS, FAST, QUICKSTART, cli_args, fast_config
 
 runner = CliRunner()
-
-
-def _cli_overrides(**extra) -> list:
-    values = dict(FAST)
-    values.update(extra)
-    args = []
-    for key, value in values.items():
-        args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
-    return args
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +24,7 @@ def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     result = runner.invoke(
         app,
-        ["train", str(QUICKSTART), "--output", str(out), *_cli_overrides(**{"corpora.max_dev_records": 0})],
+        ["train", str(QUICKSTART), "--output", str(out), *cli_args(**{"corpora.max_dev_records": 0})],
     )
     assert result.exit_code == 0, result.output
     return out
