@@ -10,6 +10,7 @@ from confection import Config
 
 from ..config import check_config, interpolated, resolve_section, settings
 from ..errors import DataError
+from ..training.loop import read_corpus
 
 
 def _corpora(cfg: Config):
@@ -20,9 +21,7 @@ def _corpora(cfg: Config):
     for name in ("train", "dev", "test"):
         path = getattr(corpora, name)
         if path:
-            if not Path(path).exists():
-                raise DataError(f"paths.{name}: file not found: {path}")
-            splits[name] = reader(path)
+            splits[name] = read_corpus(reader, path, f"paths.{name}")
     return splits
 
 
