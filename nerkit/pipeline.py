@@ -10,14 +10,17 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 
 from .config import resolve_section
 from .models.io import load_model
 from .models.ner_model import NERModel
+from .spans import SpanArrays
 from .types import Entity, Example
 from .util import resolve_device
 
@@ -35,8 +38,7 @@ class Span(NamedTuple):
         return {"start_idx": self.start, "end_idx": self.end, "type": self.type, "entity": self.text, "score": self.score}
 
 
-def _span(values: tuple) -> Span:
-    return tuple.__new__(Span, values)
+_new_span = partial(tuple.__new__, Span)
 
 
 class Pipeline:
@@ -66,14 +68,22 @@ class Pipeline:
             chunk = list(itertools.islice(it, buffer))
             if not chunk:
                 return
-            examples = [Example(text=t, index=i) for i, t in enumerate(chunk)]
-            for text, preds in zip(chunk, self._predict(examples, batch_size), strict=True):
-                yield [_span((s, e, lab, text[s : e + 1], score)) for (s, e, lab), score in preds]
+            spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size)
+            bounds = spans.bounds()
+            starts, ends = spans.start.tolist(), spans.end.tolist()
+            stops = (spans.end + 1).tolist()
+            names = np.asarray(spans.labels, dtype=object)[spans.label].tolist()
+            scores = spans.score.tolist()
+            for i, text in enumerate(chunk):
+                a, b = bounds[i], bounds[i + 1]
+                # one Span per entity, built by C-level map/zip (no Python frame per entity)
+                texts = map(text.__getitem__, map(slice, starts[a:b], stops[a:b]))
+                yield list(map(_new_span, zip(starts[a:b], ends[a:b], names[a:b], texts, scores[a:b], strict=True)))
 
-    def _predict(self, examples: Sequence[Example], batch_size: int, progress=None):
+    def _predict(self, examples: Sequence[Example], batch_size: int, progress=None) -> SpanArrays:
         dev = self.model.device
         dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        return self.model.predict(examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype)
+        return self.model.predict_spans(examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype)
 
     def predict_examples(
         self, examples: Sequence[Example], batch_size: int = 64, show_progress: bool = False
@@ -87,7 +97,7 @@ class Pipeline:
                 n_windows = sum(len(self.model.windows(len(ex.text))) for ex in examples)
                 task = bar.add_task("predicting", total=n_windows)
                 preds = self._predict(examples, batch_size, progress=lambda n: bar.advance(task, n))
-        return [[e for e, _ in p] for p in preds]
+        return [[e for e, _ in p] for p in preds.entities()]
 
     def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
         """Read a data file with the reader of the model's config."""

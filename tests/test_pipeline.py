@@ -75,3 +75,39 @@ def test_load_missing_dir_is_clear(tmp_path: Path):
 
     with pytest.raises(ModelLoadError, match="Model directory not found"):
         nerkit.load(tmp_path / "nope")
+
+
+def test_long_text_merge_equals_reference_over_single_windows(trained):
+    """The model's vectorised merge = each window decoded alone + the reference rule."""
+    from nerkit.spans import SpanArrays
+
+    from .test_windows import reference_merge
+
+    _, out = trained
+    model = nerkit.load(out / "model-last", device="cpu").model
+    records = __import__("json").loads((CORPUS / "dev.json").read_text(encoding="utf8"))
+    texts = ["".join(r["text"] for r in records[i : i + 12]) for i in (0, 12, 24)]
+    feats = model.featurize([Example(t, index=i) for i, t in enumerate(texts)])
+    assert sum(f.record == 0 for f in feats) > 2
+    expected = []
+    for r in range(len(texts)):
+        mine = [f for f in feats if f.record == r]
+        per_window = [model.decode(model.collate([f])).entities()[0] for f in mine]
+        expected.append(reference_merge([(f.start, f.end) for f in mine], per_window))
+    got = model.predict([Example(t, index=i) for i, t in enumerate(texts)], batch_size=3)
+    assert [[e for e, _ in p] for p in got] == [[e for e, _ in p] for p in expected]
+    for p, q in zip(got, expected, strict=True):
+        assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-5)
+    assert sum(map(len, got)) > 20
+    assert isinstance(model.predict_spans([Example(texts[0])]), SpanArrays)
+
+
+def test_predict_restores_the_training_mode(trained):
+    trainer, _ = trained
+    model = trainer.model
+    model.train()
+    model.predict([Example("患者头痛")])
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    model.predict([Example("患者头痛")])
+    assert not any(m.training for m in model.modules())

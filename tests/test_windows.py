@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from nerkit.data.windows import clip_entities, merge_windows, split_windows
+from nerkit.data.windows import clip_entities, merge_windows, responsible_windows, split_windows
 from nerkit.types import Entity
 
 
@@ -193,3 +193,86 @@ def test_2078_chars_with_entities_at_every_boundary():
     gold |= {Entity(0, 0, "bod"), Entity(2077, 2077, "dis"), Entity(1000, 1020, "pro")}
     merged = merge_windows(windows, perfect_model(gold, windows))
     assert [e for e, _ in merged] == sorted(gold)
+
+
+def reference_merge(windows, per_window):
+    """The rule of nerkit.data.windows written out directly, one entity at a time."""
+    n, length = len(windows), windows[-1][1] if windows else 0
+    bounds = [0] + [(windows[i + 1][0] + windows[i][1]) // 2 for i in range(n - 1)] + [length]
+
+    def whole(i, s, e):
+        ws, we = windows[i]
+        return (s > ws or ws == 0) and (e < we - 1 or we == length)
+
+    def responsible(s, e):
+        own = next(i for i in range(n) if bounds[i] <= s < bounds[i + 1])
+        containing = [i for i in range(n) if windows[i][0] <= s and e < windows[i][1]]
+        pool = [i for i in containing if whole(i, s, e)] or containing
+        return min(pool, key=lambda i: (abs(i - own), i))
+
+    best, kept = {}, set()
+    for w, ((ws, _), preds) in enumerate(zip(windows, per_window, strict=True)):
+        for ent, score in preds:
+            glob = Entity(ent.start + ws, ent.end + ws, ent.label)
+            best[glob] = max(score, best.get(glob, score))
+            if responsible(glob.start, glob.end) == w:
+                kept.add(glob)
+    return [(ent, best[ent]) for ent in sorted(kept)]
+
+
+def random_predictions(rng, windows):
+    """Noisy window predictions: spans anywhere (edges included), duplicates, any score."""
+    out = []
+    for s, e in windows:
+        preds = []
+        for _ in range(rng.randint(0, 10)):
+            a = rng.randrange(e - s)
+            b = min(e - s - 1, a + rng.choice([0, 1, 2, 5, 40]))
+            if rng.random() < 0.3:
+                b = e - s - 1  # touch the window's end
+            if rng.random() < 0.2:
+                a = 0  # touch its start
+            preds.append((Entity(a, max(a, b), rng.choice("xyz")), round(rng.random(), 3)))
+        out.append(preds + preds[: rng.randint(0, 2)])
+    return out
+
+
+def test_vectorised_merge_equals_reference():
+    rng = random.Random(7)
+    kept = 0
+    for _ in range(600):
+        max_chars = rng.randint(2, 30)
+        overlap = rng.randint(0, max_chars - 1)
+        windows = split_windows(rng.randint(1, 150), max_chars, overlap)
+        per_window = random_predictions(rng, windows)
+        got = merge_windows(windows, per_window)
+        assert got == reference_merge(windows, per_window)
+        kept += len(got)
+    assert kept > 2000
+
+
+def test_responsible_windows_over_many_records_at_once():
+    """One call over records laid end to end (empty ones included) = one merge per record."""
+    rng = random.Random(3)
+    max_chars, overlap = 12, 5
+    lengths = [rng.choice([0, 1, 5, 12, 13, 30, 47]) for _ in range(60)]
+    win_rec, win_start, win_end, rows, expected = [], [], [], [], {}
+    for r, n in enumerate(lengths):
+        windows = split_windows(n, max_chars, overlap)
+        per_window = random_predictions(rng, windows)
+        for (s, e), preds in zip(windows, per_window, strict=True):
+            rows += [(len(win_rec), ent, score) for ent, score in preds]
+            win_rec.append(r)
+            win_start.append(s)
+            win_end.append(e)
+        expected[r] = reference_merge(windows, per_window)
+    start, end, keep = responsible_windows(
+        win_rec, win_start, win_end, lengths,
+        [w for w, _, _ in rows], [e.start for _, e, _ in rows], [e.end for _, e, _ in rows],
+    )
+    got = {r: set() for r in range(len(lengths))}
+    for (w, ent, _), s, e, k in zip(rows, start.tolist(), end.tolist(), keep.tolist(), strict=True):
+        if k:
+            got[win_rec[w]].add(Entity(s, e, ent.label))
+    assert got == {r: {e for e, _ in exp} for r, exp in expected.items()}
+    assert sum(map(len, got.values())) > 200

@@ -4,8 +4,9 @@
 whose neighbours share ``overlap`` characters (the last window is moved left
 to end at the text's end, so it may share more).
 
-``merge_windows`` maps window-local predictions to record coordinates and keeps
-each entity from exactly one window. Definitions:
+``merge_windows`` (lists of entities) and ``responsible_windows`` (arrays, many
+records at once; what the model uses) map window-local predictions to record
+coordinates and keep each entity from exactly one window. Definitions:
 
 - A window's *cut edges* are its first character when it does not start at 0
   and its last character when it does not end at the text's end: an entity
@@ -35,8 +36,11 @@ sorted by (start, end, label).
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Set, Tuple
+from typing import List, Sequence, Tuple
 
+import numpy as np
+
+from ..spans import SpanArrays
 from ..types import Entity
 
 Window = Tuple[int, int]  # (start, end exclusive) in record coordinates
@@ -97,6 +101,67 @@ def _check_windows(windows: Sequence[Window]) -> None:
         prev_start, prev_end = s, e
 
 
+def responsible_windows(
+    window_record: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+    record_length: np.ndarray,
+    row_window: np.ndarray,
+    row_start: np.ndarray,
+    row_end: np.ndarray,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rule of the module doc for many records at once, with no Python loop.
+
+    Windows ``[W]`` (record index, start, end exclusive, record coordinates) are
+    grouped by record in order, as ``split_windows`` makes them; rows ``[N]``
+    are predictions (window index, start, end inclusive, window coordinates).
+    Returns the rows' (start, end) in record coordinates and ``keep`` [N]: the
+    row's window is the one responsible for its span.
+
+    How: with the records laid end to end, window starts, window ends and owned
+    regions are sorted, so the windows containing a span are the index range
+    ``[lo, hi]`` found by binary search, the windows where it is whole are that
+    range less ``lo`` if the span touches its last character and less ``hi`` if
+    it touches its first, and the responsible window is the owner clipped into
+    the chosen range.
+    """
+    window_record, window_start, window_end, record_length, row_window, row_start, row_end = (
+        np.asarray(a, dtype=np.int64).reshape(-1)
+        for a in (window_record, window_start, window_end, record_length, row_window, row_start, row_end)
+    )
+    size = window_end - window_start
+    bad = (row_start < 0) | (row_end < row_start) | (row_end >= size[row_window])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        w = int(row_window[i])
+        raise ValueError(
+            f"window {w} ({int(window_start[w])}, {int(window_end[w])}): entity "
+            f"({int(row_start[i])}, {int(row_end[i])}) is outside the window's {int(size[w])} "
+            "characters; predictions must be in window coordinates."
+        )
+    start = row_start + window_start[row_window]
+    end = row_end + window_start[row_window]
+    offset = np.concatenate([[0], np.cumsum(record_length)[:-1]])[window_record]
+    g_start, g_end = window_start + offset, window_end + offset  # [W] non-decreasing
+    first = np.ones(len(window_record), dtype=bool)
+    first[1:] = window_record[1:] != window_record[:-1]
+    # window i owns [own_start[i], own_start[i + 1]): from the middle of its overlap with i - 1
+    own_start = g_start.copy()
+    own_start[1:] = np.where(first[1:], g_start[1:], (window_start[1:] + window_end[:-1]) // 2 + offset[1:])
+    s = start + offset[row_window]
+    e = end + offset[row_window]
+    owner = np.searchsorted(own_start, s, side="right") - 1
+    hi = np.searchsorted(g_start, s, side="right") - 1  # last window starting at or before s
+    lo = np.searchsorted(g_end, e, side="right")  # first window ending after e
+    # e on lo's last character / s on hi's first: not whole there. (At the text's own
+    # edges the range is that one window, so the fallback below picks it all the same.)
+    whole_lo = lo + (g_end[lo] == e + 1)
+    whole_hi = hi - (g_start[hi] == s)
+    has_whole = whole_lo <= whole_hi
+    responsible = np.clip(owner, np.where(has_whole, whole_lo, lo), np.where(has_whole, whole_hi, hi))
+    return start, end, responsible == row_window
+
+
 def merge_windows(
     windows: Sequence[Window],
     per_window: Sequence[Sequence[Tuple[Entity, float]]],
@@ -107,49 +172,16 @@ def merge_windows(
     if not windows:
         return []
     _check_windows(windows)
+    labels = sorted({ent.label for preds in per_window for ent, _ in preds})
+    index = {name: i for i, name in enumerate(labels)}
+    rows = [(w, e.start, e.end, index[e.label], float(sc)) for w, preds in enumerate(per_window) for e, sc in preds]
+    if not rows:
+        return []
+    row_window, row_start, row_end, row_label, row_score = zip(*rows, strict=True)
     n = len(windows)
-    length = windows[-1][1]
-    starts = [s for s, _ in windows]
-    ends = [e for _, e in windows]
-    # bounds[i] is the first character owned by window i; window i owns [bounds[i], bounds[i+1]).
-    bounds = [0] + [(starts[i + 1] + ends[i]) // 2 for i in range(n - 1)] + [length]
-
-    def owner(pos: int) -> int:
-        i = 0
-        while bounds[i + 1] <= pos:
-            i += 1
-        return i
-
-    def whole(i: int, s: int, e: int) -> bool:
-        ws, we = windows[i]
-        return (s > ws or ws == 0) and (e < we - 1 or we == length)
-
-    def responsible(s: int, e: int) -> int:
-        own = owner(s)
-        containing = [i for i in range(n) if starts[i] <= s and e < ends[i]]
-        seen_whole = [i for i in containing if whole(i, s, e)]
-        pool = seen_whole or containing
-        return min(pool, key=lambda i: (abs(i - own), i))
-
-    best: Dict[Entity, float] = {}  # highest score of each entity, over all windows
-    kept: Set[Entity] = set()  # entities predicted by their responsible window
-    decided: Dict[Tuple[int, int], int] = {}
-    for w, ((ws, we), preds) in enumerate(zip(windows, per_window, strict=True)):
-        size = we - ws
-        for ent, score in preds:
-            if not 0 <= ent.start <= ent.end < size:
-                raise ValueError(
-                    f"window {w} ({ws}, {we}): entity {tuple(ent)} is outside the window's "
-                    f"{size} characters; predictions must be in window coordinates."
-                )
-            s, e = ent.start + ws, ent.end + ws
-            glob = Entity(s, e, ent.label)
-            score = float(score)
-            if glob not in best or score > best[glob]:
-                best[glob] = score
-            key = (s, e)
-            if key not in decided:
-                decided[key] = responsible(s, e)
-            if decided[key] == w:
-                kept.add(glob)
-    return [(ent, best[ent]) for ent in sorted(kept)]
+    start, end, keep = responsible_windows(
+        np.zeros(n), [s for s, _ in windows], [e for _, e in windows], [windows[-1][1]],
+        row_window, row_start, row_end,
+    )
+    merged = SpanArrays.build(1, np.zeros(len(rows)), start, end, row_label, row_score, labels, keep=keep)
+    return merged.entities()[0]

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..spans import SpanArrays
 from ..types import Entity
 
 
@@ -126,10 +127,23 @@ class Decoder(nn.Module):
         """hidden [B, L, D], mask [B, L] bool -> scalar loss."""
         raise NotImplementedError
 
+    def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
+        """Entities of each sequence of the batch with a confidence in [0, 1], as arrays
+        (``SpanArrays.build`` sorts and de-duplicates raw rows).
+
+        Override this (fast: no Python object per entity) or ``decode``; this
+        default converts ``decode``'s lists.
+        """
+        if type(self).decode is Decoder.decode:
+            raise NotImplementedError(f"{type(self).__name__} must implement decode_spans or decode.")
+        return SpanArrays.from_entities(self.decode(hidden, mask), self.scheme.labels)
+
     def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
         """Entities with a confidence in [0, 1] for each sequence of the batch,
         each list sorted by (start, end, label)."""
-        raise NotImplementedError
+        if type(self).decode_spans is Decoder.decode_spans:
+            raise NotImplementedError(f"{type(self).__name__} must implement decode_spans or decode.")
+        return self.decode_spans(hidden, mask).entities()
 
 
 FusionFactory = Callable[[int, Optional["object"]], Fusion]  # (input_dim, lexicon)

@@ -4,21 +4,24 @@ A record's text is cut into windows of at most ``encoder.max_length - 2``
 characters overlapping by ``window_overlap``; each window is one sequence
 ``[CLS] c_1 .. c_n [SEP]`` with one position per character, so predicted
 offsets map back to the record exactly. Window predictions are merged with
-``nerkit.data.windows.merge_windows``.
+``nerkit.data.windows.responsible_windows``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.windows import merge_windows, split_windows
+from ..data.windows import responsible_windows, split_windows
 from ..errors import ConfigError
 from ..lexicon.lexicon import collate_lattices, lattice_window
 from ..registry import registry
+from ..spans import SpanArrays
 from ..types import Entity, Example
 from .base import Decoder, Encoder, Fusion, LatticeBatch
 
@@ -162,18 +165,18 @@ class NERModel(nn.Module):
         return out
 
     def collate(self, feats: Sequence[WindowFeatures], with_targets: bool = False) -> Batch:
-        lengths = [f.length for f in feats]
-        L = max(lengths)
+        lengths = np.asarray([f.length for f in feats], dtype=np.int64)
+        L = int(lengths.max())
         B = len(feats)
         enc = self.encoder
-        input_ids = torch.full((B, L + 2), enc.pad_id, dtype=torch.long)
-        attention = torch.zeros((B, L + 2), dtype=torch.long)
-        for b, f in enumerate(feats):
-            n = f.length
-            input_ids[b, 0] = enc.cls_id
-            input_ids[b, 1 : n + 1] = torch.tensor(f.char_ids, dtype=torch.long)
-            input_ids[b, n + 1] = enc.sep_id
-            attention[b, : n + 2] = 1
+        ids = np.fromiter(itertools.chain.from_iterable(f.char_ids for f in feats), np.int64, int(lengths.sum()))
+        input_ids = np.full((B, L + 2), enc.pad_id, dtype=np.int64)
+        input_ids[:, 0] = enc.cls_id
+        input_ids[:, 1 : L + 1][np.arange(L)[None, :] < lengths[:, None]] = ids  # row-major = window order
+        input_ids[np.arange(B), lengths + 1] = enc.sep_id
+        attention = (np.arange(L + 2)[None, :] < lengths[:, None] + 2).astype(np.int64)
+        input_ids, attention = torch.from_numpy(input_ids), torch.from_numpy(attention)
+        lengths = lengths.tolist()
         char_mask = torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]
         lattice = None
         if self.lexicon is not None:
@@ -198,28 +201,32 @@ class NERModel(nn.Module):
         return self.decoder.loss(self(batch), batch.char_mask, batch.targets)
 
     @torch.no_grad()
-    def decode(self, batch: Batch) -> List[List[Tuple[Entity, float]]]:
-        return self.decoder.decode(self(batch), batch.char_mask)
+    def decode(self, batch: Batch) -> SpanArrays:
+        """Scored entities of each window of the batch, window coordinates."""
+        return self.decoder.decode_spans(self(batch), batch.char_mask)
 
     @torch.no_grad()
-    def predict(
+    def predict_spans(
         self,
         examples: Sequence[Example],
         batch_size: int = 64,
         progress: Optional[Callable[[int], None]] = None,
         autocast_dtype: Optional[torch.dtype] = None,
-    ) -> List[List[Tuple[Entity, float]]]:
-        """Entities with scores for every record, in input order, in record coordinates.
+    ) -> SpanArrays:
+        """Scored entities of every record (``seq`` = index in ``examples``), record coordinates.
 
         Windows of all records are sorted by length and batched, so each batch
-        is one model call with little padding; results go back to input order.
+        is one model call with little padding; the windows' predictions are
+        merged (``nerkit.data.windows``) and sorted back into record order, all
+        in numpy: no Python object per entity.
         """
         was_training = self.training
-        self.eval()
+        if was_training:  # (eval() walks every submodule: not per call when already in eval mode)
+            self.eval()
         device = self.device
         feats = self.featurize(examples)
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
-        per_window: List[List[Tuple[Entity, float]]] = [[] for _ in feats]
+        parts: List[SpanArrays] = []
         try:
             for s in range(0, len(order), batch_size):
                 idx = order[s : s + batch_size]
@@ -227,21 +234,35 @@ class NERModel(nn.Module):
                 with torch.autocast(
                     device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
                 ):
-                    decoded = self.decode(batch)
-                for i, ents in zip(idx, decoded, strict=True):
-                    per_window[i] = ents
+                    spans = self.decode(batch)
+                parts.append(replace(spans, seq=np.asarray(idx, dtype=np.int64)[spans.seq]))
                 if progress is not None:
                     progress(len(idx))
         finally:
-            self.train(was_training)
-        by_record: List[List[Tuple[Tuple[int, int], List[Tuple[Entity, float]]]]] = [[] for _ in examples]
-        for f, ents in zip(feats, per_window, strict=True):
-            by_record[f.record].append(((f.start, f.end), ents))
-        out = []
-        for windows in by_record:
-            if len(windows) == 1:  # decoders return entities sorted by (start, end, label)
-                out.append(windows[0][1])
-            else:
-                out.append(merge_windows([w for w, _ in windows], [e for _, e in windows]))
-        return out
+            if was_training:
+                self.train()
+        labels = self.labels
+        if not parts:
+            return SpanArrays.empty(len(examples), labels)
+        rows = SpanArrays.concat(parts, len(feats))  # seq = window index
+        start, end, keep = responsible_windows(
+            [f.record for f in feats],
+            [f.start for f in feats],
+            [f.end for f in feats],
+            [len(ex.text) for ex in examples],
+            rows.seq,
+            rows.start,
+            rows.end,
+        )
+        record = np.asarray([f.record for f in feats], dtype=np.int64)[rows.seq]
+        return SpanArrays.build(len(examples), record, start, end, rows.label, rows.score, labels, keep=keep)
 
+    def predict(
+        self,
+        examples: Sequence[Example],
+        batch_size: int = 64,
+        progress: Optional[Callable[[int], None]] = None,
+        autocast_dtype: Optional[torch.dtype] = None,
+    ) -> List[List[Tuple[Entity, float]]]:
+        """``(Entity, score)`` lists of every record, in input order, record coordinates."""
+        return self.predict_spans(examples, batch_size, progress, autocast_dtype).entities()

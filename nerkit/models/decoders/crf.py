@@ -30,6 +30,7 @@ from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...registry import registry
+from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
 from .targets import check_windows, loss_target
@@ -465,11 +466,11 @@ class CRFDecoder(Decoder):
         return total / self.num_layers
 
     @torch.no_grad()
-    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+    def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Viterbi entities of every layer, merged, with mean-marginal scores."""
         batch = hidden.size(0)
         if batch == 0:
-            return []
+            return SpanArrays.empty(0, self.scheme.labels)
         mask = mask.bool()
         all_tags, all_conf = [], []
         for emissions, crf in zip(self.emissions(hidden), self.crfs, strict=True):
@@ -481,38 +482,26 @@ class CRFDecoder(Decoder):
         conf = torch.stack(all_conf, 1).double().cpu().numpy()  # [B, layers, L]
         # prefix sums of the confidences: mean over any span in O(1)
         csum = np.concatenate([np.zeros(conf.shape[:2] + (1,)), conf.cumsum(axis=2)], axis=2)
-        out: List[Dict[Entity, float]] = [{} for _ in range(batch)]
-        for b, layer, ent in self._spans(tags, mask.sum(1).tolist()):
-            score = (csum[b, layer, ent.end + 1] - csum[b, layer, ent.start]) / (
-                ent.end - ent.start + 1
-            )
-            out[b][ent] = max(float(score), out[b].get(ent, 0.0))
-        return [sorted(found.items()) for found in out]
+        b, k, start, end, label = self._spans(tags, mask.sum(1).tolist())
+        scores = (csum[b, k, end + 1] - csum[b, k, start]) / (end - start + 1)
+        return SpanArrays.build(batch, b, start, end, label, scores, self.scheme.labels)
 
-    def _spans(self, tags: Tensor, lengths: List[int]) -> List[Tuple[int, int, Entity]]:
-        """(batch index, layer, entity) of every entity in tags [B, layers, L]."""
+    def _spans(self, tags: Tensor, lengths: List[int]) -> Tuple[np.ndarray, ...]:
+        """(batch index, layer, start, end, label id) arrays of every entity in tags [B, layers, L]."""
         if hasattr(self.scheme, "tag_spans"):  # the BIO schemes' vectorised reader
             spans = self.scheme.tag_spans(tags)
-            labels = self.scheme.labels
-            return [
-                (b, k, Entity(s, e, labels[lab]))
-                for b, k, s, e, lab in zip(
-                    spans.batch.tolist(),
-                    spans.layer.tolist(),
-                    spans.start.tolist(),
-                    spans.end.tolist(),
-                    spans.label.tolist(),
-                    strict=True,
-                )
-            ]
+            return spans.batch, spans.layer, spans.start, spans.end, spans.label
+        index = {name: i for i, name in enumerate(self.scheme.labels)}
         found = []
         rows = tags.tolist()
         for b, n in enumerate(lengths):
             for layer in range(self.num_layers):
                 only = [[0] * n for _ in range(self.num_layers)]
                 only[layer] = rows[b][layer][:n]
-                found.extend((b, layer, ent) for ent in self.scheme.decode(only))
-        return found
+                found.extend((b, layer, e.start, e.end, index[e.label]) for e in self.scheme.decode(only))
+        if not found:
+            return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
+        return tuple(np.asarray(col, dtype=np.int64) for col in zip(*found, strict=True))
 
 
 def _check_args(name: str, dropout: float, reduction: str) -> None:

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 
 from ...errors import ConfigError
 from ...registry import registry
+from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, SpanScheme
-from .entities import scored_entities
 from .targets import check_windows, loss_target
 
 
@@ -159,14 +159,14 @@ class GlobalPointerDecoder(Decoder):
         return loss.mean()
 
     @torch.no_grad()
-    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+    def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Every valid span with score > 0, confidence sigmoid(score)."""
         logits, valid = self.logits(hidden, mask)
         hits = (logits > 0) & valid  # [B, C, L, L]
         index = hits.nonzero()  # [N, 4]: batch, label, start, end
         probs = torch.sigmoid(logits[hits]).double().cpu().numpy()
         idx = index.cpu().numpy()
-        return scored_entities(
+        return SpanArrays.build(
             hidden.size(0), idx[:, 0], idx[:, 2], idx[:, 3], idx[:, 1], probs, self.scheme.labels
         )
 

@@ -13,7 +13,7 @@ highest softmax probability at each token.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
 import numpy as np
 import torch
@@ -24,9 +24,9 @@ from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...registry import registry
+from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, TagScheme
-from .entities import scored_entities
 from .targets import loss_target
 
 IGNORE = -100
@@ -102,7 +102,7 @@ class LinearDecoder(Decoder):
         return (tok.sum(dim=(0, 2)) / real).mean()
 
     @torch.no_grad()
-    def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
+    def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Entities with scores (mean max-probability over their tokens) per sequence."""
         bsz = hidden.shape[0]
         probs = self.logits(hidden).softmax(dim=-1)  # [B, K, L, N]
@@ -116,7 +116,7 @@ class LinearDecoder(Decoder):
             - csum[spans.batch, spans.layer, spans.start]
         )
         scores = total / (spans.end - spans.start + 1)
-        return scored_entities(
+        return SpanArrays.build(
             bsz, spans.batch, spans.start, spans.end, spans.label, scores, self.scheme.labels
         )
 
