@@ -111,3 +111,17 @@ def test_predict_restores_the_training_mode(trained):
     model.eval()
     model.predict([Example("患者头痛")])
     assert not any(m.training for m in model.modules())
+
+
+def test_inference_benchmark_runs_and_agrees(trained):
+    """benchmarks/bench_inference.py on the sample: pipe and the loop give the same entities."""
+    import subprocess
+    import sys
+
+    _, out = trained
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference.py"
+    args = [str(out / "model-last"), "--data", str(CORPUS / "dev.json"), "--limit", "30", "--repeat", "1"]
+    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "same entities: True; records out: 30 (in: 30)" in res.stdout
+    assert "| nlp.pipe (batch 128) |" in res.stdout
