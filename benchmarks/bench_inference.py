@@ -2,6 +2,7 @@
 
     python benchmarks/bench_inference.py runs/q/model-best \
         [--data ../shared/data/cmeee/CMeEE_test.json] [--limit N] [--repeat 3] [--device cpu]
+        [--batch-size 128] [--max-tokens N]
 
 The baseline is the straightforward loop a user would write first: one model
 call per text (``[nlp(t) for t in texts]``). ``pipe`` sorts windows by length
@@ -31,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import nerkit  # noqa: E402
+from nerkit.models.ner_model import sorted_batches  # noqa: E402
 from nerkit.types import Example  # noqa: E402
 
 
@@ -51,6 +53,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/cmeee/CMeEE_test.json")
     ap.add_argument("--limit", type=int, default=0, help="use the first N texts (0: all)")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--max-tokens", type=int, default=None, help="cap on padded positions per batch")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
@@ -69,8 +72,8 @@ def main() -> None:
     lengths = [f.length for f in feats]
     order = sorted(range(len(feats)), key=lengths.__getitem__)
     batches = [
-        model.collate([feats[i] for i in order[s : s + args.batch_size]]).to(model.device)
-        for s in range(0, len(order), args.batch_size)
+        model.collate([feats[i] for i in idx]).to(model.device)
+        for idx in sorted_batches(order, [n + 2 for n in lengths], args.batch_size, args.max_tokens)
     ]
     del feats
 
@@ -82,7 +85,7 @@ def main() -> None:
             torch.cuda.synchronize()
 
     # untimed: both give the same entities (and warm up)
-    fast = list(nlp.pipe(texts, batch_size=args.batch_size))
+    fast = list(nlp.pipe(texts, batch_size=args.batch_size, max_tokens=args.max_tokens))
     slow = [nlp(x) for x in texts]
     same = [[(s.start, s.end, s.type) for s in r] for r in fast] == [
         [(s.start, s.end, s.type) for s in r] for r in slow
@@ -94,17 +97,18 @@ def main() -> None:
     pipe_s, loop_s, fwd_s = [], [], []
     for _ in range(args.repeat):  # alternate, each from a collected heap, results dropped after
         fwd_s.append(_timed(forward_only))
-        pipe_s.append(_timed(lambda: list(nlp.pipe(texts, batch_size=args.batch_size))))
+        pipe_s.append(_timed(lambda: list(nlp.pipe(texts, batch_size=args.batch_size, max_tokens=args.max_tokens))))
         loop_s.append(_timed(lambda: [nlp(x) for x in texts]))
 
     n = len(texts)
     loop, pipe, fwd = (statistics.median(x) for x in (loop_s, pipe_s, fwd_s))
     print(f"model: {args.model}  device: {args.device}  threads: {torch.get_num_threads()}")
-    print(f"data: {args.data.name}, {n} texts, {len(order)} windows, medians of {args.repeat} runs")
+    print(f"data: {args.data.name}, {n} texts, {len(order)} windows in {len(batches)} batches, medians of {args.repeat} runs")
     print("| method | seconds | texts/s | vs one text per call |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| one text per call | {loop:.2f} | {n / loop:.0f} | 1.0x |")
-    print(f"| nlp.pipe (batch {args.batch_size}) | {pipe:.2f} | {n / pipe:.0f} | {loop / pipe:.1f}x |")
+    cap = f", max {args.max_tokens} tokens" if args.max_tokens else ""
+    print(f"| nlp.pipe (batch {args.batch_size}{cap}) | {pipe:.2f} | {n / pipe:.0f} | {loop / pipe:.1f}x |")
     print(f"| forward pass alone (pipe's batches) | {fwd:.2f} | {n / fwd:.0f} | {loop / fwd:.1f}x |")
     print(f"speed-up of pipe per run: {', '.join(f'{a / b:.1f}x' for a, b in zip(loop_s, pipe_s, strict=True))}")
     print(f"same entities: {same}; records out: {n_out} (in: {n}), entities: {n_ents}")

@@ -56,19 +56,26 @@ class Pipeline:
     def __call__(self, text: str) -> List[Span]:
         return next(self.pipe([text]))
 
-    def pipe(self, texts: Iterable[str], batch_size: int = 64, buffer: int = 4096) -> Iterator[List[Span]]:
+    def pipe(
+        self,
+        texts: Iterable[str],
+        batch_size: int = 64,
+        buffer: int = 4096,
+        max_tokens: Optional[int] = None,
+    ) -> Iterator[List[Span]]:
         """Stream results for any number of texts, in input order.
 
         Texts are taken ``buffer`` at a time; inside a buffer windows are sorted
-        by length and run ``batch_size`` per model call, so there is no
-        per-text model call and little padding.
+        by length and run ``batch_size`` per model call (fewer where the
+        windows are long, if ``max_tokens`` caps the padded positions of a
+        batch), so there is no per-text model call and little padding.
         """
         it = iter(texts)
         while True:
             chunk = list(itertools.islice(it, buffer))
             if not chunk:
                 return
-            spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size)
+            spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size, max_tokens)
             bounds = spans.bounds()
             starts, ends = spans.start.tolist(), spans.end.tolist()
             stops = (spans.end + 1).tolist()
@@ -80,23 +87,31 @@ class Pipeline:
                 texts = map(text.__getitem__, map(slice, starts[a:b], stops[a:b]))
                 yield list(map(_new_span, zip(starts[a:b], ends[a:b], names[a:b], texts, scores[a:b], strict=True)))
 
-    def _predict(self, examples: Sequence[Example], batch_size: int, progress=None) -> SpanArrays:
+    def _predict(
+        self, examples: Sequence[Example], batch_size: int, max_tokens: Optional[int], progress=None
+    ) -> SpanArrays:
         dev = self.model.device
         dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
-        return self.model.predict_spans(examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype)
+        return self.model.predict_spans(
+            examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype, max_tokens=max_tokens
+        )
 
     def predict_examples(
-        self, examples: Sequence[Example], batch_size: int = 64, show_progress: bool = False
+        self,
+        examples: Sequence[Example],
+        batch_size: int = 64,
+        show_progress: bool = False,
+        max_tokens: Optional[int] = None,
     ) -> List[List[Entity]]:
         if not show_progress:
-            preds = self._predict(examples, batch_size)
+            preds = self._predict(examples, batch_size, max_tokens)
         else:
             from rich.progress import Progress
 
             with Progress(transient=True) as bar:
                 n_windows = sum(len(self.model.windows(len(ex.text))) for ex in examples)
                 task = bar.add_task("predicting", total=n_windows)
-                preds = self._predict(examples, batch_size, progress=lambda n: bar.advance(task, n))
+                preds = self._predict(examples, batch_size, max_tokens, progress=lambda n: bar.advance(task, n))
         return [[e for e, _ in p] for p in preds.entities()]
 
     def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:

@@ -125,7 +125,8 @@ def test_plot_from_training_log(run_dir: Path, tmp_path: Path):
 def test_predict_cmeee_test_file(run_dir: Path, tmp_path: Path, shared_data: Path):
     src = shared_data / "cmeee" / "CMeEE_test.json"
     out = tmp_path / "CMeEE_test.json"
-    result = runner.invoke(app, ["predict", str(run_dir / "model-best"), str(src), "-o", str(out), "--device", "cpu"])
+    args = ["predict", str(run_dir / "model-best"), str(src), "-o", str(out), "--device", "cpu", "--max-tokens", "4096"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text(encoding="utf8"))
     inputs = json.loads(src.read_text(encoding="utf8"))

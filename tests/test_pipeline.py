@@ -125,3 +125,33 @@ def test_inference_benchmark_runs_and_agrees(trained):
     assert res.returncode == 0, res.stderr
     assert "same entities: True; records out: 30 (in: 30)" in res.stdout
     assert "| nlp.pipe (batch 128) |" in res.stdout
+
+
+def test_sorted_batches_respect_both_caps():
+    from nerkit.models.ner_model import sorted_batches
+
+    sizes = [3, 3, 4, 10, 10, 10, 30, 50]
+    order = list(range(len(sizes)))
+    assert sorted_batches(order, sizes, 3) == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    # 20 positions: 3+3+4 fits (3 x 4 = 12), two 10s fit, the 30 and 50 are alone
+    assert sorted_batches(order, sizes, 3, max_tokens=20) == [[0, 1, 2], [3, 4], [5], [6], [7]]
+    assert sorted_batches(order, sizes, 2, max_tokens=1000) == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    with pytest.raises(ValueError, match="max_tokens must be at least 1"):
+        sorted_batches(order, sizes, 3, max_tokens=0)
+
+
+def test_pipe_with_a_token_cap_gives_the_same_entities(trained):
+    _, out = trained
+    nlp = nerkit.load(out / "model-last", device="cpu")
+    records = __import__("json").loads((CORPUS / "dev.json").read_text(encoding="utf8"))
+    texts = [r["text"] for r in records][:30] + ["".join(r["text"] for r in records[:10])]
+    calls = []
+    forward = nlp.model.forward
+    nlp.model.forward = lambda batch: calls.append(batch.input_ids.numel()) or forward(batch)
+    capped = list(nlp.pipe(texts, batch_size=64, max_tokens=200))
+    assert max(calls) <= 200 and len(calls) > 3
+    nlp.model.forward = forward
+    plain = list(nlp.pipe(texts, batch_size=64))
+    assert [[s[:4] for s in r] for r in capped] == [[s[:4] for s in r] for r in plain]
+    for a, b in zip(capped, plain, strict=True):  # other padding: float sums may differ slightly
+        assert [s.score for s in a] == pytest.approx([s.score for s in b], abs=1e-5)

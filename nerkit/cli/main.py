@@ -74,6 +74,9 @@ def evaluate(
     data: Path = typer.Argument(..., help="Annotated CMeEE file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
     batch_size: int = typer.Option(64, help="Windows per batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per batch (fewer long windows per batch)."
+    ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file."""
@@ -82,7 +85,7 @@ def evaluate(
 
     nlp = load(model, device=device)
     examples = nlp.read(data)
-    preds = nlp.predict_examples(examples, batch_size=batch_size)
+    preds = nlp.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
     scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
     typer.echo(format_scores(scores))
     if output:
@@ -96,6 +99,9 @@ def predict(
     input: Path = typer.Argument(..., help="CMeEE JSON (or JSON Lines) file; entities are ignored."),
     output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format."),
     batch_size: int = typer.Option(64, help="Windows per batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per batch (fewer long windows per batch)."
+    ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
     """Predict entities for every record of INPUT, in order, in the CMeEE format."""
@@ -104,7 +110,9 @@ def predict(
 
     nlp = load(model, device=device)
     examples = nlp.read(input, annotated=False)
-    preds = nlp.predict_examples(examples, batch_size=batch_size, show_progress=len(examples) > 200)
+    preds = nlp.predict_examples(
+        examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
+    )
     write_cmeee(output, [ex.text for ex in examples], preds)
     problems = check_submission(output, input, labels=nlp.labels)
     if problems:

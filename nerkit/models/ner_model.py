@@ -212,13 +212,15 @@ class NERModel(nn.Module):
         batch_size: int = 64,
         progress: Optional[Callable[[int], None]] = None,
         autocast_dtype: Optional[torch.dtype] = None,
+        max_tokens: Optional[int] = None,
     ) -> SpanArrays:
         """Scored entities of every record (``seq`` = index in ``examples``), record coordinates.
 
-        Windows of all records are sorted by length and batched, so each batch
-        is one model call with little padding; the windows' predictions are
-        merged (``nerkit.data.windows``) and sorted back into record order, all
-        in numpy: no Python object per entity.
+        Windows of all records are sorted by length and batched (at most
+        ``batch_size`` windows and, if set, ``max_tokens`` padded positions per
+        batch), so each batch is one model call with little padding; the
+        windows' predictions are merged (``nerkit.data.windows``) and sorted
+        back into record order, all in numpy: no Python object per entity.
         """
         was_training = self.training
         if was_training:  # (eval() walks every submodule: not per call when already in eval mode)
@@ -228,8 +230,7 @@ class NERModel(nn.Module):
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
         parts: List[SpanArrays] = []
         try:
-            for s in range(0, len(order), batch_size):
-                idx = order[s : s + batch_size]
+            for idx in sorted_batches(order, [f.length + 2 for f in feats], batch_size, max_tokens):
                 batch = self.collate([feats[i] for i in idx]).to(device)
                 with torch.autocast(
                     device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
@@ -263,6 +264,32 @@ class NERModel(nn.Module):
         batch_size: int = 64,
         progress: Optional[Callable[[int], None]] = None,
         autocast_dtype: Optional[torch.dtype] = None,
+        max_tokens: Optional[int] = None,
     ) -> List[List[Tuple[Entity, float]]]:
         """``(Entity, score)`` lists of every record, in input order, record coordinates."""
-        return self.predict_spans(examples, batch_size, progress, autocast_dtype).entities()
+        return self.predict_spans(examples, batch_size, progress, autocast_dtype, max_tokens).entities()
+
+
+def sorted_batches(
+    order: Sequence[int], sizes: Sequence[int], batch_size: int, max_tokens: Optional[int] = None
+) -> List[List[int]]:
+    """Cut ``order`` (items sorted by ascending ``sizes``) into consecutive batches of at
+    most ``batch_size`` items and, if ``max_tokens`` is set, at most ``max_tokens``
+    padded positions (items x the largest size). An item larger than ``max_tokens``
+    is a batch of its own."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    if max_tokens is None:
+        return [list(order[s : s + batch_size]) for s in range(0, len(order), batch_size)]
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be at least 1 (or None), got {max_tokens}.")
+    batches: List[List[int]] = []
+    current: List[int] = []
+    for i in order:
+        if current and (len(current) == batch_size or (len(current) + 1) * sizes[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
