@@ -232,3 +232,43 @@ def test_config_trains_two_steps(path: Path, tiny_pkuseg: Path, tmp_path: Path, 
         assert lrs["encoder.layer2.decay"] == pytest.approx(base_lr)
     head_lr = data["training"]["optimizer"].get("head_learning_rate") or base_lr
     assert lrs["head.decay"] == pytest.approx(head_lr)
+
+
+def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, monkeypatch):
+    """Predicting needs neither the original pkuseg model nor its user dictionary, and
+    the copy in the model directory loads without a single pickle."""
+    import shutil
+
+    import nerkit
+    from nerkit.types import Example
+
+    monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
+    pkuseg_copy = tmp_path / "pkuseg"
+    shutil.copytree(tiny_pkuseg, pkuseg_copy)
+    user_dict = tmp_path / "words.txt"
+    user_dict.write_text("右下腹疼痛\n胸闷气短\n", encoding="utf8")
+    path = CONFIGS / "roberta-flat-pkuseg.cfg"
+    overrides = {
+        **_fast_overrides(pkuseg_copy),
+        **_shrink_overrides(path),
+        "model.lexicon.segmenter.user_dict": str(user_dict),
+    }
+    trainer = Trainer(load_config(path, overrides), tmp_path / "run")
+    trainer.run()
+    texts = [r["text"] for r in json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))[:12]]
+    texts.append("患者右下腹疼痛三天，胸闷气短。")
+    examples = [Example(t, index=i) for i, t in enumerate(texts)]
+    before = trainer.model.predict(examples)
+    words_before = [trainer.model.lexicon.segmenter(t) for t in texts]
+    assert any(w == "右下腹疼痛" for w, _, _ in words_before[-1])  # the user dictionary is used
+    shutil.rmtree(pkuseg_copy)
+    user_dict.unlink()
+
+    model_dir = tmp_path / "run" / "model-best"
+    assert not list(model_dir.rglob("*.pkl"))
+    nlp = nerkit.load(model_dir, device="cpu")
+    seg = nlp.model.lexicon.segmenter
+    assert Path(seg.model).resolve() == (model_dir / "lexicon" / "segmenters" / "0").resolve()
+    assert [seg(t) for t in texts] == words_before
+    after = nlp.model.predict(examples)
+    assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]

@@ -21,8 +21,9 @@ import importlib
 import importlib.metadata
 import os
 import re
+import shutil
 from pathlib import Path
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..errors import ConfigError, ModelLoadError
 from ..registry import registry
@@ -38,6 +39,7 @@ _CHINESE = re.compile(
 MODEL_FILES = ("weights.npz", "model.txt")  # one of them holds the CRF weights
 FEATURE_FILES = ("features.msgpack", "features.pkl", "features.json", "unigram_word.txt")
 ALIASES = {"default": "spacy_ontonotes"}
+POSTPROCESS_WORDS = "postprocess_words.txt"  # written by PkusegSegmenter.to_disk
 OFFLINE_ENV = ("NERKIT_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
@@ -132,10 +134,32 @@ class PkusegSegmenter:
         if self.user_dict is not None:
             seg.preprocesser = spacy_pkuseg.Preprocesser(str(self.user_dict))
         if self.default_dicts:
-            default = Path(spacy_pkuseg.__file__).parent / "dicts" / "default.pkl"
-            own = sorted(str(p) for p in model_dir.glob("*_dict.pkl"))
-            seg.postprocesser = spacy_pkuseg.Postprocesser(None, own + [str(default)])
+            words_file = model_dir / POSTPROCESS_WORDS
+            if words_file.is_file():  # a copy written by to_disk: plain text, no pickle
+                seg.postprocesser = _postprocesser(words_file.read_text(encoding="utf8").split("\n"))
+            else:
+                default = Path(spacy_pkuseg.__file__).parent / "dicts" / "default.pkl"
+                own = sorted(str(p) for p in model_dir.glob("*_dict.pkl"))
+                seg.postprocesser = spacy_pkuseg.Postprocesser(None, own + [str(default)])
         self._seg = seg
+
+    def to_disk(self, path: Union[str, Path]) -> Dict[str, Optional[str]]:
+        """Copy the model as this segmenter uses it into the directory ``path``, in
+        formats that load without unpickling: ``features.msgpack``, ``weights.npz``,
+        the post-processing dictionaries as ``postprocess_words.txt`` and the user
+        dictionary as ``user_dict.txt``. Returns the settings that point a config at
+        the copy (paths relative to ``path``)."""
+        self.load()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._seg.feature_extractor.save(str(path))
+        self._seg.model.save(str(path))
+        if self.default_dicts:
+            words = sorted(self._seg.postprocesser.common_words | self._seg.postprocesser.other_words)
+            (path / POSTPROCESS_WORDS).write_text("\n".join(w for w in words if w), encoding="utf8")
+        if self.user_dict is not None:
+            shutil.copyfile(self.user_dict, path / "user_dict.txt")
+        return {"model": ".", "user_dict": "user_dict.txt" if self.user_dict is not None else None}
 
     def __call__(self, text: str) -> List[Word]:
         if self._seg is None:
@@ -221,6 +245,17 @@ class PkusegSegmenter:
                 )
         self.model_dir = target
         return target
+
+
+def _postprocesser(words: List[str]) -> Any:
+    """spacy_pkuseg's post-processor over a word list (what it reads from its pickles)."""
+    import spacy_pkuseg
+
+    post = spacy_pkuseg.Postprocesser(None, None)
+    post.do_process = True
+    post.common_words = set()
+    post.other_words = {w for w in words if w}
+    return post
 
 
 def _is_model_dir(path: Path) -> bool:

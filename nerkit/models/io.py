@@ -6,6 +6,8 @@ A model directory holds::
     model.safetensors   every weight (encoder, fusion, decoder, word vectors)
     encoder/            the tokenizer files and the transformer's config.json
     lexicon/            the reduced lexicon (words.json + vectors.safetensors), if any
+      segmenters/<i>/   a copy of each segmenter's files (the pkuseg model: msgpack, npz,
+                        text word lists), used instead of the original when loading
     meta.json           labels, tag sets, scores, and which package provides each component
 
 Nothing is unpickled on load: weights are safetensors, the rest JSON/text.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from confection import Config
@@ -31,6 +33,8 @@ from ..util import recover_dir
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
+SEGMENTERS_DIR = "lexicon/segmenters"  # copies of segmenter files (the pkuseg model), one folder each
+SEGMENTER_SETTINGS = "settings.json"  # the config settings that point a segmenter at its copy
 
 
 def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None) -> None:
@@ -43,6 +47,7 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
     model.encoder.save_assets(path / "encoder")
     if model.lexicon is not None:
         model.lexicon.to_disk(path / "lexicon")
+        _save_segmenters(model.lexicon.segmenter, _to_dict(cfg), path / SEGMENTERS_DIR)
     scheme = model.decoder.scheme
     info = {
         "nerkit_version": __version__,
@@ -81,6 +86,7 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     lex = data["model"].get("lexicon")
     if isinstance(lex, dict) and "vectors" in lex:
         lex["vectors"] = None  # the reduced vectors are stored in lexicon/
+    _point_at_saved_segmenters(data, path / SEGMENTERS_DIR)
     cfg = Config(data, is_interpolated=False)
     check_config(cfg)
     model: NERModel = resolve_section(cfg, "model")
@@ -96,6 +102,47 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     model.to(device)
     model.eval()
     return model, cfg
+
+
+def _segmenter_nodes(data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Config blocks of the lexicon's segmenters, pre-order (a union's ``*`` blocks in order)."""
+    lex = data.get("model", {}).get("lexicon")
+    root = lex.get("segmenter") if isinstance(lex, dict) else None
+
+    def walk(node: Any) -> List[Dict[str, Any]]:
+        if not (isinstance(node, dict) and "@segmenters" in node):
+            return []
+        children = node.get("*") if isinstance(node.get("*"), dict) else {}
+        return [node] + [n for child in children.values() for n in walk(child)]
+
+    return walk(root)
+
+
+def _segmenter_objects(segmenter: Any) -> List[Any]:
+    """The segmenter objects in the same pre-order as ``_segmenter_nodes``."""
+    return [segmenter] + [s for child in getattr(segmenter, "segmenters", None) or () for s in _segmenter_objects(child)]
+
+
+def _save_segmenters(segmenter: Any, data: Dict[str, Any], dest: Path) -> None:
+    """Copy the files of segmenters that have them (``to_disk``), e.g. the pkuseg
+    model, into ``dest/<i>/``, so that prediction does not need the originals."""
+    nodes, objects = _segmenter_nodes(data), _segmenter_objects(segmenter)
+    if len(nodes) != len(objects):
+        return  # a segmenter with its own nesting: the config can't be pointed at copies
+    for i, seg in enumerate(objects):
+        if callable(getattr(seg, "to_disk", None)):
+            settings = seg.to_disk(dest / str(i))
+            (dest / str(i) / SEGMENTER_SETTINGS).write_text(json.dumps(settings, indent=2), encoding="utf8")
+
+
+def _point_at_saved_segmenters(data: Dict[str, Any], saved: Path) -> None:
+    """Point each segmenter block that has a saved copy at it (paths in its settings file)."""
+    for i, node in enumerate(_segmenter_nodes(data)):
+        settings_file = saved / str(i) / SEGMENTER_SETTINGS
+        if settings_file.is_file():
+            settings = json.loads(settings_file.read_text(encoding="utf8"))
+            for key, value in settings.items():
+                node[key] = None if value is None else str((saved / str(i) / value).resolve())
 
 
 def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
