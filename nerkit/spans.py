@@ -63,16 +63,27 @@ class SpanArrays:
         score = np.asarray(score, dtype=np.float64).reshape(-1)
         if len(seq) == 0:
             return cls.empty(size, labels)
-        rank = np.argsort(np.argsort(np.asarray(labels, dtype=object)))  # label id -> alphabetical rank
-        # sort by (seq, start, end, label name), best score first among duplicates
-        order = np.lexsort((-score, rank[label], end, start, seq))
-        seq, start, end, label, score = seq[order], start[order], end[order], label[order], score[order]
-        first = np.ones(len(seq), dtype=bool)
-        first[1:] = (seq[1:] != seq[:-1]) | (start[1:] != start[:-1]) | (end[1:] != end[:-1]) | (label[1:] != label[:-1])
+        rank = np.argsort(np.argsort(np.asarray(labels, dtype=object)))[label]  # alphabetical rank of the name
+        # sort by (seq, start, end, label name): one composite int64 key (one sort) when it fits
+        n_lab, n_pos = len(labels), int(max(start.max(), end.max())) + 1
+        if (int(seq.max()) + 1) * n_pos * n_pos * n_lab < 2**62 and min(seq.min(), start.min()) >= 0:
+            key = ((seq * n_pos + start) * n_pos + end) * n_lab + rank
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            first = np.ones(len(key), dtype=bool)
+            first[1:] = key[1:] != key[:-1]
+        else:
+            order = np.lexsort((rank, end, start, seq))
+            s, a, e, r = seq[order], start[order], end[order], rank[order]
+            first = np.ones(len(s), dtype=bool)
+            first[1:] = (s[1:] != s[:-1]) | (a[1:] != a[:-1]) | (e[1:] != e[:-1]) | (r[1:] != r[:-1])
+        groups = np.flatnonzero(first)  # first row of each distinct entity
+        best = np.maximum.reduceat(score[order], groups)
+        rows = order[groups]
         if keep is not None:
-            groups = np.flatnonzero(first)
-            first[groups] = np.logical_or.reduceat(np.asarray(keep, dtype=bool)[order], groups)
-        return cls(size, seq[first], start[first], end[first], label[first], score[first], labels)
+            kept = np.logical_or.reduceat(np.asarray(keep, dtype=bool).reshape(-1)[order], groups)
+            rows, best = rows[kept], best[kept]
+        return cls(size, seq[rows], start[rows], end[rows], label[rows], best, labels)
 
     @classmethod
     def empty(cls, size: int, labels: Sequence[str]) -> SpanArrays:

@@ -34,6 +34,34 @@ def test_keep_drops_entities_no_row_keeps_but_scores_over_all_rows():
     assert spans.entities() == [[(Entity(1, 2, "sym"), 0.9)]]  # kept via row 2, best score of row 1
 
 
+def _reference_build(size, rows, keep):
+    """Dict-based rule: best score per (seq, start, end, label); kept if any row is kept."""
+    best, kept = {}, {}
+    for (b, s, e, lab, sc), k in zip(rows, keep, strict=True):
+        key = (b, s, e, LABELS[lab])
+        best[key] = max(best.get(key, -1.0), sc)
+        kept[key] = kept.get(key, False) or k
+    out = [[] for _ in range(size)]
+    for b, s, e, name in sorted(k for k in best if kept[k]):
+        out[b].append((Entity(s, e, name), best[(b, s, e, name)]))
+    return out
+
+
+@pytest.mark.parametrize("far", [10, 2_000_000_000])  # 2e9: the composite key would overflow: lexsort path
+def test_build_equals_a_dict_reference_on_random_rows(far):
+    rng = np.random.default_rng(far)
+    for _ in range(20):
+        n, size = int(rng.integers(1, 60)), int(rng.integers(1, 5))
+        seq = rng.integers(0, size, n)
+        start = rng.choice([0, 1, 2, far - 2], n)
+        end = start + rng.integers(0, 2, n)
+        label, score = rng.integers(0, len(LABELS), n), rng.random(n).round(2)
+        keep = rng.random(n) < 0.7
+        rows = list(zip(seq.tolist(), start.tolist(), end.tolist(), label.tolist(), score.tolist(), strict=True))
+        spans = SpanArrays.build(size, seq, start, end, label, score, LABELS, keep=keep)
+        assert spans.entities() == _reference_build(size, rows, keep.tolist())
+
+
 def test_entities_round_trip_and_empty():
     per_seq = [[(Entity(0, 0, "bod"), 0.5), (Entity(2, 5, "sym"), 0.25)], [], [(Entity(1, 1, "dis"), 1.0)]]
     spans = SpanArrays.from_entities(per_seq, LABELS)

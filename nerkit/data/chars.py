@@ -133,11 +133,11 @@ class CharVocab:
         """One id per character: ``len(self.ids(text)) == len(text)``."""
         cache = self._cache
         try:
-            return [cache[c] for c in text]
+            return list(map(cache.__getitem__, text))
         except KeyError:
             for c in set(text).difference(cache):
                 cache[c] = self.lookup(c)
-            return [cache[c] for c in text]
+            return list(map(cache.__getitem__, text))
 
     def batch_ids(self, texts: Sequence[str]) -> List[List[int]]:
         return [self.ids(t) for t in texts]
