@@ -127,6 +127,24 @@ def test_inference_benchmark_runs_and_agrees(trained):
     assert "| nlp.pipe (batch 128) |" in res.stdout
 
 
+def test_base_model_script_writes_a_loadable_model(tmp_path):
+    """benchmarks/base_model.py (shrunk here): a model dir with the real vocabulary that loads and predicts."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "base_model.py"
+    dest = tmp_path / "base"
+    args = [str(dest), "--layers", "1", "--hidden", "64", "--max-length", "64"]
+    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "1 layers, width 64" in res.stdout
+    nlp = nerkit.load(dest, device="cpu")
+    assert nlp.model.encoder.transformer.config.vocab_size == 21128
+    text = "患者头痛" * 40  # 160 characters: three windows of 62
+    spans = nlp(text)
+    assert all(0 <= s.start <= s.end < len(text) and s.text == text[s.start : s.end + 1] for s in spans)
+
+
 def test_sorted_batches_respect_both_caps():
     from nerkit.models.ner_model import sorted_batches
 
