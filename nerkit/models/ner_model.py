@@ -246,8 +246,9 @@ class NERModel(nn.Module):
         if not parts:
             return SpanArrays.empty(len(examples), labels)
         rows = SpanArrays.concat(parts, len(feats))  # seq = window index
+        window_record = np.asarray([f.record for f in feats], dtype=np.int64)
         start, end, keep = responsible_windows(
-            [f.record for f in feats],
+            window_record,
             [f.start for f in feats],
             [f.end for f in feats],
             [len(ex.text) for ex in examples],
@@ -255,8 +256,9 @@ class NERModel(nn.Module):
             rows.start,
             rows.end,
         )
-        record = np.asarray([f.record for f in feats], dtype=np.int64)[rows.seq]
-        return SpanArrays.build(len(examples), record, start, end, rows.label, rows.score, labels, keep=keep)
+        return SpanArrays.build(
+            len(examples), window_record[rows.seq], start, end, rows.label, rows.score, labels, keep=keep
+        )
 
     def predict(
         self,
