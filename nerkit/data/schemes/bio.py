@@ -10,11 +10,15 @@ earlier start -- and an entity is written only if all its positions are still fr
 Exact duplicates are written once. Entities not fully inside ``[0, length)`` are
 left out (windowing keeps whole entities inside a window).
 
-Decoding rules for ill-formed tag sequences (lenient, as conlleval):
-- an ``I-x`` that does not follow a ``B-x``/``I-x`` of the same type starts a new
-  entity of type x (so ``O I-x I-x`` is one entity);
-- a type change inside a span (``B-x I-y``) ends x and starts y;
-- ``B-x`` always starts a new entity, even after ``I-x``.
+Reading rules for tag sequences (``rule`` of :meth:`BIOScheme.tag_spans`). In both,
+``B-x`` always starts a new entity (even after ``I-x``) and an entity runs over the
+``I-x`` of the same type that follow it. They differ on an ``I-x`` that does not
+follow a ``B-x``/``I-x`` of the same type (a "stray" I):
+- ``"lenient"`` (as conlleval; the scheme's default): it starts a new entity of type
+  x, so ``O I-x I-x`` is one entity and ``B-x I-y`` is x then y;
+- ``"strict"``: it and the ``I-x`` that continue it are read as ``O``, so
+  ``O I-x I-x`` is nothing and ``B-x I-y`` is x alone.
+The tag decoders default to strict (see ``models/decoders/tag_decoding.py``).
 Positions at or beyond the sequence length, and negative ids (the -100 padding of
 targets), are read as ``"O"``.
 """
@@ -34,6 +38,8 @@ from ...types import CMEEE_LABELS, Entity
 from .labels import check_entity, label_ids
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
+
+READING_RULES = ("lenient", "strict")
 
 # Registered builders' defaults (lists, as confection checks them against List[str]; never mutated).
 DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
@@ -225,11 +231,15 @@ class BIOScheme(TagScheme):
         ] = pad
         return out
 
-    def tag_spans(self, tags: ArrayLike, lengths: Optional[ArrayLike] = None) -> TagSpans:
+    def tag_spans(
+        self, tags: ArrayLike, lengths: Optional[ArrayLike] = None, rule: str = "lenient"
+    ) -> TagSpans:
         """Vectorised decoding: tags [B, num_layers, L] (+ lengths [B]) -> all entity spans.
 
-        Uses the lenient rules of the module docstring; no Python loop over the batch.
+        ``rule``: "lenient" or "strict" (module docstring); no Python loop over the batch.
         """
+        if rule not in READING_RULES:
+            raise ValueError(f"{self.name}: unknown reading rule {rule!r}; use one of {READING_RULES}.")
         t = _to_numpy(tags).astype(np.int64, copy=True)
         if t.ndim != 3 or t.shape[1] != self.num_layers:
             raise ValueError(
@@ -255,20 +265,30 @@ class BIOScheme(TagScheme):
         is_b = inside & (t % 2 == 1)
         none = np.full((bsz, self.num_layers, 1), -1, dtype=np.int64)
         prev_local = np.concatenate([none, local[:, :, :-1]], axis=2)
-        next_local = np.concatenate([local[:, :, 1:], none], axis=2)
-        next_b = np.concatenate([is_b[:, :, 1:], np.zeros_like(none, dtype=bool)], axis=2)
-        starts = inside & (is_b | (prev_local != local))
-        ends = inside & ((next_local != local) | next_b)
+        # [B, K, L] an I-x right after a B-x / I-x: it continues the run before it
+        cont = inside & ~is_b & (prev_local == local)
+        # A run is a position that does not continue + the positions that continue it.
+        heads = inside & ~cont  # [B, K, L] first position of each run of tags
+        next_cont = np.concatenate([cont[:, :, 1:], np.zeros_like(none, dtype=bool)], axis=2)
+        ends = inside & ~next_cont  # last position of each run
+        if rule == "strict":
+            # only runs headed by a B- are entities: find each position's run head
+            pos = np.broadcast_to(np.arange(length), t.shape)
+            head_pos = np.maximum.accumulate(np.where(cont, 0, pos), axis=2)  # [B, K, L]
+            head_is_b = np.take_along_axis(is_b, head_pos, axis=2)
+            heads = heads & is_b
+            ends = ends & head_is_b
+        starts = heads
         sb, sk, si = np.nonzero(starts)
         _, _, ei = np.nonzero(ends)  # same count and order: one end per start, row-major
         label = self._local_to_global[sk, local[sb, sk, si]]
         return TagSpans(sb, sk, si, ei, label)
 
     def decode_batch(
-        self, tags: ArrayLike, lengths: Optional[ArrayLike] = None
+        self, tags: ArrayLike, lengths: Optional[ArrayLike] = None, rule: str = "lenient"
     ) -> List[List[Entity]]:
         """tags [B, num_layers, L] -> entities of each sequence (layers merged, sorted)."""
-        spans = self.tag_spans(tags, lengths)
+        spans = self.tag_spans(tags, lengths, rule)
         bsz = _to_numpy(tags).shape[0]
         out: List[set] = [set() for _ in range(bsz)]
         for b, s, e, lab in zip(
@@ -281,14 +301,14 @@ class BIOScheme(TagScheme):
             out[b].add(Entity(s, e, self.labels[lab]))
         return [sorted(ents) for ents in out]
 
-    def decode(self, tags: Sequence[Sequence[int]]) -> List[Entity]:
+    def decode(self, tags: Sequence[Sequence[int]], rule: str = "lenient") -> List[Entity]:
         """[num_layers][length] tag ids -> entities of all layers merged, sorted."""
         arr = _to_numpy(tags)
         if arr.ndim != 2:
             raise ValueError(
                 f"{self.name}.decode: expected [num_layers][length] tag ids, got shape {arr.shape}."
             )
-        return self.decode_batch(arr[None])[0]
+        return self.decode_batch(arr[None], rule=rule)[0]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(labels={list(self.labels)}, layers={[list(x) for x in self.layers]})"

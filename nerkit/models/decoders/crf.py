@@ -33,6 +33,13 @@ from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
+from .tag_decoding import (
+    DEFAULT_DECODING,
+    allowed_to_scores,
+    check_decoding,
+    reading_rule,
+    viterbi,
+)
 from .targets import check_windows, loss_target
 
 FORBIDDEN = -10000.0
@@ -311,41 +318,24 @@ class CRF(nn.Module):
         probs = torch.exp(alphas + betas - log_z.view(1, -1, 1)).transpose(0, 1)
         return probs.masked_fill(~mask.unsqueeze(2), 0.0).to(emissions.dtype)
 
-    def viterbi(self, emissions: Tensor, mask: Tensor) -> Tuple[Tensor, Tensor]:
+    def viterbi(
+        self,
+        emissions: Tensor,
+        mask: Tensor,
+        extra: Optional[Tuple[Tensor, Tensor]] = None,
+    ) -> Tuple[Tensor, Tensor]:
         """Best paths: (tags [B, L] long, 0 on padding; their scores [B]).
 
+        ``extra``: additional (start [K], transitions [K, K]) scores added for this
+        decoding only, e.g. BIO constraints (0 / -inf) on a CRF trained without them.
         The backtrace is vectorised: one gather per time step for the whole batch.
         """
         emissions, lengths = self._check(emissions, mask, "CRF.viterbi")
         start, end, trans = self.scores(emissions.dtype)
-        mask = mask.bool()
-        batch, length, num_tags = emissions.shape
-        em = emissions.transpose(0, 1)  # [L, B, K]
-        into = trans.t().contiguous()  # [K to, K from]: the max runs over a contiguous dim
-        score = start + em[0]
-        scores = [score]
-        pointers = []
-        for t in range(1, length):
-            # best previous tag for every next tag: [B, K to]
-            best, prev = (score.unsqueeze(1) + into).max(dim=2)
-            score = best + em[t]
-            scores.append(score)
-            pointers.append(prev)
-        final = _last(torch.stack(scores), lengths) + end  # [B, K]
-        best_score, last_tag = final.max(dim=1)
-        path = [last_tag.unsqueeze(1)]  # [B, 1] each, from the last position backwards
-        if length > 1:
-            # Past a sequence's end the pointer is the identity, so its last tag is
-            # carried back unchanged to position length_b - 1.
-            identity = torch.arange(num_tags, device=emissions.device).expand(batch, -1)
-            history = torch.where(
-                mask[:, 1:].transpose(0, 1).unsqueeze(2), torch.stack(pointers), identity
-            )  # [L-1, B, K]
-            for t in range(length - 2, -1, -1):
-                path.append(history[t].gather(1, path[-1]))
-        path.reverse()
-        tags = torch.cat(path, dim=1)  # [B, L]
-        return tags.masked_fill(~mask, 0), best_score
+        if extra is not None:
+            start = start + extra[0].to(start)
+            trans = trans + extra[1].to(trans)
+        return viterbi(emissions, lengths, mask.bool(), start, trans, end)
 
 
 def bio_constraints(tags: Sequence[str], name: str = "CRF") -> Tuple[Tensor, Tensor]:
@@ -389,7 +379,11 @@ class CRFDecoder(Decoder):
     merged. Loss: negative log-likelihood, reduced over the sequences of the batch
     by ``reduction`` ("mean" or "sum"), then averaged over layers.
 
-    Decoding: Viterbi per layer (with the BIO constraints when ``constrain_bio``).
+    Decoding: Viterbi per layer (with the BIO constraints when ``constrain_bio``, or
+    at decoding time only when ``decoding = "constrained"``); the tags are read by the
+    ``decoding`` rule (see :mod:`.tag_decoding`: "strict", the default, drops an
+    ``I-x`` that does not continue a ``B-x``; with BIO constraints every path is well
+    formed and the rules agree).
     Entity confidence: the mean, over the entity's characters, of the CRF marginal
     probability p(y_t = tag_t | x) (forward-backward) of the Viterbi tag there; an
     entity found in two layers keeps the higher score.
@@ -403,9 +397,10 @@ class CRFDecoder(Decoder):
         reduction: str = "mean",
         constrain_bio: bool = True,
         name: str = "nerkit.CRFDecoder.v1",
+        decoding: str = DEFAULT_DECODING,
     ) -> None:
         super().__init__()
-        _check_args(name, dropout, reduction)
+        _check_args(name, dropout, reduction, decoding)
         if input_dim <= 0:
             raise ConfigError(f"{name}: input width must be > 0, got {input_dim}.")
         if not isinstance(scheme, TagScheme):
@@ -416,9 +411,11 @@ class CRFDecoder(Decoder):
             )
         self.scheme = scheme
         self.reduction = reduction
+        self.decoding = decoding
         self.num_layers = scheme.num_layers
         self.dropout = nn.Dropout(dropout)
         heads, crfs = [], []
+        self._decode_constraints: List[Optional[Tuple[Tensor, Tensor]]] = []
         for layer in range(self.num_layers):
             tags = list(scheme.layer_tags(layer))
             if not tags or tags[0] != "O":
@@ -429,6 +426,10 @@ class CRFDecoder(Decoder):
             constraints = bio_constraints(tags, name) if constrain_bio else (None, None)
             heads.append(nn.Linear(input_dim, len(tags)))
             crfs.append(CRF(len(tags), *constraints))
+            extra = None
+            if decoding == "constrained" and not constrain_bio:
+                extra = allowed_to_scores(*bio_constraints(tags, name), torch.device("cpu"))
+            self._decode_constraints.append(extra)
         self.heads = nn.ModuleList(heads)
         self.crfs = nn.ModuleList(crfs)
 
@@ -473,8 +474,9 @@ class CRFDecoder(Decoder):
             return SpanArrays.empty(0, self.scheme.labels)
         mask = mask.bool()
         all_tags, all_conf = [], []
-        for emissions, crf in zip(self.emissions(hidden), self.crfs, strict=True):
-            tags, _ = crf.viterbi(emissions, mask)  # [B, L]
+        layers = zip(self.emissions(hidden), self.crfs, self._decode_constraints, strict=True)
+        for emissions, crf, extra in layers:
+            tags, _ = crf.viterbi(emissions, mask, extra)  # [B, L]
             conf = crf.marginals(emissions, mask).gather(2, tags.unsqueeze(2)).squeeze(2)
             all_tags.append(tags)
             all_conf.append(conf)
@@ -489,7 +491,7 @@ class CRFDecoder(Decoder):
     def _spans(self, tags: Tensor, lengths: List[int]) -> Tuple[np.ndarray, ...]:
         """(batch index, layer, start, end, label id) arrays of every entity in tags [B, layers, L]."""
         if hasattr(self.scheme, "tag_spans"):  # the BIO schemes' vectorised reader
-            spans = self.scheme.tag_spans(tags)
+            spans = self.scheme.tag_spans(tags, rule=reading_rule(self.decoding))
             return spans.batch, spans.layer, spans.start, spans.end, spans.label
         index = {name: i for i, name in enumerate(self.scheme.labels)}
         found = []
@@ -504,7 +506,8 @@ class CRFDecoder(Decoder):
         return tuple(np.asarray(col, dtype=np.int64) for col in zip(*found, strict=True))
 
 
-def _check_args(name: str, dropout: float, reduction: str) -> None:
+def _check_args(name: str, dropout: float, reduction: str, decoding: str) -> None:
+    check_decoding(name, decoding)
     if reduction not in REDUCTIONS:
         raise ConfigError(
             f"{name}: `reduction` = {reduction!r} is not supported; use one of "
@@ -522,12 +525,17 @@ def crf_decoder(
     dropout: float = 0.1,
     reduction: str = "mean",
     constrain_bio: bool = True,
+    decoding: str = DEFAULT_DECODING,
 ) -> DecoderFactory:
-    """Linear emissions + a CRF per tag layer of ``scheme``; returns ``build(input_dim)``."""
-    _check_args("nerkit.CRFDecoder.v1", dropout, reduction)
+    """Linear emissions + a CRF per tag layer of ``scheme``; returns ``build(input_dim)``.
+
+    decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
+    """
+    name = "nerkit.CRFDecoder.v1"
+    _check_args(name, dropout, reduction, decoding)
 
     def build(input_dim: int) -> CRFDecoder:
-        return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio)
+        return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)
 
     return build
 
@@ -538,13 +546,14 @@ def crf_nested_decoder(
     reduction: str = "mean",
     labels: List[str] = DEFAULT_LABELS,
     constrain_bio: bool = True,
+    decoding: str = DEFAULT_DECODING,
 ) -> DecoderFactory:
     """The "CRF nested" head: NestedBIO (sym / the other types) + a CRF per layer."""
     name = "nerkit.CRFNestedDecoder.v1"
-    _check_args(name, dropout, reduction)
+    _check_args(name, dropout, reduction, decoding)
     scheme = NestedBIOScheme(labels=labels)
 
     def build(input_dim: int) -> CRFDecoder:
-        return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name=name)
+        return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)
 
     return build

@@ -6,9 +6,12 @@ the loss averaged over the two layers and the entities of both layers merged.
 
 Loss: token cross-entropy, ignoring padding (target -100 or ``mask`` False), averaged
 over the real tokens of each layer, then averaged over layers.
-Decoding: argmax tag per position and layer (vectorised over the batch), tags read by the
-scheme's lenient BIO rules; an entity's score is the mean, over its tokens, of the
-highest softmax probability at each token.
+Decoding (``decoding`` setting, see ``tag_decoding.py``): "strict" (default) and
+"lenient" take the argmax tag per position and layer and read the tags by that rule;
+"constrained" takes the most probable BIO-legal tag sequence per layer (Viterbi over
+the log-softmax with forbidden transitions at -inf). All are vectorised over the batch.
+An entity's score is the mean, over its tokens, of the softmax probability of the
+decoded tag at each token (for argmax decoding: the highest probability there).
 """
 
 from __future__ import annotations
@@ -27,13 +30,20 @@ from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, TagScheme
+from .tag_decoding import (
+    DEFAULT_DECODING,
+    allowed_to_scores,
+    check_decoding,
+    reading_rule,
+    viterbi,
+)
 from .targets import loss_target
 
 IGNORE = -100
 
 
 def _check_scheme(scheme: object, name: str) -> None:
-    needed = ("num_layers", "layer_tags", "encode_batch", "tag_spans")
+    needed = ("num_layers", "layer_tags", "encode_batch", "tag_spans", "transition_mask")
     missing = [attr for attr in needed if not hasattr(scheme, attr)]
     if missing:
         raise ConfigError(
@@ -51,9 +61,16 @@ class LinearDecoder(Decoder):
     softmax over its own tags.
     """
 
-    def __init__(self, scheme: TagScheme, input_dim: int, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        scheme: TagScheme,
+        input_dim: int,
+        dropout: float = 0.1,
+        decoding: str = DEFAULT_DECODING,
+    ) -> None:
         super().__init__()
         _check_scheme(scheme, "nerkit.LinearDecoder.v1")
+        check_decoding("nerkit.LinearDecoder.v1", decoding)
         if not 0.0 <= dropout < 1.0:
             raise ConfigError(
                 f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}."
@@ -61,6 +78,7 @@ class LinearDecoder(Decoder):
         if input_dim <= 0:
             raise ConfigError(f"nerkit.LinearDecoder.v1: input width must be > 0, got {input_dim}.")
         self.scheme = scheme
+        self.decoding = decoding
         self.input_dim = input_dim
         self.num_layers = scheme.num_layers
         self.num_tags: List[int] = [len(scheme.layer_tags(k)) for k in range(self.num_layers)]
@@ -105,10 +123,16 @@ class LinearDecoder(Decoder):
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Entities with scores (mean max-probability over their tokens) per sequence."""
         bsz = hidden.shape[0]
-        probs = self.logits(hidden).softmax(dim=-1)  # [B, K, L, N]
-        best, tags = probs.max(dim=-1)  # [B, K, L]
-        tags = tags.masked_fill(~mask.bool()[:, None, :], 0)
-        spans = self.scheme.tag_spans(tags)
+        mask = mask.bool()
+        logits = self.logits(hidden)  # [B, K, L, N]
+        probs = logits.softmax(dim=-1)  # [B, K, L, N]
+        if self.decoding == "constrained" and bsz and hidden.shape[1]:
+            tags = self._constrained_tags(logits.log_softmax(dim=-1), mask)  # [B, K, L]
+        else:
+            tags = probs.argmax(dim=-1)  # [B, K, L]
+        tags = tags.masked_fill(~mask[:, None, :], 0)
+        best = probs.gather(3, tags.unsqueeze(3)).squeeze(3)  # [B, K, L]
+        spans = self.scheme.tag_spans(tags, rule=reading_rule(self.decoding))
         best_np = best.cpu().double().numpy()
         csum = np.concatenate([np.zeros(best_np.shape[:2] + (1,)), best_np.cumsum(axis=2)], axis=2)
         total = (
@@ -120,23 +144,42 @@ class LinearDecoder(Decoder):
             bsz, spans.batch, spans.start, spans.end, spans.label, scores, self.scheme.labels
         )
 
+    def _constrained_tags(self, logp: Tensor, mask: Tensor) -> Tensor:
+        """Most probable BIO-legal tags per layer: logp [B, K, L, N], mask [B, L] -> [B, K, L].
+
+        Rows with no real position (empty windows) get length 1; their tags are masked.
+        """
+        lengths = mask.sum(1).clamp(min=1)  # [B]
+        prefix = torch.arange(mask.size(1), device=mask.device)[None, :] < lengths[:, None]
+        out = torch.zeros(logp.shape[:3], dtype=torch.long, device=logp.device)
+        for k, n in enumerate(self.num_tags):
+            start, trans = allowed_to_scores(*self.scheme.transition_mask(k), logp.device)
+            out[:, k], _ = viterbi(logp[:, k, :, :n], lengths, prefix, start, trans)
+        return out
+
 
 @registry.decoders("nerkit.LinearDecoder.v1")
-def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], LinearDecoder]:
-    """Linear softmax head per tag layer of ``scheme``; returns ``build(input_dim)``."""
+def linear_decoder(
+    scheme: TagScheme, dropout: float = 0.1, decoding: str = DEFAULT_DECODING
+) -> Callable[[int], LinearDecoder]:
+    """Linear softmax head per tag layer of ``scheme``; returns ``build(input_dim)``.
+
+    decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
+    """
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}.")
     _check_scheme(scheme, "nerkit.LinearDecoder.v1")
+    check_decoding("nerkit.LinearDecoder.v1", decoding)
 
     def build(input_dim: int) -> LinearDecoder:
-        return LinearDecoder(scheme, input_dim, dropout)
+        return LinearDecoder(scheme, input_dim, dropout, decoding)
 
     return build
 
 
 @registry.decoders("nerkit.LinearNestedDecoder.v1")
 def linear_nested_decoder(
-    dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS
+    dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS, decoding: str = DEFAULT_DECODING
 ) -> Callable[[int], LinearDecoder]:
     """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder."""
-    return linear_decoder(NestedBIOScheme(labels=labels), dropout)
+    return linear_decoder(NestedBIOScheme(labels=labels), dropout, decoding)
