@@ -11,4 +11,4 @@ from .models import ner_model
 from .models.decoders import crf, efficient_global_pointer, global_pointer, linear
 from .models.encoders import transformer
 from .models.fusion import concat, flat, flat_light, identity
-from .training import adversarial, loggers, optimizers, schedules
+from .training import adversarial, averaging, loggers, optimizers, schedules

@@ -74,6 +74,7 @@ class TrainingSettings(_Strict):
     schedule: Dict[str, Any]
     adversarial: Dict[str, Any]
     logger: Dict[str, Any]
+    averaging: Optional[Dict[str, Any]] = None  # e.g. nerkit.EMA.v1; None: the training weights
 
 
 SETTINGS_SCHEMAS = {

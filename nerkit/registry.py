@@ -28,6 +28,7 @@ KINDS = (
     "label_schemes",
     "readers",
     "adversarial",
+    "averaging",
     "optimizers",
     "schedules",
     "loggers",
@@ -49,6 +50,7 @@ class registry(confection.registry):
     label_schemes = catalogue.create("nerkit", "label_schemes", entry_points=True)
     readers = catalogue.create("nerkit", "readers", entry_points=True)
     adversarial = catalogue.create("nerkit", "adversarial", entry_points=True)
+    averaging = catalogue.create("nerkit", "averaging", entry_points=True)
     optimizers = catalogue.create("nerkit", "optimizers", entry_points=True)
     schedules = catalogue.create("nerkit", "schedules", entry_points=True)
     loggers = catalogue.create("nerkit", "loggers", entry_points=True)

@@ -94,7 +94,7 @@ def test_registry_lists_every_kind():
     result = runner.invoke(app, ["registry"])
     assert result.exit_code == 0
     for kind in ("encoders", "segmenters", "vectors", "fusions", "decoders", "label_schemes", "readers",
-                 "adversarial", "optimizers", "schedules", "loggers", "models"):
+                 "adversarial", "averaging", "optimizers", "schedules", "loggers", "models"):
         assert f"{kind} (" in result.output
     bad = runner.invoke(app, ["registry", "decoder"])
     assert bad.exit_code == 1 and "Did you mean 'decoders'?" in bad.output

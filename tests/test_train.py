@@ -104,6 +104,38 @@ def test_resume_equals_uninterrupted(tmp_path: Path):
         assert torch.equal(a[k], b[k]), k
 
 
+EMA = {"@averaging": "nerkit.EMA.v1", "decay": 0.9, "warmup": True}
+
+
+def test_resume_with_ema_equals_uninterrupted(tmp_path: Path):
+    """The EMA and the training weights both survive --resume: the same scores and weights."""
+    extra = {
+        "training.max_epochs": 2,
+        "training.eval_frequency": 2,
+        "corpora.max_train_records": 24,
+        "corpora.max_dev_records": 8,
+        "training.averaging": EMA,
+    }
+    full = train(fast_config(**extra), tmp_path / "full")
+    with pytest.raises(KeyboardInterrupt):
+        train(fast_config(**extra), tmp_path / "cut", stop_after_steps=4)
+    resumed = train(fast_config(**extra), tmp_path / "cut", resume=tmp_path / "cut")
+    assert resumed.steps == full.steps
+    assert [r["f1"] for r in resumed.history] == [r["f1"] for r in full.history]
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in full.history], rel=0, abs=0)
+    for name in ("model-last", "model-best"):
+        a, b = _weights(tmp_path / "full" / name), _weights(tmp_path / "cut" / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (name, k)
+    # model-last holds the average; the training weights are kept for resuming, and differ
+    blob = torch.load(tmp_path / "full" / "model-last" / "training_state" / "state.pt", weights_only=True)
+    saved = _weights(tmp_path / "full" / "model-last")
+    assert blob["averaging"]["num_updates"] == full.steps
+    assert all(torch.equal(saved[k], v) for k, v in blob["averaging"]["shadow"].items())
+    assert any(not torch.equal(saved[k], v) for k, v in blob["raw_weights"].items())
+
+
 def test_same_seed_same_run(tmp_path: Path):
     extra = {"training.max_epochs": 1, "corpora.max_train_records": 24}
     r1 = train(fast_config(**extra), tmp_path / "a")

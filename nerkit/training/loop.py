@@ -32,6 +32,7 @@ from ..models.ner_model import Batch, NERModel, WindowFeatures
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
+from .averaging import NoAveraging, WeightAveraging, Weights
 
 STATE_DIR = "training_state"
 
@@ -248,6 +249,8 @@ class Trainer:
         self.optimizer = training["optimizer"](self.model)
         self.scheduler = training["schedule"](self.optimizer, self.total_steps)
         self.adversarial = training["adversarial"]
+        self.averaging: WeightAveraging = training.get("averaging") or NoAveraging()
+        self.averaging.start(self.model)
         self.logger = training["logger"](self.output_dir if self.dist.main else None, self.cfg)
         self.amp_dtype, self.scaler = self._mixed_precision()
         self.history: List[Dict[str, Any]] = []
@@ -287,7 +290,14 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------
 
-    def _save(self, name: str, scores: Optional[Dict[str, Any]] = None, with_state: bool = False) -> None:
+    def _save(
+        self,
+        name: str,
+        scores: Optional[Dict[str, Any]] = None,
+        with_state: bool = False,
+        raw: Optional[Weights] = None,
+    ) -> None:
+        """Write a model directory; ``raw``: the training weights when the model holds an average."""
         if self.output_dir is None or not self.dist.main:
             return
         meta = {"step": self.state.step, "epoch": self.state.epoch}
@@ -297,19 +307,20 @@ class Trainer:
         with atomic_dir(self.output_dir / name) as tmp:
             save_model(self.model, tmp, self.cfg, meta)
             if with_state:
-                self._save_training_state(tmp / STATE_DIR)
+                self._save_training_state(tmp / STATE_DIR, raw)
 
-    def _save_training_state(self, path: Path) -> None:
+    def _save_training_state(self, path: Path, raw: Optional[Weights] = None) -> None:
         path.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-                "rng": _rng_state(),
-            },
-            path / "state.pt",
-        )
+        blob: Dict[str, Any] = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": _rng_state(),
+            "averaging": self.averaging.state_dict(),
+        }
+        if raw is not None:  # model.safetensors holds the average: keep the training weights
+            blob["raw_weights"] = {k: v.cpu() for k, v in raw.items()}
+        torch.save(blob, path / "state.pt")
         (path / "trainer.json").write_text(
             json.dumps({"state": asdict(self.state), "history": self.history}, indent=1)
         )
@@ -330,6 +341,12 @@ class Trainer:
         if self.scaler is not None and blob["scaler"] is not None:
             self.scaler.load_state_dict(blob["scaler"])
         _set_rng_state(blob["rng"])
+        self.averaging.load_state_dict(blob.get("averaging", {}))
+        if "raw_weights" in blob:
+            params = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for k, v in blob["raw_weights"].items():
+                    params[k].copy_(v)
 
     # -- steps ----------------------------------------------------------------
 
@@ -367,9 +384,14 @@ class Trainer:
             self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.averaging.update(self.model)
 
     def _evaluate(self, loss: float, started: float) -> bool:
-        """Evaluate, log, checkpoint; True when early stopping says stop."""
+        """Evaluate, log, checkpoint (the averaged weights, if any); True when early stopping says stop."""
+        with self.averaging.applied(self.model) as raw:
+            return self._evaluate_and_save(loss, started, raw)
+
+    def _evaluate_and_save(self, loss: float, started: float, raw: Optional[Weights]) -> bool:
         scores = evaluate(
             self.model, self.dev_examples, self.training.eval_batch_size, autocast_dtype=self.amp_dtype
         )
@@ -397,7 +419,7 @@ class Trainer:
         if improved:
             self._save("model-best", scores)
         stop = bool(self.training.patience and st.bad_evals >= self.training.patience)
-        self._save("model-last", scores, with_state=True)
+        self._save("model-last", scores, with_state=True, raw=raw)
         self.dist.barrier()
         return stop
 
@@ -445,7 +467,8 @@ class Trainer:
         st.finished = True
         if progress is not None:
             progress.close()
-        self._save("model-last", self.history[-1] if self.history else None, with_state=True)
+        with self.averaging.applied(self.model) as raw:
+            self._save("model-last", self.history[-1] if self.history else None, with_state=True, raw=raw)
         self.logger.close()
         return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
 
