@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from confection import Config
@@ -242,3 +243,95 @@ def test_tiny_model_learns_nested_spans(name):
     for gold, pred in zip(GOLD, found, strict=True):
         assert [ent for ent, _ in pred] == sorted(gold)
         assert all(score > 0.5 for _, score in pred)
+
+
+# -- boundary smoothing (Zhu and Li, 2022) -------------------------------------------------
+
+
+def test_boundary_smoothing_targets_by_hand():
+    from nerkit.models.decoders.global_pointer import boundary_smoothing_targets
+
+    # bod (1, 2) in a window of 4, eps 0.2, D 1: (0,2) (2,2) (1,1) (1,3) share 0.2
+    dec = GlobalPointerDecoder(scheme(), input_dim=4, head_size=4, dropout=0.0, boundary_smoothing=0.2)
+    soft = dec.make_targets([[Entity(1, 2, "bod")]], [4])["spans"]
+    assert soft.dtype == torch.float32 and soft.shape == (1, 3, 4, 4)
+    expect = torch.zeros(4, 4)
+    expect[1, 2] = 0.8
+    for s, e in [(0, 2), (2, 2), (1, 1), (1, 3)]:
+        expect[s, e] = 0.05
+    assert torch.allclose(soft[0, 1], expect)
+    assert soft[0, 0].abs().sum() == 0 and soft[0, 2].abs().sum() == 0  # other labels untouched
+
+    # sym (0, 0) in a window of 3, eps 0.3, D 2: d = 1 only (0,1) is a span -> 0.15;
+    # d = 2: (0,2) and (1,1) -> 0.075 each; the gold span keeps 0.7
+    got = boundary_smoothing_targets(np.array([[0, 0, 0, 0]]), [3], 3, 0.3, 2)[0, 0]
+    expect = torch.zeros(3, 3)
+    expect[0, 0], expect[0, 1], expect[0, 2], expect[1, 1] = 0.7, 0.15, 0.075, 0.075
+    assert torch.allclose(got, expect)
+
+    # a one-character window has no neighbour: the gold span keeps everything
+    assert boundary_smoothing_targets(np.array([[0, 2, 0, 0]]), [1], 3, 0.2, 1)[0, 2].tolist() == [[1.0]]
+
+    # two adjacent entities of one label in a batch of two windows: contributions add up
+    got = boundary_smoothing_targets(np.array([[1, 0, 0, 0], [1, 0, 1, 1]]), [3, 2], 1, 0.2, 1)
+    assert got.shape == (2, 1, 3, 3) and got[0].abs().sum() == 0
+    # in a window of 2, (0,0) and (1,1) each have one valid d = 1 neighbour, (0,1),
+    # which gets 0.2 from each; the gold spans keep 0.8
+    assert torch.allclose(got[1, 0, :2, :2], torch.tensor([[0.8, 0.4], [0.0, 0.8]]))
+    assert got[1, 0, 2].abs().sum() == 0 and got[1, 0, :, 2].abs().sum() == 0
+
+
+def test_soft_loss_equals_hard_loss_on_hard_targets_and_by_hand():
+    from nerkit.models.decoders.global_pointer import soft_multilabel_categorical_crossentropy
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 3, 10)
+    hard = torch.rand(2, 3, 10) > 0.7
+    valid = torch.rand(2, 3, 10) > 0.2
+    for v in (None, valid):
+        a = multilabel_categorical_crossentropy(logits, hard, v)
+        b = soft_multilabel_categorical_crossentropy(logits, hard.float(), v)
+        assert torch.allclose(a, b, atol=1e-6)
+    s, y = [1.0, -0.5, 2.0], [0.8, 0.1, 0.0]
+    got = soft_multilabel_categorical_crossentropy(torch.tensor([s]), torch.tensor([y]))
+    neg = 1 + sum((1 - yj) * math.exp(sj) for sj, yj in zip(s, y, strict=True))
+    pos = 1 + sum(yj * math.exp(-sj) for sj, yj in zip(s, y, strict=True))
+    assert got.item() == pytest.approx(math.log(neg) + math.log(pos), rel=1e-6)
+
+
+@pytest.mark.parametrize("cls", [GlobalPointerDecoder, EfficientGlobalPointerDecoder])
+def test_loss_with_zero_smoothing_equals_todays(cls):
+    torch.manual_seed(0)
+    ents = [[Entity(0, 2, "sym"), Entity(1, 1, "bod")], [Entity(3, 4, "dis")]]
+    hidden, mask = torch.randn(2, 6, 8), torch.arange(6)[None, :] < torch.tensor([[6], [5]])
+    plain = cls(scheme(), input_dim=8, head_size=4, dropout=0.0)
+    zero = cls(scheme(), input_dim=8, head_size=4, dropout=0.0, boundary_smoothing=0.0, smoothing_distance=2)
+    smooth = cls(scheme(), input_dim=8, head_size=4, dropout=0.0, boundary_smoothing=0.2)
+    zero.load_state_dict(plain.state_dict())
+    smooth.load_state_dict(plain.state_dict())
+    targets = plain.make_targets(ents, [6, 5])
+    assert zero.make_targets(ents, [6, 5])["spans"].dtype == torch.bool
+    assert zero.loss(hidden, mask, targets).item() == plain.loss(hidden, mask, targets).item()
+    soft = smooth.make_targets(ents, [6, 5])
+    # the soft loss on the smoothed targets, computed directly
+    logits, valid = plain.logits(hidden, mask)
+    from nerkit.models.decoders.global_pointer import soft_multilabel_categorical_crossentropy
+
+    flat = (2, 3, 36)
+    expect = soft_multilabel_categorical_crossentropy(
+        logits.reshape(flat), soft["spans"].reshape(flat), valid.expand(-1, 3, -1, -1).reshape(flat)
+    ).mean()
+    got = smooth.loss(hidden, mask, soft)
+    assert got.item() == pytest.approx(expect.item(), rel=1e-6)
+    assert abs(got.item() - plain.loss(hidden, mask, targets).item()) > 1e-4
+    got.backward()  # differentiable
+
+
+def test_boundary_smoothing_settings_are_checked():
+    for name in ("nerkit.GlobalPointer.v1", "nerkit.EfficientGlobalPointer.v1"):
+        build = registry.decoders.get(name)
+        with pytest.raises(ConfigError, match="`boundary_smoothing` = 1.0"):
+            build(scheme(), boundary_smoothing=1.0)
+        with pytest.raises(ConfigError, match="`smoothing_distance` = 0"):
+            build(scheme(), boundary_smoothing=0.1, smoothing_distance=0)
+        assert build(scheme(), boundary_smoothing=0.1, smoothing_distance=2)(8).smoothing_distance == 2

@@ -8,7 +8,8 @@ terms, read from the same projection, say of which type:
     s[b, c, m, n] = <R_m q_m, R_n k_n> / sqrt(head_size) + a_c(z_m) + e_c(z_n)
 
 with q, k the two halves of z, R RoPE, and a, e a linear map z -> 2 * num_labels.
-Masking, loss, targets and decoding are those of ``GlobalPointerDecoder``.
+Masking, loss, targets (boundary smoothing included) and decoding are those of
+``GlobalPointerDecoder``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
         rope: bool = True,
         dropout: float = 0.1,
         name: str = "nerkit.EfficientGlobalPointer.v1",
+        boundary_smoothing: float = 0.0,
+        smoothing_distance: int = 1,
     ) -> None:
-        super().__init__(scheme, input_dim, head_size, rope, dropout, name)
+        smoothing = (boundary_smoothing, smoothing_distance)
+        super().__init__(scheme, input_dim, head_size, rope, dropout, name, *smoothing)
 
     def _build(self, input_dim: int) -> None:
         self.proj = nn.Linear(input_dim, 2 * self.head_size)
@@ -60,9 +64,18 @@ class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
 
 @registry.decoders("nerkit.EfficientGlobalPointer.v1")
 def efficient_global_pointer(
-    scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
+    scheme: SpanScheme,
+    head_size: int = 64,
+    rope: bool = True,
+    dropout: float = 0.1,
+    boundary_smoothing: float = 0.0,
+    smoothing_distance: int = 1,
 ) -> DecoderFactory:
-    """Efficient GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``."""
+    """Efficient GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``.
+
+    boundary_smoothing: epsilon of Zhu and Li (2022), 0 = off; smoothing_distance: D.
+    """
     name = "nerkit.EfficientGlobalPointer.v1"
+    smoothing = (boundary_smoothing, smoothing_distance)
     cls = EfficientGlobalPointerDecoder
-    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout)
+    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout, *smoothing)

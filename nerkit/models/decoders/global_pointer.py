@@ -12,6 +12,20 @@ uses the multilabel categorical cross-entropy ("circle loss" form) per (sequence
 label) over all valid spans; every span with score > 0 is an entity, so nesting
 and overlaps of any kind are decoded. An entity's confidence is sigmoid(score).
 
+Boundary smoothing (Zhu and Li, ACL 2022, "Boundary Smoothing for Named Entity
+Recognition"), ``boundary_smoothing = epsilon`` with ``smoothing_distance = D``: each
+gold span keeps 1 - epsilon of its target and the spans of the same label whose
+boundaries are at Manhattan distance d = |s' - s| + |e' - e| (1 <= d <= D) from it
+share epsilon / D per distance d equally; a neighbour outside the sequence or with
+s' > e' is not a span, and the share of a distance with no valid neighbour stays on
+the gold span. Targets of overlapping contributions add up (capped at 1). The loss
+is the soft form of the multilabel CE,
+
+    log(1 + sum_j (1 - y_j) exp(s_j)) + log(1 + sum_j y_j exp(-s_j)),
+
+which is the hard loss when every y_j is 0 or 1; per span it is minimised at
+sigmoid(2 s_j) = y_j, so a span is decoded (s > 0) when its soft target is over 1/2.
+
 This module also holds the shared pieces (RoPE, the loss, span masks, targets
 and decoding) that ``efficient_global_pointer.py`` reuses.
 """
@@ -21,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -75,6 +90,71 @@ def multilabel_categorical_crossentropy(
     )
 
 
+def soft_multilabel_categorical_crossentropy(
+    logits: Tensor, targets: Tensor, valid: Optional[Tensor] = None
+) -> Tensor:
+    """The multilabel CE with soft targets y in [0, 1] over the last dim: [..., N] -> [...].
+
+    loss = log(1 + sum_j (1 - y_j) exp(s_j)) + log(1 + sum_j y_j exp(-s_j)); entries
+    with ``valid`` False count in neither sum. Equal to
+    :func:`multilabel_categorical_crossentropy` for 0/1 targets.
+    """
+    y = targets.to(logits.dtype).clamp(0.0, 1.0)
+    if valid is not None:
+        y_pos = torch.where(valid, y, torch.zeros_like(y))
+        y_neg = torch.where(valid, 1.0 - y, torch.zeros_like(y))
+    else:
+        y_pos, y_neg = y, 1.0 - y
+    zero = logits.new_zeros(logits.shape[:-1] + (1,))
+    # log(w) + s with log(0) = -inf drops an entry exactly as the hard loss does
+    neg = logits + torch.log(y_neg)
+    pos = -logits + torch.log(y_pos)
+    return torch.logsumexp(torch.cat((neg, zero), -1), -1) + torch.logsumexp(
+        torch.cat((pos, zero), -1), -1
+    )
+
+
+def _offsets(distance: int) -> np.ndarray:
+    """[M, 3] (d_start, d_end, d) for every boundary move at Manhattan distance 1..D."""
+    rows = [
+        (ds, de, abs(ds) + abs(de))
+        for ds in range(-distance, distance + 1)
+        for de in range(-distance, distance + 1)
+        if 1 <= abs(ds) + abs(de) <= distance
+    ]
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+
+
+def boundary_smoothing_targets(
+    index: np.ndarray, lengths: Sequence[int], num_labels: int, epsilon: float, distance: int
+) -> Tensor:
+    """Soft span targets [B, C, L, L] (float32) of gold spans ``index`` [E, 4] (b, c, s, e).
+
+    See the module docstring: 1 - epsilon on each gold span, epsilon / D per distance
+    d <= D shared by its valid neighbours at that distance (kept on the span if none).
+    """
+    width = max(lengths, default=0)
+    out = np.zeros((len(lengths), num_labels, width, width), dtype=np.float64)
+    if len(index) == 0:
+        return torch.zeros(out.shape, dtype=torch.float32)
+    b, c, s, e = (index[:, i] for i in range(4))  # [E] each
+    lens = np.asarray(lengths, dtype=np.int64)[b]  # [E]
+    off = _offsets(distance)  # [M, 3]
+    ns = s[:, None] + off[None, :, 0]  # [E, M] neighbour starts
+    ne = e[:, None] + off[None, :, 1]  # [E, M] neighbour ends
+    ok = (ns >= 0) & (ns <= ne) & (ne < lens[:, None])  # [E, M]
+    # valid neighbours per (entity, distance): [E, D + 1]
+    count = np.zeros((len(index), distance + 1), dtype=np.int64)
+    np.add.at(count, (np.repeat(np.arange(len(index)), off.shape[0]), np.tile(off[:, 2], len(index))), ok.ravel())
+    share = epsilon / distance
+    per = np.where(ok, share / np.maximum(count[:, off[:, 2]], 1), 0.0)  # [E, M]
+    kept = 1.0 - epsilon + share * (count[:, 1:] == 0).sum(1)  # [E]
+    np.add.at(out, (b, c, s, e), kept)
+    rows = np.nonzero(ok)
+    np.add.at(out, (b[rows[0]], c[rows[0]], ns[rows], ne[rows]), per[rows])
+    return torch.from_numpy(np.minimum(out, 1.0).astype(np.float32))
+
+
 def span_mask(mask: Tensor) -> Tensor:
     """mask [B, L] -> valid spans [B, 1, L, L]: both ends real and end >= start."""
     mask = mask.bool()
@@ -88,7 +168,8 @@ class GlobalPointerDecoder(Decoder):
 
     Subclasses change :meth:`scores` (see ``EfficientGlobalPointerDecoder``).
     Targets: ``{"spans": BoolTensor [B, num_labels, L, L]}``, True at (c, start, end)
-    of each gold entity (end inclusive).
+    of each gold entity (end inclusive); with ``boundary_smoothing`` > 0 a FloatTensor
+    of soft targets (module docstring).
     """
 
     def __init__(
@@ -99,9 +180,11 @@ class GlobalPointerDecoder(Decoder):
         rope: bool = True,
         dropout: float = 0.1,
         name: str = "nerkit.GlobalPointer.v1",
+        boundary_smoothing: float = 0.0,
+        smoothing_distance: int = 1,
     ) -> None:
         super().__init__()
-        _check_args(name, scheme, head_size, dropout)
+        _check_args(name, scheme, head_size, dropout, boundary_smoothing, smoothing_distance)
         if input_dim <= 0:
             raise ConfigError(f"{name}: input width must be > 0, got {input_dim}.")
         self.scheme = scheme
@@ -109,6 +192,8 @@ class GlobalPointerDecoder(Decoder):
         self.num_labels = len(scheme.labels)
         self.head_size = head_size
         self.rope = rope
+        self.boundary_smoothing = boundary_smoothing
+        self.smoothing_distance = smoothing_distance
         self.dropout = nn.Dropout(dropout)
         self._build(input_dim)
 
@@ -132,12 +217,18 @@ class GlobalPointerDecoder(Decoder):
     def make_targets(
         self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int]
     ) -> Dict[str, Tensor]:
-        """{"spans": BoolTensor [B, num_labels, max(lengths), max(lengths)]}."""
+        """{"spans": [B, num_labels, max(lengths), max(lengths)]}: bool, or float when smoothing."""
         check_windows(type(self).__name__, entities, lengths)
         width = max(lengths, default=0)
         index: List[Tuple[int, int, int, int]] = []
         for b, (ents, length) in enumerate(zip(entities, lengths, strict=True)):
             index.extend((b, c, s, e) for s, e, c in self.scheme.encode(ents, length))
+        if self.boundary_smoothing > 0:
+            rows = np.asarray(sorted(set(index)), dtype=np.int64).reshape(-1, 4)
+            soft = boundary_smoothing_targets(
+                rows, lengths, self.num_labels, self.boundary_smoothing, self.smoothing_distance
+            )
+            return {"spans": soft}
         spans = torch.zeros(len(lengths), self.num_labels, width, width, dtype=torch.bool)
         if index:
             spans[tuple(torch.tensor(index).t())] = True
@@ -148,10 +239,15 @@ class GlobalPointerDecoder(Decoder):
         batch, length, _ = hidden.shape
         owner = type(self).__name__
         gold = loss_target(owner, targets, "spans", hidden, self.num_labels, position_dims=2)
-        gold = gold.bool()  # [B, C, L, L]
         logits, valid = self.logits(hidden, mask)
         flat = (batch, self.num_labels, length * length)
-        loss = multilabel_categorical_crossentropy(
+        # soft targets (boundary smoothing) or 0/1 targets, [B, C, L, L]
+        loss_fn = multilabel_categorical_crossentropy
+        if gold.is_floating_point():
+            loss_fn = soft_multilabel_categorical_crossentropy
+        else:
+            gold = gold.bool()
+        loss = loss_fn(
             logits.reshape(flat),
             gold.reshape(flat),
             valid.expand(-1, self.num_labels, -1, -1).reshape(flat),
@@ -171,7 +267,14 @@ class GlobalPointerDecoder(Decoder):
         )
 
 
-def _check_args(name: str, scheme: object, head_size: int, dropout: float) -> None:
+def _check_args(
+    name: str,
+    scheme: object,
+    head_size: int,
+    dropout: float,
+    boundary_smoothing: float = 0.0,
+    smoothing_distance: int = 1,
+) -> None:
     if not isinstance(scheme, SpanScheme):
         raise ConfigError(
             f"{name}: `scheme` {scheme!r} is not a span scheme. Use "
@@ -187,6 +290,16 @@ def _check_args(name: str, scheme: object, head_size: int, dropout: float) -> No
         raise ConfigError(
             f"{name}: `dropout` = {dropout} must be in [0, 1); fix it in the [model.decoder] block."
         )
+    if not 0.0 <= boundary_smoothing < 1.0:
+        raise ConfigError(
+            f"{name}: `boundary_smoothing` = {boundary_smoothing} must be in [0, 1) (the paper "
+            "uses 0.1 to 0.3; 0 turns it off); fix it in the [model.decoder] block."
+        )
+    if smoothing_distance < 1:
+        raise ConfigError(
+            f"{name}: `smoothing_distance` = {smoothing_distance} must be >= 1 (the paper uses "
+            "1 or 2); fix it in the [model.decoder] block."
+        )
 
 
 def span_decoder_factory(
@@ -196,20 +309,33 @@ def span_decoder_factory(
     head_size: int,
     rope: bool,
     dropout: float,
+    boundary_smoothing: float = 0.0,
+    smoothing_distance: int = 1,
 ) -> DecoderFactory:
     """Check a GlobalPointer-style decoder's config args now; return ``build(input_dim)``."""
-    _check_args(name, scheme, head_size, dropout)
+    smoothing = (boundary_smoothing, smoothing_distance)
+    _check_args(name, scheme, head_size, dropout, *smoothing)
 
     def build(input_dim: int) -> GlobalPointerDecoder:
-        return cls(scheme, input_dim, head_size, rope, dropout, name)
+        return cls(scheme, input_dim, head_size, rope, dropout, name, *smoothing)
 
     return build
 
 
 @registry.decoders("nerkit.GlobalPointer.v1")
 def global_pointer(
-    scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
+    scheme: SpanScheme,
+    head_size: int = 64,
+    rope: bool = True,
+    dropout: float = 0.1,
+    boundary_smoothing: float = 0.0,
+    smoothing_distance: int = 1,
 ) -> DecoderFactory:
-    """GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``."""
+    """GlobalPointer over the labels of ``scheme``; returns ``build(input_dim)``.
+
+    boundary_smoothing: epsilon of Zhu and Li (2022), 0 = off; smoothing_distance: D.
+    """
     name = "nerkit.GlobalPointer.v1"
-    return span_decoder_factory(GlobalPointerDecoder, name, scheme, head_size, rope, dropout)
+    smoothing = (boundary_smoothing, smoothing_distance)
+    cls = GlobalPointerDecoder
+    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout, *smoothing)
