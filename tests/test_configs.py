@@ -48,7 +48,7 @@ STUDY: Dict[str, tuple] = {
     "best": (66.032, "roberta_large", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1", "medvec",
              "nerkit.PGD.v1", None),
 }
-BEYOND = ["roberta-globalpointer", "roberta-large-flat-globalpointer", "bert-crf-nested"]
+BEYOND = ["roberta-globalpointer", "roberta-large-flat-globalpointer", "bert-crf-nested", "sota"]
 
 
 def _study_line(path: Path):
@@ -104,6 +104,23 @@ def test_study_config_composition(name: str):
     assert training["adversarial"]["@adversarial"] == adversarial
     assert training["optimizer"].get("layerwise_decay") == lld
     assert training["optimizer"]["learning_rate"] == 3e-5
+
+
+def test_sota_config_is_the_published_recipe():
+    """A large encoder, Efficient GlobalPointer, FGM, EMA, windows of 512; the header cites the aims."""
+    path = CONFIGS / "sota.cfg"
+    cfg = load_config(path, interpolate=True)
+    model, training = cfg["model"], cfg["training"]
+    assert model["encoder"]["name_or_path"] == cfg["paths"]["roberta_large"]
+    assert model["encoder"]["max_length"] == 512
+    assert model["decoder"]["@decoders"] == "nerkit.EfficientGlobalPointer.v1"
+    assert model["decoder"]["scheme"]["@label_schemes"] == "nerkit.Spans.v1"
+    assert "lexicon" not in model and "fusion" not in model
+    assert training["adversarial"]["@adversarial"] == "nerkit.FGM.v1"
+    assert training["averaging"]["@averaging"] == "nerkit.EMA.v1"
+    header = path.read_text(encoding="utf8")
+    for figure in ("67.96", "67.94", "68+", "66.03"):
+        assert figure in header
 
 
 @pytest.mark.parametrize("path", [p for p in CONFIG_FILES if p.stem not in ("base", "quickstart")],
@@ -220,6 +237,8 @@ def test_config_trains_two_steps(path: Path, tiny_pkuseg: Path, tmp_path: Path, 
         assert model.lexicon.initialized and model.lexicon.vectors.shape[1] == 16  # the quickstart vectors
     adversarial = data["training"]["adversarial"]["@adversarial"].split(".")[1]
     assert type(trainer.adversarial).__name__ == adversarial
+    averaging = data["training"].get("averaging", {"@averaging": "nerkit.NoAveraging.v1"})
+    assert type(trainer.averaging).__name__ == averaging["@averaging"].split(".")[1]
     lld = data["training"]["optimizer"].get("layerwise_decay")
     lrs = {g["name"]: g.get("initial_lr", g["lr"]) for g in trainer.optimizer.param_groups}
     base_lr = data["training"]["optimizer"]["learning_rate"]
