@@ -6,6 +6,7 @@ They check that the scripts run end to end and report what they promise, not the
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import sys
 
@@ -68,3 +69,58 @@ def test_accuracy_rows_are_valid_configs(tmp_path):
         check_config(load_config(base, {**paths, **accuracy._fill(overrides, tmp_path / "w.txt")}))
     with pytest.raises(SystemExit, match="unknown rows"):
         accuracy.run(accuracy.parse_args(["--rows", "nope"]))
+
+
+def test_gpu_check_script_and_cpu_driver(tmp_path, monkeypatch):
+    """gpu_check.sh parses; the driver's checks run on CPU at tiny sizes and fill the report."""
+    import subprocess
+
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
+    monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
+    gpu_check = _load("gpu_check")
+    reqs = gpu_check.requirements()
+    assert "transformers>=4.40" in reqs and not any(r.startswith("torch") for r in reqs)
+    report = tmp_path / "report.md"
+    args = gpu_check.main.__globals__["argparse"].Namespace(
+        cpu=True,
+        data=tmp_path / "no-shared",
+        steps=1,
+        max_seconds=30.0,
+        report=str(report),
+        checks="speed,bf16",
+        configs="sota.cfg",
+        lengths="48",
+    )
+    sections = gpu_check.run_all(args)
+    (row,) = sections["speed"]
+    assert "error" not in row, row
+    assert row["steps"] == 1 and row["finite"] and row["steps_per_s"] > 0
+    assert sections["bf16"]["agree"], sections["bf16"]
+    text = report.read_text(encoding="utf8")
+    assert "| sota.cfg | 48 |" in text and "synthetic" in text and "bf16 against fp32" in text
+    # the torchrun worker in this process (gloo, world of one): DDP-wrapped nerkit steps
+    for key, value in {
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(_free_port()),
+    }.items():
+        monkeypatch.setenv(key, value)
+    args.result, args.steps = str(tmp_path / "ddp.json"), 2
+    gpu_check.ddp_worker(args)
+    ddp = json.loads((tmp_path / "ddp.json").read_text())
+    assert (
+        ddp["backend"] == "gloo"
+        and ddp["steps"] == 2
+        and ddp["finite"]
+        and ddp["all_reduce"] == 1.0
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
