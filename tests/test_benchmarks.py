@@ -26,33 +26,49 @@ def _load(name: str):
 def test_accuracy_quick_runs_on_the_sample(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
     accuracy = _load("accuracy")
-    args = accuracy.parse_args(
-        [
-            "--quick",
-            "--corpus",
-            str(CORPUS / "train.json"),
-            "--vocab",
-            str(TINY_BERT / "vocab.txt"),
-            "--max-records",
-            "20",
-            "--epochs",
-            "1",
-            "--layers",
-            "1",
-            "--width",
-            "32",
-            "--heads",
-            "2",
-            "--json",
-            str(tmp_path / "rows.jsonl"),
-        ]
-    )
+    common = [
+        "--corpus",
+        str(CORPUS / "train.json"),
+        "--vocab",
+        str(TINY_BERT / "vocab.txt"),
+        "--max-records",
+        "20",
+        "--epochs",
+        "1",
+        "--layers",
+        "1",
+        "--width",
+        "32",
+        "--heads",
+        "2",
+    ]
+    args = accuracy.parse_args(["--quick", *common, "--json", str(tmp_path / "rows.jsonl")])
     rows = accuracy.run(args)
     assert [r["row"] for r in rows] == accuracy.QUICK_ROWS
     for r in rows:
         assert 0.0 <= r["f1"] <= 1.0 and r["seconds"] > 0 and math.isfinite(r["tokens_per_s"])
         assert r["records"] == [20, 5] and r["epochs"] == 1
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == len(rows)
+    by_name = {r["row"]: r for r in rows}
+    # decoding variants re-decode the strict row's model (same training, same seconds)
+    assert (
+        by_name["bio-lenient"]["shared_training"] and not by_name["bio-strict"]["shared_training"]
+    )
+    assert by_name["bio-lenient"]["seconds"] == by_name["bio-strict"]["seconds"]
+    # ... which is what training the lenient row on its own gives
+    alone = accuracy.run(accuracy.parse_args([*common, "--rows", "bio-lenient"]))
+    assert [r["row"] for r in alone] == ["plain", "bio-lenient"] and not alone[1]["shared_training"]
+    assert alone[1]["tp_fp_fn"] == by_name["bio-lenient"]["tp_fp_fn"]
+    assert (
+        alone[0]["tp_fp_fn"] == by_name["plain"]["tp_fp_fn"]
+    )  # the plain script is deterministic too
+    strict, lenient = by_name["bio-strict"]["tp_fp_fn"], by_name["bio-lenient"]["tp_fp_fn"]
+    assert (
+        strict[0] + strict[1] < lenient[0] + lenient[1]
+    )  # strict reads a subset of lenient's entities
+    assert (
+        by_name["egp"]["tp_fp_fn"][1] > 0
+    )  # the random span head predicts: counts are not all zero
     table = capsys.readouterr().out
     assert "| plain |" in table and "| bio-strict |" in table and "F1 / plain" in table
 
