@@ -552,8 +552,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per row")
+    ap.add_argument(
+        "--table", type=Path, default=None, help="print the table of a --json file and exit"
+    )
     return ap.parse_args(argv)
 
 
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    if args.table:
+        rows = [
+            json.loads(line)
+            for line in args.table.read_text(encoding="utf8").splitlines()
+            if line.strip()
+        ]
+        print(markdown(rows))
+        return
+    run(args)
+
+
 if __name__ == "__main__":
-    run(parse_args())
+    main()
