@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nerkit.cli.main import app
 
-from .conftest import CORPUS, QUICKSTART, ROOT, cli_args
+from .conftest import CORPUS, QUICKSTART, ROOT, cli_args, needs_shared
 
 runner = CliRunner()
 
@@ -123,7 +123,7 @@ def test_plot_from_training_log(run_dir: Path, tmp_path: Path):
 
 
 def test_predict_cmeee_test_file(run_dir: Path, tmp_path: Path, shared_data: Path):
-    src = shared_data / "cmeee" / "CMeEE_test.json"
+    src = needs_shared("cmeee/CMeEE_test.json")
     out = tmp_path / "CMeEE_test.json"
     args = ["predict", str(run_dir / "model-best"), str(src), "-o", str(out), "--device", "cpu", "--max-tokens", "4096"]
     result = runner.invoke(app, args)

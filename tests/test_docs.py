@@ -213,7 +213,7 @@ def test_plugin_example_installs_registers_and_trains(tmp_path: Path):
         "training.batch_size": 6,
         "training.logger": {"@loggers": "nerkit.ConsoleLogger.v1", "progress_bar": False},
         "system.device": "cpu",
-        "system.num_threads": 2,
+        "system.num_threads": 1,
     }
     run = subprocess.run(
         [sys.executable, "-c", CHECK, str(config), str(tmp_path / "run"), json.dumps(overrides)],
