@@ -147,3 +147,18 @@ def test_real_test_file_submission(tmp_path):
     out = write_cmeee(tmp_path / "CMeEE_test.json", [ex.text for ex in corpus], preds)
     assert check_submission(out, test) == []
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 3000
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_file_honours_the_umask(tmp_path, umask, mode):
+    """The atomic write goes through mkstemp (always 0600); the file gets the mode of a normal write."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        out = write_cmeee(tmp_path / "pred.json", ["ab"], [[]])
+        plain = tmp_path / "plain.json"
+        plain.write_text("[]")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == mode == plain.stat().st_mode & 0o777

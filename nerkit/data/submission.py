@@ -54,6 +54,13 @@ def cmeee_records(
     return records
 
 
+def file_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: what ``open(path, "w")`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def write_cmeee(
     path: PathLike,
     texts: Sequence[str],
@@ -70,6 +77,7 @@ def write_cmeee(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a written file gets the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(records, f, ensure_ascii=False, indent=indent)
             f.write("\n")
