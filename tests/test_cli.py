@@ -144,3 +144,37 @@ def test_readme_commands_exist():
     assert "python -m pytest tests" in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf8")
     assert "\npython -m pytest tests\n" in ci
+
+
+def test_readme_torch_install_is_the_cpu_wheel_index_and_ci_uses_it():
+    """Issue 13 (3): from PyPI a bare torch==2.13.0 is the CUDA build; the README's command names the
+    PyTorch CPU index, .ci/run installs the same and refuses any CUDA build."""
+    import re
+
+    cpu = "https://download.pytorch.org/whl/cpu"
+    readme = (ROOT / "README.md").read_text(encoding="utf8")
+    assert f"pip install torch==2.13.0 --index-url {cpu} && pip install -e" in readme
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf8")
+    install = re.search(r"^pip install .*torch==2\.13\.0.*$", ci, re.M).group(0)
+    assert f"--index-url {cpu}" in install and "--retries 1" in install and "--timeout 15" in install
+    assert "torch.version.cuda is not None or nvidia" in ci and ci.index(install) < ci.index("pip install -q -e")
+    assert ci.rstrip().endswith(".ci/no-shared")  # the tests that read ../shared, without it
+
+
+def test_readme_commands_write_only_ignored_files():
+    """The README's and getting-started's example commands write their outputs where git ignores them."""
+    import re
+    import subprocess
+
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse"], capture_output=True).returncode:
+        pytest.skip("not a git checkout")
+    outputs = []
+    for doc in (ROOT / "README.md", ROOT / "docs" / "getting-started.md"):
+        for line in doc.read_text(encoding="utf8").splitlines():
+            if line.startswith("nerkit "):
+                outputs += re.findall(r"(?:-o|--output)\s+(\S+)", line)
+    assert len(outputs) >= 8, outputs
+    ignored = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "--no-index", *outputs], capture_output=True, text=True
+    ).stdout.split()
+    assert sorted(ignored) == sorted(outputs), f"not ignored by git: {set(outputs) - set(ignored)}"
