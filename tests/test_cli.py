@@ -178,3 +178,19 @@ def test_readme_commands_write_only_ignored_files():
         ["git", "-C", str(ROOT), "check-ignore", "--no-index", *outputs], capture_output=True, text=True
     ).stdout.split()
     assert sorted(ignored) == sorted(outputs), f"not ignored by git: {set(outputs) - set(ignored)}"
+
+
+@pytest.mark.parametrize("cwd", [".", "projects/cmeee", "/"])
+def test_documented_debug_data_on_best_cfg_names_the_real_asset_path(cwd, monkeypatch):
+    """docs/getting-started.md runs `nerkit debug data configs/best.cfg` from the repository root:
+    whatever the working directory, the missing CMeEE file is named where it belongs
+    (projects/cmeee/assets/), as one clear message, not a traceback."""
+    if (ROOT / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json").exists():
+        pytest.skip("the CMeEE assets are in place here: nothing is missing")
+    monkeypatch.chdir(ROOT / cwd)
+    config = "configs/best.cfg" if cwd == "." else str(ROOT / "configs" / "best.cfg")
+    assert f"nerkit debug data {config}" in (ROOT / "docs" / "getting-started.md").read_text("utf8") or cwd != "."
+    result = runner.invoke(app, ["debug", "data", config])
+    assert result.exit_code == 1, result.output
+    assert str(ROOT / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json") in result.output
+    assert "Traceback" not in result.output
