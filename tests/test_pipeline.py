@@ -23,6 +23,18 @@ def trained(tmp_path_factory):
     return trainer, out
 
 
+def test_model_files_honour_the_umask(trained):
+    """safetensors writes its files 0600; a model directory's files get the usual mode."""
+    from nerkit.util import file_mode
+
+    _, out = trained
+    files = [p for p in (out / "model-best").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert {p.relative_to(out): p.stat().st_mode & 0o777 for p in files} == {
+        p.relative_to(out): file_mode() for p in files
+    }
+
+
 def test_load_then_predict_equals_training_model(trained):
     trainer, out = trained
     examples = [Example(ex.text, index=i) for i, ex in enumerate(trainer.dev_examples)]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Union
 
 from ..types import CMEEE_LABELS, Entity
+from ..util import file_mode
 
 PathLike = Union[str, Path]
 
@@ -52,13 +53,6 @@ def cmeee_records(
             )
         records.append({"text": text, "entities": out})
     return records
-
-
-def file_mode(mode: int = 0o666) -> int:
-    """``mode`` less the process umask: what ``open(path, "w")`` would give a new file."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
 
 
 def write_cmeee(
