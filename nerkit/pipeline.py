@@ -102,9 +102,9 @@ class Pipeline:
             chunk = list(itertools.islice(it, buffer))
             if not chunk:
                 return
-            for i, t in enumerate(chunk):
-                if not isinstance(t, str):
-                    raise InputError(_not_text(t, f"item {done + i} of nlp.pipe(texts)"))
+            if not all(issubclass(kind, str) for kind in set(map(type, chunk))):  # C-level scan
+                i = next(i for i, t in enumerate(chunk) if not isinstance(t, str))
+                raise InputError(_not_text(chunk[i], f"item {done + i} of nlp.pipe(texts)"))
             done += len(chunk)
             spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size, max_tokens)
             bounds = spans.bounds()

@@ -365,3 +365,23 @@ def test_train_prints_a_start_banner(trained):
     assert "ℹ train: 16 records" in out and "ℹ dev:   8 records" in out
     assert "ℹ labels (9): dis, sym, pro" in out and "on cpu (fp32)" in out
     assert out.index("ℹ model") < out.index("Epoch")  # before the table
+
+
+def test_quickstart_vocabulary_on_real_cmeee_is_flagged(trained, shared_data: Path):
+    """The reported case: the 716-character vocabulary leaves about a fifth of CMeEE dev unknown."""
+    from nerkit.data.stats import format_unknown_warning
+
+    nlp = nerkit.load(trained[0], device="cpu")
+    texts = [
+        r["text"]
+        for r in json.loads((shared_data / "cmeee" / "CMeEE_dev.json").read_text(encoding="utf8"))
+    ]
+    cov = nlp.char_coverage(texts)
+    vocab = set((TINY_BERT / "vocab.txt").read_text(encoding="utf8").split("\n"))
+    plain = sum(c not in vocab for t in texts for c in t) / sum(
+        map(len, texts)
+    )  # no normalisation at all
+    assert 0.17 < cov["rate"] <= plain < 0.22
+    assert format_unknown_warning(cov, "CMeEE_dev.json").startswith(
+        f"{100 * cov['rate']:.1f}% of the characters"
+    )
