@@ -8,7 +8,7 @@ import pytest
 from confection import Config
 
 from nerkit.config import check_config, load_config, parse_overrides, validate_config
-from nerkit.errors import ConfigError, DataError
+from nerkit.errors import ConfigError
 from nerkit.registry import registry
 
 from .conftest import QUICKSTART, fast_config
@@ -95,10 +95,11 @@ def test_several_problems_reported_together():
 
 
 def test_missing_data_file(tmp_path: Path):
+    from nerkit.errors import AssetError
     from nerkit.training.loop import train
 
     cfg = fast_config(**{"paths.train": str(tmp_path / "nope.json")})
-    with pytest.raises(DataError, match=r"paths\.train: file not found: .*nope\.json"):
+    with pytest.raises(AssetError, match=r"corpora\.train = .*nope\.json \(\$\{paths\.train\}\): file not found"):
         train(cfg)
 
 

@@ -381,7 +381,7 @@ def test_quickstart_vocabulary_on_real_cmeee_is_flagged(trained, shared_data: Pa
     plain = sum(c not in vocab for t in texts for c in t) / sum(
         map(len, texts)
     )  # no normalisation at all
-    assert 0.17 < cov["rate"] <= plain < 0.22
+    assert 0.17 < cov["rate"] < 0.21 and cov["rate"] <= plain
     assert format_unknown_warning(cov, "CMeEE_dev.json").startswith(
         f"{100 * cov['rate']:.1f}% of the characters"
     )
