@@ -146,7 +146,7 @@ class Pipeline:
         return [[e for e, _ in p] for p in preds.entities()]
 
     def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
-        """Read a data file with the reader of the model's config."""
+        """Read a data file with the reader of the model's config (JSON list or JSON Lines: the format follows the file)."""
         from .errors import DataError
 
         if not Path(path).exists():
