@@ -148,10 +148,13 @@ def check_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) ->
         lines.append(f"  - {ref.where} = {ref.value}{origin}: {problem}.{get}")
     keys = [ref.paths_key for ref, _ in missing if ref.paths_key]
     fix = f"--paths.{keys[0]} PATH" if keys else "--section.key PATH"
+    if "assets" in (_to_dict(cfg).get("paths") or {}):
+        fix = f"--paths.assets DIR (the folder that holds them all) or {fix}"
     n = len(missing)
     raise AssetError(
-        f"{n} file{'s' if n > 1 else ''} this config reads {'are' if n > 1 else 'is'} missing "
-        f"(relative paths start from {Path.cwd()}):\n" + "\n".join(lines) + "\n"
-        "Where to get each asset: projects/cmeee/README.md (Assets); `make check-assets EXP=NAME` in "
-        f"projects/cmeee checks them with checksums. If yours are elsewhere, override the path, e.g. {fix}."
+        f"{n} file{'s' if n > 1 else ''} this config reads {'are' if n > 1 else 'is'} missing:\n"
+        + "\n".join(lines)
+        + "\nWhere to get each asset: projects/cmeee/README.md (Assets); `make check-assets EXP=NAME` in "
+        "projects/cmeee checks them with checksums. If yours are elsewhere, override the path, e.g. "
+        f"{fix} (paths in a config file are relative to its folder, on the command line to {Path.cwd()})."
     )

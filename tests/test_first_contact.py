@@ -247,7 +247,7 @@ def test_every_missing_asset_listed_at_once_without_the_hub(monkeypatch, tmp_pat
             "model.lexicon.vectors.path",
             "model.lexicon.segmenter.model",
         ):
-            assert f"  - {where} = assets/" in out
+            assert f"  - {where} = {ROOT}/projects/cmeee/assets/" in out
         assert (
             "hf download hfl/chinese-roberta-wwm-ext-large" in out and "huggingface-cli" not in out
         )
