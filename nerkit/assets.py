@@ -46,9 +46,9 @@ SOURCES: Dict[str, str] = {
     "train": _CBLUE + "; without it, `make split-dev` in projects/cmeee and SPLIT=1",
     "dev": _CBLUE,
     "test": _CBLUE,
-    "bert": "`hf download google-bert/bert-base-chinese --local-dir assets/bert-base-chinese`",
-    "roberta": "`hf download hfl/chinese-roberta-wwm-ext --local-dir assets/chinese-roberta-wwm-ext`",
-    "roberta_large": "`hf download hfl/chinese-roberta-wwm-ext-large --local-dir assets/chinese-roberta-wwm-ext-large`",
+    "bert": "`hf download google-bert/bert-base-chinese --local-dir {path}`",
+    "roberta": "`hf download hfl/chinese-roberta-wwm-ext --local-dir {path}`",
+    "roberta_large": "`hf download hfl/chinese-roberta-wwm-ext-large --local-dir {path}`",
     "sgns": "sgns.merge.word.bz2 from https://github.com/Embedding/Chinese-Word-Vectors, then `bunzip2` it",
     "medvec": "Medical.txt from https://github.com/WENGSYX/Chinese-Word2vec-Medicine",
     "pkuseg": "medicine.zip from https://github.com/lancopku/pkuseg-python/releases (v0.0.16), unzipped",
@@ -144,7 +144,7 @@ def check_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) ->
     for ref, problem in missing:
         origin = f" (${{paths.{ref.paths_key}}})" if ref.paths_key else ""
         source = SOURCES.get(ref.paths_key or "")
-        get = f" Source: {source}." if source else ""
+        get = f" Source: {source.format(path=ref.value)}." if source else ""
         lines.append(f"  - {ref.where} = {ref.value}{origin}: {problem}.{get}")
     keys = [ref.paths_key for ref, _ in missing if ref.paths_key]
     fix = f"--paths.{keys[0]} PATH" if keys else "--section.key PATH"
