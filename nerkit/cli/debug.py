@@ -64,6 +64,11 @@ def _encoder_vocab(model_cfg: Dict[str, Any]) -> Tuple[Optional[Any], str]:
 
 
 def debug_data(cfg: Config) -> None:
+    """Statistics, coverage and every validation problem of the config's corpora.
+
+    Everything is printed first; then, if any file is missing or has invalid
+    records, a DataError (exit status 1, as ``spacy debug data`` on errors).
+    """
     from ..data.stats import (
         UNKNOWN_WARN_RATE,
         char_coverage,
@@ -86,7 +91,8 @@ def debug_data(cfg: Config) -> None:
         raise ConfigError("corpora: no train, dev or test file is set. Set [paths] train/dev or pass --paths.train PATH.")
     encoder, why = _encoder_vocab(model_cfg)
     splits: Dict[str, List[Example]] = {}
-    total_problems = 0
+    total_problems = errors = 0
+    first_error = ""
     for name, path in paths.items():
         examples, problems = _collect(reader, path, f"paths.{name}")
         splits[name] = examples
@@ -97,7 +103,9 @@ def debug_data(cfg: Config) -> None:
                 cov = char_coverage([ex.text for ex in examples], encoder.char_ids, encoder.unk_id)
                 flag = "  ⚠ high: the model reads these as [UNK]" if cov["rate"] > UNKNOWN_WARN_RATE else ""
                 typer.echo(f"encoder vocabulary    {format_coverage(cov)}{flag}")
-        warnings = getattr(examples, "warnings", [])
+        errors += len(problems)
+        first_error = first_error or (problems[0] if problems else "")
+        warnings = getattr(examples, "warnings", [])  # tolerated (on_mismatch = "warn"): listed, not failures
         problems = problems + list(warnings)
         total_problems += len(problems)
         shown = f" (first {MAX_PROBLEMS} below)" if len(problems) > MAX_PROBLEMS else ""
@@ -125,6 +133,11 @@ def debug_data(cfg: Config) -> None:
                     fg=typer.colors.YELLOW,
                 )
     typer.echo(f"validation problems in all files: {total_problems}")
+    if errors:
+        raise DataError(
+            f"{errors} problem{'s' if errors > 1 else ''} in the data (listed above) would stop training; "
+            f"fix them first. The first: {first_error}"
+        )
 
 
 def debug_vectors(cfg: Config) -> None:
