@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigError
 from .registry import KINDS, UnknownComponentError, registry
+from .util import looks_local
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
 # Settings that hold file-system paths, resolved against the folder of the file that
@@ -236,13 +237,15 @@ def _resolve_file_paths(data: Dict[str, Any], folder: Path) -> None:
             continue
         for key, value in values.items():
             if (keys is None or key in keys) and isinstance(value, str):
-                values[key] = relative_to(value, folder)
+                values[key] = relative_to(value, folder, hub_ids=section == "paths")
 
 
-def relative_to(value: str, folder: Union[str, Path]) -> str:
+def relative_to(value: str, folder: Union[str, Path], hub_ids: bool = False) -> str:
     """``value`` as a path from ``folder`` (absolute, ``~`` expanded), or from the nerkit
     checkout where only that one exists; ``""`` and values with a ``${...}`` reference
-    unchanged."""
+    unchanged. With ``hub_ids``, a Hugging Face hub id stays as written: a value that is no
+    file here, is not local-looking (:func:`nerkit.util.looks_local`) and has no file
+    suffix (``bert-base-chinese``, ``hfl/chinese-roberta-wwm-ext``)."""
     if not value or "${" in value:
         return value
     path = os.path.expanduser(value)
@@ -253,6 +256,8 @@ def relative_to(value: str, folder: Union[str, Path]) -> str:
         bundled = os.path.normpath(os.path.join(CHECKOUT, path))
         if os.path.exists(bundled):
             return bundled
+    if hub_ids and not os.path.exists(found) and not looks_local(value) and not Path(value).suffix:
+        return value
     return found
 
 

@@ -82,8 +82,8 @@ def looks_local(name: str) -> bool:
     The rule: it exists; or it starts with ``/``, ``./``, ``../``, ``~`` or a drive
     letter; or it holds a backslash or more than one ``/``; or it is not of the
     hub's ``name`` / ``org/name`` form; or its first component is an existing
-    directory or one of the project folder names in :data:`LOCAL_ROOTS`
-    (``assets/chinese-roberta-wwm-ext-large`` is a local path even before the
+    directory, or it is (or starts with) one of the project folder names in :data:`LOCAL_ROOTS`
+    (``assets``, ``assets/chinese-roberta-wwm-ext-large`` are local paths even before the
     download). Only what is left (``bert-base-chinese``, ``hfl/chinese-roberta-wwm-ext``)
     may be looked up on the hub.
     """
@@ -96,7 +96,7 @@ def looks_local(name: str) -> bool:
     if not HUB_ID_RE.fullmatch(name):
         return True
     first = name.split("/", 1)[0]
-    return "/" in name and (first in LOCAL_ROOTS or Path(first).is_dir())
+    return first in LOCAL_ROOTS or ("/" in name and Path(first).is_dir())
 
 
 DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")

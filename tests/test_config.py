@@ -177,6 +177,25 @@ def test_relative_paths_in_a_file_follow_the_file(tmp_path, monkeypatch):
     assert moved["vectors"] == "mine/v.txt"
 
 
+def test_hub_ids_in_a_file_stay_hub_ids(tmp_path, monkeypatch):
+    """A [paths] value of the hub's name / org/name form that is no file beside the config is
+    a hub id, not a path: it must reach the encoder unchanged."""
+    from nerkit.config import interpolated
+
+    (tmp_path / "local").mkdir()
+    (tmp_path / "exp.cfg").write_text(
+        '[paths]\nbert = "bert-base-chinese"\nroberta = "hfl/chinese-roberta-wwm-ext"\n'
+        'here = "local"\nassets = "assets/chinese-roberta-wwm-ext-large"\n',
+        encoding="utf8",
+    )
+    monkeypatch.chdir(tmp_path.parent)
+    paths = interpolated(load_config(tmp_path / "exp.cfg"))["paths"]
+    assert paths["bert"] == "bert-base-chinese"
+    assert paths["roberta"] == "hfl/chinese-roberta-wwm-ext"
+    assert paths["here"] == str(tmp_path / "local")  # exists beside the file
+    assert paths["assets"] == str(tmp_path / "assets" / "chinese-roberta-wwm-ext-large")
+
+
 def test_experiment_configs_find_their_assets_from_any_folder(tmp_path, monkeypatch):
     """configs/*.cfg name projects/cmeee/assets/ whatever the working directory (docs/getting-started.md
     runs them from the repository root, projects/cmeee/Makefile from its folder)."""
