@@ -1,7 +1,11 @@
 """nerkit: composable Chinese medical named-entity recognition."""
 
+from .registrations import populate as _populate
 from .registry import registry
 from .types import Entity, Example
+
+# Built-ins register on the first registry lookup (not on import): nerkit/registrations.py.
+registry.populate_hook = staticmethod(_populate)
 
 
 def load(path, device: str = "auto"):

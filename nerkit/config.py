@@ -27,8 +27,9 @@ from confection import Config, ConfigValidationError
 from confection.validation import validate_type
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import ConfigError
-from .registry import KINDS, UnknownComponentError, registry
+from .errors import ConfigError, UnknownComponentError
+from .registrations import populate
+from .registry import KINDS, registry
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
 
@@ -256,6 +257,7 @@ def _suggest(name: str, options: Sequence[str]) -> str:
 
 def validate_config(cfg: Config) -> List[str]:
     """All problems of an (interpolated) config, each naming its path. Empty = valid."""
+    populate()
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
     problems: List[str] = []
@@ -415,6 +417,7 @@ def _type_name(annotation: Any) -> str:
 
 def resolve_section(cfg: Config, section: str) -> Any:
     """Build the objects of one section (e.g. "model") of a validated config."""
+    populate()
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
     if section not in data:
@@ -443,6 +446,7 @@ def settings(cfg: Config, section: str) -> BaseModel:
 
 def filled_config(cfg: Config) -> Config:
     """The config with every registered function's defaults written out."""
+    populate()
     try:
         filled = registry.fill(cfg, validate=False)
     except ConfigValidationError as err:

@@ -15,3 +15,7 @@ class DataError(NerkitError, ValueError):
 
 class ModelLoadError(NerkitError, OSError):
     """A model, tokenizer, vectors file or segmenter model could not be found or read."""
+
+
+class UnknownComponentError(NerkitError, LookupError):
+    """A config or lookup names a component (or a kind) that no registry holds."""

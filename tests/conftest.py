@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nerkit.registrations import populate
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 QUICKSTART = ROOT / "configs" / "quickstart.cfg"
@@ -14,6 +16,10 @@ CORPUS = ROOT / "projects" / "quickstart" / "corpus"
 TINY_BERT = ROOT / "projects" / "quickstart" / "tiny-bert"
 
 torch.set_num_threads(2)
+
+# The registry's consumers (config, model loading, CLI) populate it; tests that call
+# registry.get directly are consumers too.
+populate()
 
 # Overrides that make the quickstart config a seconds-long test run.
 FAST = {

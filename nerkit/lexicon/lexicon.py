@@ -47,7 +47,6 @@ from torch import Tensor
 
 from ..errors import ConfigError, ModelLoadError
 from ..models.base import LatticeBatch
-from ..registry import registry
 from .cache import segment_corpus
 
 PAD = 0
@@ -61,7 +60,6 @@ Word = Tuple[str, int, int]  # (word, start, end inclusive)
 LatticeWord = Tuple[int, int, int]  # (start, end inclusive, row)
 
 
-@registry.lexicons("nerkit.Lexicon.v1")
 def lexicon(
     segmenter: Any,
     vectors: Optional[Any] = None,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
 from ..errors import ConfigError, ModelLoadError
-from ..registry import registry
 
 Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
 
@@ -28,7 +27,6 @@ _WORD = 1
 _PREFIX = 2
 
 
-@registry.segmenters("nerkit.LexiconMatcher.v1")
 def lexicon_matcher(
     words_file: Optional[str] = None,
     min_length: int = 2,

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ..errors import ConfigError, ModelLoadError
-from ..registry import registry
 
 Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
 
@@ -62,7 +61,6 @@ def keep_word(word: str, min_length: int, chinese_only: bool) -> bool:
     return len(word) >= min_length and (not chinese_only or is_chinese(word))
 
 
-@registry.segmenters("nerkit.PkusegSegmenter.v1")
 def pkuseg_segmenter(
     model: str = "medicine",
     user_dict: Optional[str] = None,

@@ -17,12 +17,10 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
-from ..registry import registry
 
 Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
 
 
-@registry.segmenters("nerkit.UnionSegmenter.v1")
 def union_segmenter(*segmenters: Any) -> UnionSegmenter:
     """The words of every given segmenter, deduplicated by span, sorted by (start, end)."""
     return UnionSegmenter(list(segmenters))

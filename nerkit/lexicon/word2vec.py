@@ -34,7 +34,6 @@ from typing import IO, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..registry import registry
 
 logger = logging.getLogger("nerkit")
 
@@ -43,7 +42,6 @@ _TEXT_EXT = (".txt", ".vec", ".csv")
 _FIX = "the vectors block of the config, e.g. --model.lexicon.vectors.path /data/sgns.merge.word"
 
 
-@registry.vectors("nerkit.Word2Vec.v1")
 def word2vec(
     path: str,
     binary: Optional[bool] = None,

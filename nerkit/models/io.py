@@ -27,8 +27,9 @@ from safetensors.torch import save_model as st_save_model
 
 from .. import __version__
 from ..config import _to_dict, check_config, interpolated, resolve_section
-from ..errors import ConfigError, ModelLoadError
-from ..registry import KINDS, UnknownComponentError, registry
+from ..errors import ConfigError, ModelLoadError, UnknownComponentError
+from ..registrations import populate
+from ..registry import KINDS, registry
 from ..util import recover_dir
 from .ner_model import NERModel
 
@@ -147,6 +148,7 @@ def _point_at_saved_segmenters(data: Dict[str, Any], saved: Path) -> None:
 
 def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
     """Map each ``kind:name`` the config uses to the distribution that provides it."""
+    populate()
     found: Dict[str, str] = {}
     dists = importlib.metadata.packages_distributions()
 
@@ -171,6 +173,7 @@ def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
 
 
 def _check_components(data: Dict[str, Any], providers: Dict[str, str]) -> None:
+    populate()
     def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             for k, v in node.items():

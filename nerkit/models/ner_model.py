@@ -20,13 +20,11 @@ from torch import Tensor, nn
 from ..data.windows import responsible_windows, split_windows
 from ..errors import ConfigError
 from ..lexicon.lexicon import collate_lattices, lattice_window
-from ..registry import registry
 from ..spans import SpanArrays
 from ..types import Entity, Example
 from .base import Decoder, Encoder, Fusion, LatticeBatch
 
 
-@registry.models("nerkit.NERModel.v1")
 def ner_model(
     encoder: Any,
     decoder: Callable,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from ...errors import ConfigError
-from ...registry import registry
 from ...types import CMEEE_LABELS
 from .bio import DEFAULT_LABELS, BIOScheme
 
@@ -47,7 +46,6 @@ class NestedBIOScheme(BIOScheme):
         super().__init__(labels=labels, layers=layers, priority=priority, name=name)
 
 
-@registry.label_schemes("nerkit.NestedBIO.v1")
 def nested_bio_scheme(
     labels: List[str] = DEFAULT_LABELS,
     layers: List[List[str]] = NESTED_LAYERS,

@@ -29,7 +29,6 @@ from torch.autograd.function import once_differentiable
 from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
-from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
@@ -516,7 +515,6 @@ def _check_args(name: str, dropout: float, reduction: str) -> None:
         )
 
 
-@registry.decoders("nerkit.CRFDecoder.v1")
 def crf_decoder(
     scheme: TagScheme,
     dropout: float = 0.1,
@@ -532,7 +530,6 @@ def crf_decoder(
     return build
 
 
-@registry.decoders("nerkit.CRFNestedDecoder.v1")
 def crf_nested_decoder(
     dropout: float = 0.1,
     reduction: str = "mean",

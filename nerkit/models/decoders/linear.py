@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
-from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, TagScheme
@@ -121,7 +120,6 @@ class LinearDecoder(Decoder):
         )
 
 
-@registry.decoders("nerkit.LinearDecoder.v1")
 def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], LinearDecoder]:
     """Linear softmax head per tag layer of ``scheme``; returns ``build(input_dim)``."""
     if not 0.0 <= dropout < 1.0:
@@ -134,7 +132,6 @@ def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], L
     return build
 
 
-@registry.decoders("nerkit.LinearNestedDecoder.v1")
 def linear_nested_decoder(
     dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS
 ) -> Callable[[int], LinearDecoder]:

@@ -10,11 +10,9 @@ from torch import Tensor, nn
 
 from ...data.chars import CharVocab
 from ...errors import ModelLoadError
-from ...registry import registry
 from ..base import Encoder
 
 
-@registry.encoders("nerkit.TransformerEncoder.v1")
 def transformer_encoder(
     name_or_path: str,
     pretrained: bool = True,
