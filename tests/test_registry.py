@@ -25,12 +25,18 @@ def snapshot_problems(expected: dict, current: dict) -> list:
     for kind in sorted(set(expected) | set(current)):
         old, new = expected.get(kind, {}), current.get(kind, {})
         for name in sorted(set(old) - set(new)):
-            problems.append(f"{kind}: '{name}' is in the snapshot but not registered (nerkit/registrations.py)")
+            problems.append(
+                f"{kind}: '{name}' is in the snapshot but not registered (nerkit/registrations.py)"
+            )
         for name in sorted(set(new) - set(old)):
-            problems.append(f"{kind}: '{name}' is registered but not in the snapshot; regenerate: {REGENERATE}")
+            problems.append(
+                f"{kind}: '{name}' is registered but not in the snapshot; regenerate: {REGENERATE}"
+            )
         for name in sorted(set(old) & set(new)):
             if old[name] != new[name]:
-                problems.append(f"{kind}: '{name}' moved from {old[name]} to {new[name]}; regenerate: {REGENERATE}")
+                problems.append(
+                    f"{kind}: '{name}' moved from {old[name]} to {new[name]}; regenerate: {REGENERATE}"
+                )
     return problems
 
 
@@ -49,7 +55,9 @@ def test_unregistering_a_builtin_fails_the_snapshot():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    problems = snapshot_problems(json.loads(SNAPSHOT.read_text(encoding="utf8")), json.loads(out.stdout))
+    problems = snapshot_problems(
+        json.loads(SNAPSHOT.read_text(encoding="utf8")), json.loads(out.stdout)
+    )
     assert problems == [
         "decoders: 'nerkit.CRFDecoder.v1' is in the snapshot but not registered (nerkit/registrations.py)"
     ]
@@ -68,7 +76,9 @@ def test_no_module_registers_on_import():
         for i, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1):
             if re.match(r"\s*@registry\.\w+\(", line):
                 offenders.append(f"{path.relative_to(ROOT)}:{i}")
-    assert not offenders, f"register these in nerkit/registrations.py instead of a decorator: {offenders}"
+    assert not offenders, (
+        f"register these in nerkit/registrations.py instead of a decorator: {offenders}"
+    )
 
 
 def test_importing_modules_registers_nothing_and_registry_imports_no_component():
@@ -112,8 +122,13 @@ def test_cli_reports_unknown_component_in_one_paragraph(tmp_path: Path):
         encoding="utf8",
     )
     out = subprocess.run(
-        [sys.executable, "-m", "nerkit", "debug", "config", str(cfg)], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "nerkit", "debug", "config", str(cfg)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert out.returncode != 0
     assert "Traceback" not in out.stderr
-    assert "nerkit.CRFDecodr.v1" in out.stderr and "Did you mean 'nerkit.CRFDecoder.v1'" in out.stderr
+    assert (
+        "nerkit.CRFDecodr.v1" in out.stderr and "Did you mean 'nerkit.CRFDecoder.v1'" in out.stderr
+    )
