@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -27,10 +29,9 @@ from safetensors.torch import save_model as st_save_model
 
 from .. import __version__
 from ..config import _to_dict, check_config, interpolated, resolve_section
-from ..errors import ConfigError, ModelLoadError, UnknownComponentError
+from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
 from ..registrations import populate
 from ..registry import KINDS, registry
-from ..util import recover_dir
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
@@ -63,9 +64,54 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
 
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
-    """Rebuild a model from its directory; no training data or downloads needed."""
+    """Rebuild a model from its directory; no training data or downloads needed.
+
+    Read-only: nothing is written, renamed or deleted, here or in the parent. If a
+    trainer replaces the directory while it is being read (``atomic_dir`` swaps in a
+    new directory), the read is retried, so a model read during a save is the old or
+    the new checkpoint, never a mix of both. Interrupted saves are recovered by the
+    writer (training start and ``--resume``), not here.
+    """
     path = Path(path)
-    recover_dir(path)
+    for attempt in range(_SWAP_RETRIES + 1):
+        before = _dir_identity(path)
+        try:
+            result = _load_model_once(path, device)
+        except (NerkitError, OSError):
+            if attempt < _SWAP_RETRIES and _save_in_progress(path, before):
+                time.sleep(_SWAP_WAIT)
+                continue
+            raise
+        if before is not None and _dir_identity(path) == before:
+            return result
+        time.sleep(_SWAP_WAIT)  # swapped while reading: read the new one
+    raise ModelLoadError(
+        f"{path} was replaced {_SWAP_RETRIES} times while being read (a training run saving "
+        "it?). Load it again when the run has finished, or copy it first."
+    )
+
+
+_SWAP_RETRIES = 50
+_SWAP_WAIT = 0.05  # seconds
+
+
+def _dir_identity(path: Path) -> Optional[Tuple[int, int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+def _save_in_progress(path: Path, before: Optional[Tuple[int, int, int]]) -> bool:
+    """True if ``path`` appeared, vanished or was replaced while being read, or a
+    writer's temporary siblings (``atomic_dir``) exist next to it."""
+    if _dir_identity(path) != before:
+        return True
+    return any(path.parent.glob(f".tmp-{path.name}-*")) or any(path.parent.glob(f".old-{path.name}-*"))
+
+
+def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERModel, Config]:
     if not path.is_dir():
         raise ModelLoadError(
             f"Model directory not found: {path}. Pass a directory written by `nerkit train` "

@@ -229,6 +229,10 @@ class Trainer:
         self.dev_examples = read_corpus(reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records)
 
         self.state = TrainState()
+        if self.output_dir is not None and self.dist.main:
+            # The writer, not the readers, recovers interrupted saves of its checkpoints.
+            for name in CHECKPOINTS:
+                recover_dir(self.output_dir / name)
         resume_dir = _resume_dir(resume) if resume else None
         if resume_dir is not None:
             self.model, _ = load_model(resume_dir, device="cpu")
@@ -448,6 +452,9 @@ class Trainer:
         self._save("model-last", self.history[-1] if self.history else None, with_state=True)
         self.logger.close()
         return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
+
+
+CHECKPOINTS = ("model-best", "model-last")
 
 
 def _resume_dir(path: Path) -> Path:
