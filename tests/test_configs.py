@@ -162,8 +162,8 @@ def _fast_overrides(pkuseg_model: Path) -> Dict[str, Any]:
         "paths.sgns": str(CORPUS / "vectors.txt"),
         "paths.medvec": str(CORPUS / "vectors.txt"),
         "paths.pkuseg": str(pkuseg_model),
-        "model.encoder.name_or_path": str(TINY_BERT),
-        "model.encoder.pretrained": False,
+        "initialize.model.encoder.name_or_path": str(TINY_BERT),
+        "initialize.model.encoder.pretrained": False,
         "corpora.max_train_records": 12,
         "corpora.max_dev_records": 6,
         "training.max_steps": 2,
@@ -251,7 +251,7 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     overrides = {
         **_fast_overrides(pkuseg_copy),
         **_shrink_overrides(path),
-        "model.lexicon.segmenter.user_dict": str(user_dict),
+        "initialize.model.lexicon.segmenter.user_dict": str(user_dict),
     }
     trainer = Trainer(load_config(path, overrides), tmp_path / "run")
     trainer.run()
@@ -268,7 +268,7 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     assert not list(model_dir.rglob("*.pkl"))
     nlp = nerkit.load(model_dir, device="cpu")
     seg = nlp.model.lexicon.segmenter
-    assert Path(seg.model).resolve() == (model_dir / "lexicon" / "segmenters" / "0").resolve()
+    assert seg.model_dir.resolve() == (model_dir / "lexicon" / "segmenter").resolve()
     assert [seg(t) for t in texts] == words_before
     after = nlp.model.predict(examples)
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]

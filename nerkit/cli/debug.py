@@ -9,8 +9,8 @@ import typer
 from confection import Config
 
 from ..config import check_config, interpolated, resolve_section, settings
+from ..data.corpus import read_corpus
 from ..errors import DataError
-from ..training.loop import read_corpus
 
 
 def _corpora(cfg: Config):

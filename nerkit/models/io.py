@@ -1,16 +1,20 @@
 """Model directories: write and read a trained model without the training data.
 
-A model directory holds::
+A model directory (format 2) holds::
 
-    config.cfg          the full filled config the model was trained with
+    config.cfg          the full filled config: [model] is the architecture, the
+                        resources used to initialise it are in [initialize] / [paths]
+    meta.json           format, versions, labels, tag sets, scores, and which
+                        package provides each component
     model.safetensors   every weight (encoder, fusion, decoder, word vectors)
-    encoder/            the tokenizer files and the transformer's config.json
-    lexicon/            the reduced lexicon (words.json + vectors.safetensors), if any
-      segmenters/<i>/   a copy of each segmenter's files (the pkuseg model: msgpack, npz,
-                        text word lists), used instead of the original when loading
-    meta.json           labels, tag sets, scores, and which package provides each component
+    encoder/            the encoder's ``to_disk`` (tokenizer files, config.json)
+    lexicon/            the lexicon's ``to_disk`` (words.json, vectors.safetensors),
+      segmenter/        and its segmenter's (the pkuseg model copy), if any
 
-Nothing is unpickled on load: weights are safetensors, the rest JSON/text.
+Saving calls ``model.to_disk(dir)``, which calls ``to_disk`` on each component with
+assets; loading resolves ``[model]`` alone (no ``[initialize]`` resource is touched),
+calls ``from_disk`` on the same components, loads the weights and writes nothing.
+Nothing here names a component's arguments. Nothing is unpickled on load.
 """
 
 from __future__ import annotations
@@ -20,23 +24,23 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from confection import Config
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
-from .. import __version__
+from ..about import __version__
 from ..config import _to_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
 from ..registrations import populate
 from ..registry import KINDS, registry
+from .base import TagScheme
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
-SEGMENTERS_DIR = "lexicon/segmenters"  # copies of segmenter files (the pkuseg model), one folder each
-SEGMENTER_SETTINGS = "settings.json"  # the config settings that point a segmenter at its copy
+FORMAT = 2  # meta.json "format"; format 1 (nerkit 0.1.0, no "format" key) edited the config on load
 
 
 def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None) -> None:
@@ -46,18 +50,16 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
     cfg = interpolated(config)
     cfg.to_disk(path / "config.cfg")
     st_save_model(model, str(path / "model.safetensors"))
-    model.encoder.save_assets(path / "encoder")
-    if model.lexicon is not None:
-        model.lexicon.to_disk(path / "lexicon")
-        _save_segmenters(model.lexicon.segmenter, _to_dict(cfg), path / SEGMENTERS_DIR)
+    model.to_disk(path)
     scheme = model.decoder.scheme
     info = {
+        "format": FORMAT,
         "nerkit_version": __version__,
         "labels": list(scheme.labels),
         "scheme": type(scheme).__name__,
         "components": component_packages(_to_dict(cfg)),
     }
-    if hasattr(scheme, "num_layers"):
+    if isinstance(scheme, TagScheme):
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
     info.update(meta or {})
     (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
@@ -123,23 +125,12 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
             f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
         )
     meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    _check_format(path, meta)
     cfg = Config().from_disk(path / "config.cfg", interpolate=False)
     _check_components(_to_dict(cfg), meta.get("components", {}))
-    data = _to_dict(cfg)
-    enc = data["model"]["encoder"]
-    if "name_or_path" in enc:
-        enc["name_or_path"] = str(path / "encoder")
-        enc["pretrained"] = False
-    lex = data["model"].get("lexicon")
-    if isinstance(lex, dict) and "vectors" in lex:
-        lex["vectors"] = None  # the reduced vectors are stored in lexicon/
-    _point_at_saved_segmenters(data, path / SEGMENTERS_DIR)
-    cfg = Config(data, is_interpolated=False)
-    check_config(cfg)
-    model: NERModel = resolve_section(cfg, "model")
-    if model.lexicon is not None:
-        model.lexicon.from_disk(path / "lexicon")
-    model.build_heads()
+    check_config(cfg, initialize=False)
+    model: NERModel = resolve_section(cfg, "model", initialize=False)
+    model.from_disk(path)
     try:
         st_load_model(model, str(path / "model.safetensors"), strict=True)
     except RuntimeError as err:
@@ -151,45 +142,21 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
     return model, cfg
 
 
-def _segmenter_nodes(data: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Config blocks of the lexicon's segmenters, pre-order (a union's ``*`` blocks in order)."""
-    lex = data.get("model", {}).get("lexicon")
-    root = lex.get("segmenter") if isinstance(lex, dict) else None
-
-    def walk(node: Any) -> List[Dict[str, Any]]:
-        if not (isinstance(node, dict) and "@segmenters" in node):
-            return []
-        children = node.get("*") if isinstance(node.get("*"), dict) else {}
-        return [node] + [n for child in children.values() for n in walk(child)]
-
-    return walk(root)
-
-
-def _segmenter_objects(segmenter: Any) -> List[Any]:
-    """The segmenter objects in the same pre-order as ``_segmenter_nodes``."""
-    return [segmenter] + [s for child in getattr(segmenter, "segmenters", None) or () for s in _segmenter_objects(child)]
-
-
-def _save_segmenters(segmenter: Any, data: Dict[str, Any], dest: Path) -> None:
-    """Copy the files of segmenters that have them (``to_disk``), e.g. the pkuseg
-    model, into ``dest/<i>/``, so that prediction does not need the originals."""
-    nodes, objects = _segmenter_nodes(data), _segmenter_objects(segmenter)
-    if len(nodes) != len(objects):
-        return  # a segmenter with its own nesting: the config can't be pointed at copies
-    for i, seg in enumerate(objects):
-        if callable(getattr(seg, "to_disk", None)):
-            settings = seg.to_disk(dest / str(i))
-            (dest / str(i) / SEGMENTER_SETTINGS).write_text(json.dumps(settings, indent=2), encoding="utf8")
-
-
-def _point_at_saved_segmenters(data: Dict[str, Any], saved: Path) -> None:
-    """Point each segmenter block that has a saved copy at it (paths in its settings file)."""
-    for i, node in enumerate(_segmenter_nodes(data)):
-        settings_file = saved / str(i) / SEGMENTER_SETTINGS
-        if settings_file.is_file():
-            settings = json.loads(settings_file.read_text(encoding="utf8"))
-            for key, value in settings.items():
-                node[key] = None if value is None else str((saved / str(i) / value).resolve())
+def _check_format(path: Path, meta: Dict[str, Any]) -> None:
+    found = meta.get("format", 1)
+    if found == FORMAT:
+        return
+    if found == 1:
+        raise ModelLoadError(
+            f"{path} is a model directory of format 1 (written by nerkit "
+            f"{meta.get('nerkit_version', '0.1.0')}); this nerkit {__version__} reads format "
+            f"{FORMAT}, where the init-only resources moved to [initialize]. Convert it "
+            f"(read-only for the original): python -m nerkit.models.convert {path} {path}-v{FORMAT}"
+        )
+    raise ModelLoadError(
+        f"{path}: model directory format {found!r}; this nerkit {__version__} reads format "
+        f"{FORMAT}. Load it with the nerkit version that wrote it ({meta.get('nerkit_version', '?')})."
+    )
 
 
 def component_packages(data: Dict[str, Any]) -> Dict[str, str]:

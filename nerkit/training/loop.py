@@ -26,9 +26,11 @@ from confection import Config
 from torch import nn
 
 from ..config import check_config, filled_config, resolve_section, settings
-from ..errors import ConfigError, DataError
+from ..data.corpus import read_corpus
+from ..errors import ConfigError
+from ..models.batching import Batch, make_batches
 from ..models.io import load_model, save_model
-from ..models.ner_model import Batch, NERModel, WindowFeatures
+from ..models.ner_model import NERModel
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
@@ -54,53 +56,6 @@ class TrainResult:
     steps: int
     output_dir: Optional[Path]
     history: List[Dict[str, Any]]
-
-
-# ---------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------
-
-
-def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> List[Example]:
-    if not path:
-        raise ConfigError(f"{key}: no file given. Set it in the config or with --{key} PATH.")
-    if not Path(path).exists():
-        raise DataError(f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH.")
-    examples = reader(path)  # a Corpus: keeps the reader's .warnings
-    if limit:
-        examples = examples[:limit]
-    if not examples:
-        raise DataError(f"{key}: {path} holds no records.")
-    return examples
-
-
-def make_batches(
-    feats: Sequence[WindowFeatures],
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    bucketing: bool,
-    bucket_size: int,
-) -> List[List[int]]:
-    """Feature indices per batch for one epoch; the same for the same (seed, epoch).
-
-    With bucketing, shuffled features are cut into chunks of
-    ``batch_size * bucket_size``, each chunk sorted by length and cut into
-    batches (little padding), and the batches shuffled again.
-    """
-    rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(feats)))
-    rng.shuffle(order)
-    if bucketing:
-        chunk = batch_size * max(1, bucket_size)
-        sorted_order: List[int] = []
-        for s in range(0, len(order), chunk):
-            sorted_order.extend(sorted(order[s : s + chunk], key=lambda i: feats[i].length))
-        order = sorted_order
-    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    if bucketing:
-        rng.shuffle(batches)
-    return batches
 
 
 # ---------------------------------------------------------------------------
@@ -409,7 +364,7 @@ class Trainer:
         t = self.training
         st = self.state
         enc = self.model.encoder
-        freeze = getattr(enc, "freeze_steps", 0)
+        freeze = enc.freeze_steps
         started = time.time()
         progress = self.logger.progress(self.total_steps) if self.dist.main and hasattr(self.logger, "progress") else None
         if progress is not None and st.step:
@@ -419,7 +374,7 @@ class Trainer:
         while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
             batches = self._epoch_batches(st.epoch)
             while st.batches_done < len(batches) and not stop:
-                if freeze and hasattr(enc, "set_frozen"):
+                if freeze:
                     enc.set_frozen(st.step < freeze)
                 group = batches[st.batches_done : st.batches_done + t.accumulate_gradient]
                 step_loss = sum(self._train_batch(idx) for idx in group) / len(group)

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ...models.base import TagScheme
 from ...types import CMEEE_LABELS, Entity
+from .base import TagScheme
 from .labels import check_entity, label_ids
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
-from ...models.base import SpanScheme
 from ...types import CMEEE_LABELS, Entity
+from .base import SpanScheme
 from .bio import DEFAULT_LABELS
 from .labels import check_entity, label_ids
 
