@@ -98,6 +98,7 @@ def test_importing_modules_registers_nothing_and_registry_imports_no_component()
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.replace("'", '"')) == [
         "nerkit",
+        "nerkit.about",
         "nerkit.errors",
         "nerkit.registrations",
         "nerkit.registry",
