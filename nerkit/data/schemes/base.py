@@ -6,7 +6,7 @@ they describe and import nothing from ``models``.
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 from ...types import Entity
 
@@ -34,6 +34,15 @@ class TagScheme(LabelScheme):
 
     def decode(self, tags: Sequence[Sequence[int]]) -> List[Entity]:
         """[num_layers][length] tag ids -> entities (all layers merged)."""
+        raise NotImplementedError
+
+    def encode_batch(self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int], pad: int = -100) -> Any:
+        """Tags of a batch: int64 array [B, num_layers, max(lengths)], ``pad`` past each length."""
+        raise NotImplementedError
+
+    def tag_spans(self, tags: Any, lengths: Any = None) -> Any:
+        """Vectorised decoding: tags [B, num_layers, L] -> a ``TagSpans`` of every entity
+        (arrays ``batch``, ``layer``, ``start``, ``end``, ``label``)."""
         raise NotImplementedError
 
 

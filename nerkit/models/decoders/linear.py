@@ -32,11 +32,9 @@ IGNORE = -100
 
 
 def _check_scheme(scheme: object, name: str) -> None:
-    needed = ("num_layers", "layer_tags", "encode_batch", "tag_spans")
-    missing = [attr for attr in needed if not hasattr(scheme, attr)]
-    if missing:
+    if not isinstance(scheme, TagScheme):
         raise ConfigError(
-            f"{name}: `scheme` {scheme!r} lacks {missing}. Use a BIO tag scheme such as "
+            f"{name}: `scheme` {scheme!r} is not a TagScheme (nerkit.data.schemes.base). Use a BIO tag scheme such as "
             f'@label_schemes = "nerkit.NestedBIO.v1" or "nerkit.BIO.v1" (span schemes '
             f"go with span decoders)."
         )
