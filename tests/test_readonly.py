@@ -130,3 +130,38 @@ def test_evaluate_in_a_loop_while_training_saves(tmp_path: Path):
     assert loads >= 2, log[-2000:]
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
     nerkit.load(target, device="cpu")
+
+
+def _as_format_1(model: Path, old: Path) -> None:
+    """What nerkit 0.1.0 wrote: init-only arguments in [model], no "format" in meta.json."""
+    from confection import Config
+
+    shutil.copytree(model, old)
+    cfg = Config().from_disk(old / "config.cfg", interpolate=False)
+    data = {k: dict(v) for k, v in cfg.items()}
+    data["model"]["encoder"] = {
+        **data["model"]["encoder"],
+        **data.pop("initialize")["model"]["encoder"],
+    }
+    Config(data).to_disk(old / "config.cfg")
+    meta = json.loads((old / "meta.json").read_text(encoding="utf8"))
+    del meta["format"]
+    (old / "meta.json").write_text(json.dumps(meta), encoding="utf8")
+
+
+def test_format_1_model_dir_is_refused_with_a_fix_then_converted(model_dir: Path, tmp_path: Path):
+    from nerkit.errors import ModelLoadError
+    from nerkit.models.convert import convert
+
+    old = tmp_path / "model-v1"
+    _as_format_1(model_dir, old)
+    with pytest.raises(
+        ModelLoadError, match=r"format 1 .*reads format 2.*python -m nerkit\.models\.convert"
+    ):
+        nerkit.load(old, device="cpu")
+    before = tree_state(old)
+    convert(old, tmp_path / "model-v2")
+    assert tree_state(old) == before
+    texts = ["患者右下腹疼痛三天", "无"]
+    expected = nerkit.load(model_dir, device="cpu").pipe(texts)
+    assert list(nerkit.load(tmp_path / "model-v2", device="cpu").pipe(texts)) == list(expected)

@@ -13,7 +13,9 @@ def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> L
     if not path:
         raise ConfigError(f"{key}: no file given. Set it in the config or with --{key} PATH.")
     if not Path(path).exists():
-        raise DataError(f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH.")
+        raise DataError(
+            f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH."
+        )
     examples = reader(path)  # a Corpus: keeps the reader's .warnings
     if limit:
         examples = examples[:limit]

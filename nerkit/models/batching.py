@@ -34,7 +34,9 @@ class LatticeBatch:
     mask: Tensor
 
     def to(self, device: torch.device) -> LatticeBatch:
-        return LatticeBatch(*(t.to(device) for t in (self.word_ids, self.starts, self.ends, self.mask)))
+        return LatticeBatch(
+            *(t.to(device) for t in (self.word_ids, self.starts, self.ends, self.mask))
+        )
 
 
 @dataclass
@@ -45,7 +47,9 @@ class WindowFeatures:
     start: int  # first character of the window in the record
     end: int  # one past the last character
     char_ids: List[int]
-    lattice: Optional[List[Tuple[int, int, int]]] = None  # (start, end incl., word id), window coords
+    lattice: Optional[List[Tuple[int, int, int]]] = (
+        None  # (start, end incl., word id), window coords
+    )
     entities: List[Entity] = field(default_factory=list)  # gold, window coords
 
     @property

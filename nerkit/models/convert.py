@@ -22,7 +22,10 @@ from ..config import INIT_SECTION, _to_dict
 from ..errors import ModelLoadError
 
 # What format 1 rewrote on load, per component kind (nerkit 0.1.0's built-ins).
-INIT_ONLY = {"@encoders": ("name_or_path", "pretrained"), "@segmenters": ("model", "user_dict", "words_file")}
+INIT_ONLY = {
+    "@encoders": ("name_or_path", "pretrained"),
+    "@segmenters": ("model", "user_dict", "words_file"),
+}
 OLD_SEGMENTERS = "lexicon/segmenters"
 
 
@@ -38,7 +41,9 @@ def _segmenter_blocks(node: Any) -> List[Tuple[List[str], List[str], Dict[str, A
     out: List[Tuple[List[str], List[str], Dict[str, Any]]] = [([], [], node)]
     children = node.get("*") if isinstance(node.get("*"), dict) else {}
     for i, (key, child) in enumerate(children.items()):
-        out += [(["*", key, *keys], [str(i), *parts], b) for keys, parts, b in _segmenter_blocks(child)]
+        out += [
+            (["*", key, *keys], [str(i), *parts], b) for keys, parts, b in _segmenter_blocks(child)
+        ]
     return out
 
 
@@ -46,7 +51,9 @@ def convert(old: Path, new: Path) -> None:
     old, new = Path(old), Path(new)
     meta = json.loads((old / "meta.json").read_text(encoding="utf8"))
     if meta.get("format", 1) != 1:
-        raise ModelLoadError(f"{old}: format {meta.get('format')}, not format 1; nothing to convert.")
+        raise ModelLoadError(
+            f"{old}: format {meta.get('format')}, not format 1; nothing to convert."
+        )
     if new.exists():
         raise ModelLoadError(f"{new} exists; pass a new directory.")
     data = _to_dict(Config().from_disk(old / "config.cfg", interpolate=False))

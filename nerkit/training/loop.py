@@ -25,7 +25,7 @@ import torch
 from confection import Config
 from torch import nn
 
-from ..config import check_config, filled_config, resolve_section, settings
+from ..config import check_config, filled_config, interpolated, resolve_section, settings
 from ..data.corpus import read_corpus
 from ..errors import ConfigError
 from ..models.batching import Batch, make_batches
@@ -161,6 +161,7 @@ class Trainer:
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
     ) -> None:
+        cfg = interpolated(cfg)  # once: the checks and sections below reuse it
         check_config(cfg)
         self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
@@ -366,7 +367,7 @@ class Trainer:
         enc = self.model.encoder
         freeze = enc.freeze_steps
         started = time.time()
-        progress = self.logger.progress(self.total_steps) if self.dist.main and hasattr(self.logger, "progress") else None
+        progress = self.logger.progress(self.total_steps) if self.dist.main else None
         if progress is not None and st.step:
             progress.update(st.step, None)
         losses: List[float] = []

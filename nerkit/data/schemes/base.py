@@ -36,7 +36,9 @@ class TagScheme(LabelScheme):
         """[num_layers][length] tag ids -> entities (all layers merged)."""
         raise NotImplementedError
 
-    def encode_batch(self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int], pad: int = -100) -> Any:
+    def encode_batch(
+        self, entities: Sequence[Sequence[Entity]], lengths: Sequence[int], pad: int = -100
+    ) -> Any:
         """Tags of a batch: int64 array [B, num_layers, max(lengths)], ``pad`` past each length."""
         raise NotImplementedError
 
