@@ -49,6 +49,8 @@ STUDY: Dict[str, tuple] = {
              "nerkit.PGD.v1", None),
 }
 BEYOND = ["roberta-globalpointer", "roberta-large-flat-globalpointer", "bert-crf-nested"]
+# Offline configs over the bundled sample files, not experiments (no study F1, not based on base.cfg).
+QUICKSTARTS = ("quickstart", "quickstart-flat")
 
 
 def _study_line(path: Path):
@@ -58,7 +60,7 @@ def _study_line(path: Path):
 
 def test_every_experiment_has_a_config():
     names = set(IDS)
-    missing = [n for n in [*STUDY, *BEYOND, "base", "quickstart"] if n not in names]
+    missing = [n for n in [*STUDY, *BEYOND, "base", *QUICKSTARTS] if n not in names]
     assert not missing, f"configs/ lacks {missing}"
 
 
@@ -68,7 +70,7 @@ def test_config_loads_and_validates(path: Path):
     check_config(cfg)  # raises ConfigError listing every problem
     for section in ("system", "corpora", "training"):
         settings(cfg, section)
-    if path.stem in ("base", "quickstart"):
+    if path.stem in ("base", *QUICKSTARTS):
         return
     # every experiment extends base.cfg (directly or through another experiment)
     chain, current = [], path
@@ -89,7 +91,9 @@ def test_study_config_composition(name: str):
     assert _study_line(path) == f"{f1:.3f}"
     cfg = load_config(path, interpolate=True)
     paths, model, training = cfg["paths"], cfg["model"], cfg["training"]
-    assert model["encoder"]["name_or_path"] == paths[encoder]
+    init = cfg["initialize"]["model"]  # the init-only resources, outside the architecture
+    assert "name_or_path" not in model["encoder"] and "vectors" not in model.get("lexicon", {})
+    assert init["encoder"]["name_or_path"] == paths[encoder]
     assert model["encoder"]["max_length"] == (512 if name == "best" else 128)
     assert training["max_epochs"] == (20 if name == "best" else 5)
     assert model["decoder"]["@decoders"] == "nerkit.LinearNestedDecoder.v1"
@@ -98,16 +102,17 @@ def test_study_config_composition(name: str):
         assert "lexicon" not in model
     else:
         assert model["lexicon"]["segmenter"]["@segmenters"] == segmenter
-        assert model["lexicon"]["vectors"]["path"] == paths[vectors]
+        assert init["lexicon"]["vectors"]["path"] == paths[vectors]
         if segmenter == "nerkit.PkusegSegmenter.v1":
-            assert model["lexicon"]["segmenter"]["model"] == paths["pkuseg"]
+            assert init["lexicon"]["segmenter"]["model"] == paths["pkuseg"]
+            assert "model" not in model["lexicon"]["segmenter"]
     assert training["adversarial"]["@adversarial"] == adversarial
     assert training["optimizer"].get("layerwise_decay") == lld
     assert training["optimizer"]["learning_rate"] == 3e-5
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIG_FILES if p.stem not in ("base", "quickstart")],
-                         ids=[p.stem for p in CONFIG_FILES if p.stem not in ("base", "quickstart")])
+@pytest.mark.parametrize("path", [p for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)],
+                         ids=[p.stem for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)])
 def test_header_states_study_f1_and_settings(path: Path):
     value = _study_line(path)
     assert value is not None, f"{path.name}: add a '# Study test F1: <number>' (or 'none (...)') header line"

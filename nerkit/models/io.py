@@ -36,6 +36,7 @@ from ..config import _to_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
 from ..registrations import populate
 from ..registry import KINDS, registry
+from ..util import file_mode
 from .base import TagScheme
 from .ner_model import NERModel
 
@@ -63,6 +64,8 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
     info.update(meta or {})
     (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
+    for weights in path.rglob("*.safetensors"):  # safetensors writes them 0600
+        os.chmod(weights, file_mode())
 
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
