@@ -19,3 +19,11 @@ class ModelLoadError(NerkitError, OSError):
 
 class UnknownComponentError(NerkitError, LookupError):
     """A config or lookup names a component (or a kind) that no registry holds."""
+
+
+class AssetError(NerkitError, FileNotFoundError):
+    """Files a config reads (corpora, models, vectors) are missing; the message lists each one."""
+
+
+class InputError(NerkitError, TypeError):
+    """A Python API call got a value of the wrong type (e.g. a list where one text is expected)."""

@@ -43,7 +43,7 @@ PLUGIN = textwrap.dedent(
         def _build(self, chars: List[str]) -> None:
             self.chars = chars  # ids: 0 pad, 1 unk, 2 cls, 3 sep, 4.. the characters
             self.index = {c: i + 4 for i, c in enumerate(chars)}
-            self.pad_id, self.cls_id, self.sep_id = 0, 2, 3
+            self.pad_id, self.unk_id, self.cls_id, self.sep_id = 0, 1, 2, 3
             self.embed = nn.Embedding(len(chars) + 4, self.width, padding_idx=0)
             self.mix = nn.Linear(self.width, self.width)
 

@@ -37,6 +37,7 @@ class Encoder(nn.Module):
     cls_id: int
     sep_id: int
     pad_id: int
+    unk_id: int  # the id of characters the vocabulary lacks
     freeze_steps: int  # optimizer steps to keep the encoder frozen at the start (0: none)
 
     @property

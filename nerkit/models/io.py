@@ -28,6 +28,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from confection import Config
+from safetensors import SafetensorError
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
@@ -127,15 +128,34 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
         raise ModelLoadError(
             f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
         )
-    meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    recopy = (
+        "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
+        "or train the model again."
+    )
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {recopy}") from None
     _check_format(path, meta)
-    cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    try:
+        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    except Exception as err:  # configparser / confection parse errors
+        raise ModelLoadError(f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}") from None
     _check_components(_to_dict(cfg), meta.get("components", {}))
     check_config(cfg, initialize=False)
-    model: NERModel = resolve_section(cfg, "model", initialize=False)
-    model.from_disk(path)
+    try:
+        model: NERModel = resolve_section(cfg, "model", initialize=False)
+        model.from_disk(path)  # each component's assets (encoder/, lexicon/, ...)
+    except ModelLoadError as err:
+        reason = getattr(err, "reason", str(err))
+        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {recopy}") from None
     try:
         st_load_model(model, str(path / "model.safetensors"), strict=True)
+    except SafetensorError as err:
+        raise ModelLoadError(
+            f"{path / 'model.safetensors'} can't be read ({type(err).__name__}: {err}): the file is "
+            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {recopy}"
+        ) from None
     except RuntimeError as err:
         raise ModelLoadError(
             f"{path / 'model.safetensors'} does not match the model built from its config.cfg: {err}"
