@@ -162,12 +162,13 @@ class Trainer:
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
     ) -> None:
+        written = cfg  # as written: asset errors name the ${paths.KEY} of each file
         cfg = interpolated(cfg)  # once: the checks and sections below reuse it
         check_config(cfg)
         self.system = settings(cfg, "system")
         resolve_device(self.system.device)  # a device this machine lacks fails before anything is read
         # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
-        check_assets(cfg, sections=("corpora",) if resume else ("corpora", "model"))
+        check_assets(written, sections=("corpora",) if resume else ("corpora", "model"))
         self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
         self.training = settings(cfg, "training")
