@@ -94,8 +94,6 @@ window_overlap = 32
 
 [model.encoder]
 @encoders = "nerkit.TransformerEncoder.v1"
-name_or_path = ${paths.encoder}
-pretrained = false
 max_length = 128
 
 [model.decoder]
@@ -104,6 +102,12 @@ dropout = 0.1
 
 [model.decoder.scheme]
 @label_schemes = "nerkit.BIO.v1"
+
+[initialize]
+
+[initialize.model.encoder]
+name_or_path = ${paths.encoder}
+pretrained = false
 
 [training]
 max_epochs = 10

@@ -212,8 +212,8 @@ def speed(env: Env, config: str, length: int) -> Dict[str, Any]:
     overrides: Dict[str, Any] = {
         "paths.train": str(train),
         "paths.dev": str(train),
-        "model.encoder.name_or_path": str(enc),
-        "model.encoder.pretrained": False,
+        "initialize.model.encoder.name_or_path": str(enc),
+        "initialize.model.encoder.pretrained": False,
         "model.encoder.max_length": length,
         "corpora.max_dev_records": 4,
         "system.device": env.device,
@@ -228,6 +228,10 @@ def speed(env: Env, config: str, length: int) -> Dict[str, Any]:
                 "@segmenters": "nerkit.LexiconMatcher.v1",
                 "words_file": str(pkuseg_words(env.work / "w.txt")),
             },
+            "vectors": None,
+        }
+        overrides["initialize.model.lexicon"] = {
+            "segmenter": overrides["model.lexicon"]["segmenter"],
             "vectors": None,
         }
     if env.cpu:

@@ -36,7 +36,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..registry import registry
 
 Weights = Dict[str, Tensor]
 
@@ -158,13 +157,11 @@ class EMA(WeightAveraging):
             self.shadow[k].copy_(v)
 
 
-@registry.averaging("nerkit.NoAveraging.v1")
 def no_averaging() -> WeightAveraging:
     """Evaluate and save the training weights (the default)."""
     return NoAveraging()
 
 
-@registry.averaging("nerkit.EMA.v1")
 def ema(decay: float = 0.999, warmup: bool = True) -> WeightAveraging:
     """Exponential moving average of the weights, used for evaluation and saving.
 
