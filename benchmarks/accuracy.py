@@ -468,7 +468,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         raise SystemExit(f"--rows: unknown rows {unknown}; rows: {', '.join(ROWS)}")
-    if "plain" not in names:
+    if "plain" not in names and not args.skip_plain:
         names = ["plain", *names]  # ratios need the plain script in the same run
     for path, what in ((args.corpus, "--corpus"), (args.vocab, "--vocab")):
         if not path.exists():
@@ -556,6 +556,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per row")
+    ap.add_argument(
+        "--skip-plain", action="store_true", help="leave out the plain script (no ratios)"
+    )
     ap.add_argument(
         "--table", type=Path, default=None, help="print the table of a --json file and exit"
     )
