@@ -5,6 +5,7 @@ One import per module; the registry imports this lazily on first lookup.
 
 # ruff: noqa: F401
 from .data import readers
+from .data.formats import brat, ccks, cmeee, conll, doccano, label_studio
 from .data.schemes import bio, nested_bio, spans
 from .lexicon import cache, coverage, lexicon, matcher, pkuseg, union, word2vec
 from .models import ner_model
