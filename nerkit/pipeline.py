@@ -114,12 +114,19 @@ class Pipeline:
                 preds = self._predict(examples, batch_size, max_tokens, progress=lambda n: bar.advance(task, n))
         return [[e for e, _ in p] for p in preds.entities()]
 
-    def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
-        """Read a data file with the reader of the model's config."""
+    def read(
+        self, path: Union[str, Path], annotated: bool = True, fmt: Optional[str] = None
+    ) -> List[Example]:
+        """Read a data file with the reader of the model's config, or in format ``fmt``
+        (see :mod:`nerkit.data.formats`)."""
         from .errors import DataError
 
         if not Path(path).exists():
             raise DataError(f"file not found: {path}")
+        if fmt is not None:
+            from .data import formats
+
+            return list(formats.read(path, fmt))
         reader = resolve_section(self.config, "corpora")["reader"]
         return list(reader(path))
 

@@ -9,7 +9,7 @@ import typer
 from confection import Config
 
 from ..config import check_config, interpolated, resolve_section, settings
-from ..errors import DataError
+from ..errors import DataError, NerkitError
 from ..training.loop import read_corpus
 
 
@@ -26,22 +26,56 @@ def _corpora(cfg: Config):
 
 
 def debug_data(cfg: Config) -> None:
-    from ..data.stats import corpus_stats, format_stats
+    from ..data.labels import unknown_labels
+    from ..data.stats import (
+        chars_outside_vocab,
+        corpus_stats,
+        format_extras,
+        format_stats,
+        longest_records,
+    )
 
     splits = _corpora(cfg)
+    if "train" in splits:  # labels the config leaves out come from the training corpus
+        from ..training.labels import fill_labels
+
+        cfg, learned, _ = fill_labels(cfg, splits["train"])
+        if learned is not None:
+            typer.echo(f"labels (learned from train, as `nerkit train` does): {learned}")
     model_cfg = interpolated(cfg)["model"]
     max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
-    scheme = None
-    dec = model_cfg.get("decoder", {})
-    if "scheme" in dec:
-        scheme = resolve_section(Config({"s": dec["scheme"]}), "s")
+    scheme = _scheme(model_cfg.get("decoder", {}))
+    vocab = _vocab(model_cfg["encoder"])
+    train_labels = [e.label for ex in splits.get("train", []) for e in ex.entities]
     for name, examples in splits.items():
         typer.secho(f"== {name}: {getattr(examples, 'path', '')}", bold=True)
         typer.echo(format_stats(corpus_stats(examples, max_chars=max_chars, scheme=scheme)))
+        oov = chars_outside_vocab(examples, vocab) if vocab is not None else None
+        unseen = unknown_labels(examples, set(train_labels)) if name != "train" and train_labels else None
+        total = sum(len(ex.text) for ex in examples)
+        typer.echo(format_extras(longest_records(examples), oov, unseen, total))
         warnings = getattr(examples, "warnings", [])
         typer.echo(f"validation problems: {len(warnings)}")
         for w in warnings[:20]:
             typer.echo(f"  - {w}")
+
+
+def _scheme(decoder_cfg):
+    """The decoder's label scheme (a decoder built at width 8 holds it), or None."""
+    if not decoder_cfg:
+        return None
+    try:
+        return resolve_section(Config({"d": decoder_cfg}), "d")(8).scheme
+    except NerkitError:
+        return None  # e.g. labels still missing: no ceiling to show
+
+
+def _vocab(encoder_cfg):
+    """The encoder's character vocabulary when it is a local directory with a vocab.txt."""
+    from ..data.chars import CharVocab
+
+    path = Path(str(encoder_cfg.get("name_or_path", ""))) / "vocab.txt"
+    return CharVocab.from_file(path) if path.is_file() else None
 
 
 def debug_vectors(cfg: Config) -> None:

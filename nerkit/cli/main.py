@@ -71,8 +71,13 @@ def train(
 @friendly
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
-    data: Path = typer.Argument(..., help="Annotated CMeEE file."),
+    data: Path = typer.Argument(..., help="Annotated file (the model's reader, or --from)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    from_: Optional[str] = typer.Option(
+        None,
+        "--from",
+        help="Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader.",
+    ),
     batch_size: int = typer.Option(64, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
@@ -80,11 +85,21 @@ def evaluate(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file."""
+    from ..data.labels import unknown_labels
     from ..pipeline import load
     from ..scoring import format_scores, score
 
     nlp = load(model, device=device)
-    examples = nlp.read(data)
+    examples = nlp.read(data, fmt=from_)
+    unknown = unknown_labels(examples, nlp.labels)
+    if unknown:
+        listing = ", ".join(f"{lab} {n}" for lab, n in unknown.most_common())
+        typer.secho(
+            f"⚠ {data} has {sum(unknown.values())} entities with labels the model was not trained on "
+            f"({listing}); they count as missed entities.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     preds = nlp.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
     scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
     typer.echo(format_scores(scores))
@@ -96,29 +111,120 @@ def evaluate(
 @friendly
 def predict(
     model: Path = typer.Argument(..., help="Model directory."),
-    input: Path = typer.Argument(..., help="CMeEE JSON (or JSON Lines) file; entities are ignored."),
-    output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format."),
+    input: Path = typer.Argument(
+        ..., help="Input file (the model's reader, or --from); entities are ignored."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Prediction file (format from --to or the extension)."
+    ),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Format of INPUT; default: the model's reader."
+    ),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Format of OUTPUT; default: from its extension (.json: CMeEE)."
+    ),
     batch_size: int = typer.Option(64, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
-    """Predict entities for every record of INPUT, in order, in the CMeEE format."""
-    from ..data.submission import check_submission, write_cmeee
+    """Predict entities for every record of INPUT, in order, keeping each record's id."""
+    from ..data import formats
+    from ..data.submission import check_submission
     from ..pipeline import load
+    from ..types import Example
 
     nlp = load(model, device=device)
-    examples = nlp.read(input, annotated=False)
+    examples = nlp.read(input, annotated=False, fmt=from_)
     preds = nlp.predict_examples(
         examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
     )
-    write_cmeee(output, [ex.text for ex in examples], preds)
-    problems = check_submission(output, input, labels=nlp.labels)
-    if problems:
-        raise NerkitError("The written file breaks the format rules: " + "; ".join(problems[:5]))
-    n = sum(len(p) for p in preds)
-    typer.secho(f"✔ {len(examples)} records, {n} entities -> {output}", fg=typer.colors.GREEN)
+    fmt = to or formats.output_format(output)
+    out = [
+        Example(ex.text, p, ex.index, ex.source, ex.id)
+        for ex, p in zip(examples, preds, strict=True)
+    ]
+    report = formats.write(output, out, fmt)
+    if fmt == "cmeee" and input.is_file() and formats.detect(input) == "cmeee":
+        problems = check_submission(output, input, labels=nlp.labels)
+        if problems:
+            raise NerkitError(
+                "The written file breaks the format rules: " + "; ".join(problems[:5])
+            )
+    _report_losses(report)
+    typer.secho(f"✔ {report.summary()}", fg=typer.colors.GREEN)
+
+
+def _report_losses(report) -> None:
+    for rule, n in sorted(report.dropped.items()):
+        typer.secho(f"⚠ {n} entities dropped: {rule}.", fg=typer.colors.YELLOW, err=True)
+    for rule, n in sorted(report.changed.items()):
+        typer.secho(f"⚠ {n} entities changed: {rule}.", fg=typer.colors.YELLOW, err=True)
+
+
+def _options(values: List[str], flag: str) -> dict:
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise NerkitError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} scheme=BIOES.")
+        try:
+            out[key.replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = raw
+    return out
+
+
+@app.command()
+@friendly
+def convert(
+    input: Path = typer.Argument(..., help="A corpus file (a folder for brat)."),
+    output: Path = typer.Argument(..., help="The file (or brat folder) to write."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Input format; default: detected from extension and content."
+    ),
+    to: Optional[str] = typer.Option(
+        None,
+        "--to",
+        help="Output format; default: from the extension (.json cmeee, .jsonl doccano, .conll/.bio/.bmes/.bioes conll, no extension: brat folder).",
+    ),
+    reader_option: List[str] = typer.Option(
+        [],
+        "--reader-option",
+        "-r",
+        help="Reader option KEY=VALUE, e.g. -r scheme=BMES, -r discontinuous=cover.",
+    ),
+    writer_option: List[str] = typer.Option(
+        [], "--writer-option", "-w", help="Writer option KEY=VALUE, e.g. -w scheme=BIOES."
+    ),
+) -> None:
+    """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks.
+
+    Says how many entities the target could not hold (e.g. nested entities into one
+    CoNLL tag layer) and by which rule; nothing is dropped silently.
+    """
+    from ..data import formats
+
+    src = from_ or formats.detect(input)
+    dst = to or formats.output_format(output)
+    try:
+        corpus = formats.read(input, src, **_options(reader_option, "--reader-option"))
+        report = formats.write(output, corpus, dst, **_options(writer_option, "--writer-option"))
+    except TypeError as err:  # an option the reader or writer does not take
+        raise NerkitError(
+            f"convert: {err}. See docs/data-formats.md for each format's options."
+        ) from None
+    for w in corpus.warnings[:5]:
+        typer.secho(f"⚠ {w}", fg=typer.colors.YELLOW, err=True)
+    if len(corpus.warnings) > 5:
+        typer.secho(
+            f"⚠ ... {len(corpus.warnings) - 5} more reader warnings",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    _report_losses(report)
+    typer.secho(f"✔ {src} -> {dst}: {report.summary()}", fg=typer.colors.GREEN)
 
 
 @app.command("score")

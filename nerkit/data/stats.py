@@ -144,3 +144,48 @@ def format_stats(stats: Dict[str, Any]) -> str:
         if per:
             lines.append(f"  per type (%)        {per}")
     return "\n".join(lines)
+
+
+def longest_records(examples: Sequence[Example], n: int = 5) -> List[Dict[str, Any]]:
+    """The ``n`` longest records, longest first: index, id and length."""
+    order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].text), i))[:n]
+    return [{"index": i, "id": examples[i].id, "length": len(examples[i].text)} for i in order]
+
+
+def chars_outside_vocab(examples: Iterable[Example], vocab: Any) -> Counter:
+    """Occurrences of each character that ``vocab`` (a :class:`nerkit.data.chars.CharVocab`)
+    reads as its unknown token; white space and control characters (read as the space
+    token, or unknown when there is none) are not counted."""
+    from .chars import is_space_or_control
+
+    counts: Counter = Counter()
+    for ex in examples:
+        counts.update(ex.text)
+    return Counter(
+        {c: n for c, n in counts.items() if vocab.id(c) == vocab.unk_id and not is_space_or_control(c)}
+    )
+
+
+def format_extras(
+    longest: List[Dict[str, Any]], oov: Optional[Counter], unseen: Optional[Counter], total_chars: int
+) -> str:
+    """Report lines for :func:`longest_records`, :func:`chars_outside_vocab` and labels unseen in train."""
+    lines = [
+        "longest records       "
+        + ", ".join(
+            f"#{r['index']}" + (f" ({r['id']})" if r["id"] is not None else "") + f" {r['length']}"
+            for r in longest
+        )
+    ]
+    if oov is not None:
+        n = sum(oov.values())
+        share = 100 * n / total_chars if total_chars else 0.0
+        top = ", ".join(f"{c!r} {k}" for c, k in oov.most_common(15))
+        lines.append(
+            f"outside the vocab     {len(oov)} distinct characters, {n} occurrences ({share:.2f}%)"
+            + (f": {top}" if top else "")
+        )
+    if unseen is not None:
+        body = ", ".join(f"{lab} {k}" for lab, k in unseen.most_common()) if unseen else "-"
+        lines.append(f"labels not in train   {sum(unseen.values())}: {body}")
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ checkpoints, exact resume, and data parallelism under ``torchrun``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -26,14 +27,17 @@ from confection import Config
 from torch import nn
 
 from ..config import check_config, filled_config, resolve_section, settings
+from ..data.labels import label_counts, unknown_labels
 from ..errors import ConfigError, DataError
 from ..models.io import load_model, save_model
 from ..models.ner_model import Batch, NERModel, WindowFeatures
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
+from .labels import fill_labels
 
 STATE_DIR = "training_state"
+logger = logging.getLogger("nerkit")
 
 
 @dataclass
@@ -59,6 +63,37 @@ class TrainResult:
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
+
+
+def check_corpus_labels(
+    labels: Sequence[str], train: Sequence[Example], dev: Sequence[Example], allow_unseen: bool
+) -> None:
+    """A DataError when the training corpus has labels the model lacks, or the dev corpus
+    has labels the model is not trained on (unless ``allow_unseen``: then a warning)."""
+    unknown = unknown_labels(train, labels)
+    if unknown:
+        raise DataError(
+            f"paths.train: {sum(unknown.values())} entities have labels the model does not have "
+            f"({_listing(unknown)}); the model's labels are {list(labels)}. Add them to `labels` in "
+            "the config, or leave `labels` out to learn them from the training corpus."
+        )
+    unseen = unknown_labels(dev, labels)
+    if not unseen:
+        return
+    message = (
+        f"paths.dev: {sum(unseen.values())} entities have labels the model is not trained on "
+        f"({_listing(unseen)}; the model's labels come from the training corpus: {list(labels)})"
+    )
+    if not allow_unseen:
+        raise DataError(
+            f"{message}. Fix the dev file, add such entities to the training corpus, or set "
+            "[corpora] allow_unseen_labels = true to score them as missed entities."
+        )
+    logger.warning("%s; they count as missed entities.", message)
+
+
+def _listing(counts) -> str:
+    return ", ".join(f"'{lab}' {n}" for lab, n in counts.most_common())
 
 
 def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> List[Example]:
@@ -207,7 +242,6 @@ class Trainer:
         stop_after_steps: Optional[int] = None,
     ) -> None:
         check_config(cfg)
-        self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
         self.system = settings(cfg, "system")
         self.training = settings(cfg, "training")
@@ -230,11 +264,21 @@ class Trainer:
 
         self.state = TrainState()
         resume_dir = _resume_dir(resume) if resume else None
+        # labels the config leaves out come from the training corpus (recorded in config.cfg;
+        # the same corpus gives the same labels when resuming)
+        cfg, self.labels_learned, _ = fill_labels(cfg, self.train_examples)
         if resume_dir is not None:
             self.model, _ = load_model(resume_dir, device="cpu")
         else:
             self.model = resolve_section(cfg, "model")
             self.model.initialize([ex.text for ex in self.train_examples + self.dev_examples])
+        self.cfg = filled_config(cfg)
+        check_corpus_labels(
+            self.model.labels,
+            self.train_examples,
+            self.dev_examples,
+            self.corpora.allow_unseen_labels,
+        )
         self.model.to(self.device)
         self.model.train()
 
@@ -290,7 +334,12 @@ class Trainer:
     def _save(self, name: str, scores: Optional[Dict[str, Any]] = None, with_state: bool = False) -> None:
         if self.output_dir is None or not self.dist.main:
             return
-        meta = {"step": self.state.step, "epoch": self.state.epoch}
+        meta = {
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "labels_learned": self.labels_learned is not None,
+            "label_counts": dict(sorted(label_counts(self.train_examples).items())),
+        }
         if scores is not None:
             meta["scores"] = {k: scores[k] for k in ("precision", "recall", "f1")}
             meta["per_type"] = scores.get("per_type", {})

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ...data.schemes.bio import DEFAULT_LABELS
+from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...registry import registry
@@ -536,13 +536,17 @@ def crf_decoder(
 def crf_nested_decoder(
     dropout: float = 0.1,
     reduction: str = "mean",
-    labels: List[str] = DEFAULT_LABELS,
+    labels: Optional[List[str]] = None,
     constrain_bio: bool = True,
+    layers: Optional[List[List[str]]] = None,
 ) -> DecoderFactory:
-    """The "CRF nested" head: NestedBIO (sym / the other types) + a CRF per layer."""
+    """The "CRF nested" head: NestedBIO (sym / the other types) + a CRF per layer.
+
+    labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
+    """
     name = "nerkit.CRFNestedDecoder.v1"
     _check_args(name, dropout, reduction)
-    scheme = NestedBIOScheme(labels=labels)
+    scheme = NestedBIOScheme(labels=require_labels(labels, name), layers=layers)
 
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name=name)

@@ -13,14 +13,14 @@ highest softmax probability at each token.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.schemes.bio import DEFAULT_LABELS
+from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...registry import registry
@@ -136,7 +136,15 @@ def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], L
 
 @registry.decoders("nerkit.LinearNestedDecoder.v1")
 def linear_nested_decoder(
-    dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS
+    dropout: float = 0.1,
+    labels: Optional[List[str]] = None,
+    layers: Optional[List[List[str]]] = None,
 ) -> Callable[[int], LinearDecoder]:
-    """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder."""
-    return linear_decoder(NestedBIOScheme(labels=labels), dropout)
+    """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder.
+
+    labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
+    """
+    name = "nerkit.LinearNestedDecoder.v1"
+    return linear_decoder(
+        NestedBIOScheme(labels=require_labels(labels, name), layers=layers), dropout
+    )

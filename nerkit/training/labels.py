@@ -1,0 +1,63 @@
+"""Filling a config's label set from the training corpus.
+
+A registered component under ``[model]`` whose signature has a ``labels``
+argument (the label schemes, the ``*NestedDecoder`` heads, plugins alike) and
+whose block leaves it out (or sets it to null) gets the labels of the training
+corpus; if it also has a ``layers`` argument left out, it gets layers that keep
+the corpus's overlapping labels apart (:func:`nerkit.data.labels.nesting_layers`).
+The filled config is what the model directory's ``config.cfg`` records, and
+``meta.json`` lists the labels, so a saved model needs neither the corpus nor
+the original config to load.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from confection import Config
+
+from ..config import _to_dict
+from ..data.labels import collect_labels, nesting_layers
+from ..errors import DataError
+from ..registry import KINDS, registry
+from ..types import Example
+
+
+def _blocks(node: Any, path: str):
+    """(path, block) of every registered-component block under ``node``, pre-order."""
+    if not isinstance(node, dict):
+        return
+    ref = next(((k, v) for k, v in node.items() if k.startswith("@") and k[1:] in KINDS), None)
+    if ref is not None:
+        yield path, node, ref
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _blocks(value, f"{path}.{key}")
+
+
+def fill_labels(
+    cfg: Config, train: Sequence[Example]
+) -> Tuple[Config, Optional[List[str]], List[str]]:
+    """``(config with labels filled in, the learned labels or None, the filled paths)``."""
+    data: Dict[str, Any] = _to_dict(cfg)
+    learned: Optional[List[str]] = None
+    filled: List[str] = []
+    for path, block, (at_key, name) in _blocks(data.get("model", {}), "model"):
+        params = inspect.signature(registry.get(at_key[1:], name)).parameters
+        if "labels" not in params or block.get("labels") is not None:
+            continue
+        if learned is None:
+            learned = collect_labels(train)
+            if not learned:
+                raise DataError(
+                    f"{path}.labels: the config lists no labels, so they are learned from the training "
+                    "corpus, but it has no entities. Check the training file and its reader, or list "
+                    "the labels in the config."
+                )
+        block["labels"] = list(learned)
+        filled.append(f"{path}.labels")
+        if "layers" in params and block.get("layers") is None:
+            block["layers"] = nesting_layers(train, learned)
+            filled.append(f"{path}.layers")
+    return Config(data, is_interpolated=False), learned, filled
