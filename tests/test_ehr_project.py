@@ -45,9 +45,15 @@ def test_generator_reproduces_the_committed_corpus(tmp_path: Path):
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, str(PROJECT / "make_corpus.py"), "--out", str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, str(PROJECT / "make_corpus.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     for split in ("train", "dev", "test"):
-        assert (tmp_path / f"{split}.conll").read_bytes() == (PROJECT / "corpus" / f"{split}.conll").read_bytes()
+        assert (tmp_path / f"{split}.conll").read_bytes() == (
+            PROJECT / "corpus" / f"{split}.conll"
+        ).read_bytes()
 
 
 def test_config_lists_no_labels():
@@ -76,11 +82,15 @@ def test_evaluate_predict_convert_and_read_back(model_dir: Path, tmp_path: Path)
     assert "疾病和诊断" in result.output
 
     pred = tmp_path / "pred.jsonl"
-    result = runner.invoke(app, ["predict", str(model_dir), str(test_file), "-o", str(pred), "--device", "cpu"])
+    result = runner.invoke(
+        app, ["predict", str(model_dir), str(test_file), "-o", str(pred), "--device", "cpu"]
+    )
     assert result.exit_code == 0, result.output
     gold = formats.read(test_file)
     back = formats.read(pred)  # doccano JSONL, detected from the content
-    assert [(ex.id, ex.text) for ex in back] == [(ex.id, ex.text) for ex in gold]  # every note, ids kept
+    assert [(ex.id, ex.text) for ex in back] == [
+        (ex.id, ex.text) for ex in gold
+    ]  # every note, ids kept
     assert {e.label for ex in back for e in ex.entities} <= set(LABELS)
 
     brat, doccano = tmp_path / "brat", tmp_path / "pred.entities.jsonl"
@@ -91,7 +101,10 @@ def test_evaluate_predict_convert_and_read_back(model_dir: Path, tmp_path: Path)
     from_doccano = formats.read(doccano)
     for ex, dc in zip(back, from_doccano, strict=True):
         assert (dc.id, dc.text, sorted(dc.entities)) == (ex.id, ex.text, sorted(ex.entities))
-        assert (from_brat[ex.id].text, sorted(from_brat[ex.id].entities)) == (ex.text, sorted(ex.entities))
+        assert (from_brat[ex.id].text, sorted(from_brat[ex.id].entities)) == (
+            ex.text,
+            sorted(ex.entities),
+        )
 
 
 def test_evaluate_warns_about_labels_the_model_lacks(model_dir: Path, tmp_path: Path):
@@ -108,17 +121,29 @@ def test_train_rejects_dev_labels_not_in_train(tmp_path: Path):
     args = ["train", str(CONFIG), *FAST, "--paths.dev", str(dev)]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
-    assert "paths.dev: 1 entities have labels the model is not trained on ('症状' 1" in result.output
+    assert (
+        "paths.dev: 1 entities have labels the model is not trained on ('症状' 1" in result.output
+    )
     assert "allow_unseen_labels" in result.output
 
 
 def test_convert_reports_what_one_tag_layer_drops(tmp_path: Path):
     src = tmp_path / "nested.jsonl"
-    src.write_text(json.dumps({"id": 1, "text": "右下腹疼痛", "label": [[0, 3, "部位"], [0, 5, "症状"]]}, ensure_ascii=False) + "\n", encoding="utf8")
+    src.write_text(
+        json.dumps(
+            {"id": 1, "text": "右下腹疼痛", "label": [[0, 3, "部位"], [0, 5, "症状"]]},
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf8",
+    )
     out = tmp_path / "flat.bioes"
     result = runner.invoke(app, ["convert", str(src), str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 entities dropped: overlaps a longer or earlier entity; CoNLL holds one tag layer" in result.output
+    assert (
+        "1 entities dropped: overlaps a longer or earlier entity; CoNLL holds one tag layer"
+        in result.output
+    )
     assert out.read_text(encoding="utf8").split("\n")[1:3] == ["右 B-症状", "下 I-症状"]
     bad = runner.invoke(app, ["convert", str(src), str(tmp_path / "x.conll"), "-w", "nonsense=1"])
     assert bad.exit_code == 1 and "nonsense" in bad.output

@@ -162,12 +162,19 @@ def chars_outside_vocab(examples: Iterable[Example], vocab: Any) -> Counter:
     for ex in examples:
         counts.update(ex.text)
     return Counter(
-        {c: n for c, n in counts.items() if vocab.id(c) == vocab.unk_id and not is_space_or_control(c)}
+        {
+            c: n
+            for c, n in counts.items()
+            if vocab.id(c) == vocab.unk_id and not is_space_or_control(c)
+        }
     )
 
 
 def format_extras(
-    longest: List[Dict[str, Any]], oov: Optional[Counter], unseen: Optional[Counter], total_chars: int
+    longest: List[Dict[str, Any]],
+    oov: Optional[Counter],
+    unseen: Optional[Counter],
+    total_chars: int,
 ) -> str:
     """Report lines for :func:`longest_records`, :func:`chars_outside_vocab` and labels unseen in train."""
     lines = [

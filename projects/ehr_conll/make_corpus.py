@@ -90,7 +90,11 @@ def conll(notes: List[Tuple[str, str, List[Tuple[int, int, str]]]]) -> str:
             tags[s] = f"B-{lab}"
             for i in range(s + 1, e + 1):
                 tags[i] = f"I-{lab}"
-        out.append(f"# id = {doc_id}\n" + "".join(f"{c} {t}\n" for c, t in zip(text, tags, strict=True)) + "\n")
+        out.append(
+            f"# id = {doc_id}\n"
+            + "".join(f"{c} {t}\n" for c, t in zip(text, tags, strict=True))
+            + "\n"
+        )
     return "".join(out)
 
 
@@ -108,7 +112,9 @@ def main() -> None:
             notes.append((f"note-{k:04d}", text, entities))
             k += 1
         (args.out / f"{split}.conll").write_text(conll(notes), encoding="utf-8")
-        print(f"{split}: {n} notes, {sum(len(x[2]) for x in notes)} entities -> {args.out / f'{split}.conll'}")
+        print(
+            f"{split}: {n} notes, {sum(len(x[2]) for x in notes)} entities -> {args.out / f'{split}.conll'}"
+        )
 
 
 if __name__ == "__main__":
