@@ -5,10 +5,11 @@ without the extension; records in path order, digit runs compared as numbers,
 so ``doc2`` comes before ``doc10``); ``NAME.ann`` holds its
 annotations. Offsets count the characters of the ``.txt`` file exactly as
 stored, as brat counts them (``\\r\\n`` is two characters; a UTF-8 BOM is a
-character of the text, U+FEFF at offset 0), and the end offset is *exclusive*::
+character of the text, U+FEFF at offset 0), and the end offset is *exclusive*.
+For the text ``左腿和右腿痛，有高血压``::
 
-    T1	疾病 3 6	高血压
-    T2	部位 0 2;4 5	左腿 部
+    T1	疾病和诊断 8 11	高血压
+    T2	解剖部位 0 2;3 5	左腿 右腿
 
 The reader checks that the entity text after the offsets equals the text at
 them (fragments of a discontinuous entity joined by one space, line breaks
