@@ -147,3 +147,15 @@ def test_convert_reports_what_one_tag_layer_drops(tmp_path: Path):
     assert out.read_text(encoding="utf8").split("\n")[1:3] == ["右 B-症状", "下 I-症状"]
     bad = runner.invoke(app, ["convert", str(src), str(tmp_path / "x.conll"), "-w", "nonsense=1"])
     assert bad.exit_code == 1 and "nonsense" in bad.output
+
+
+def test_debug_data_on_the_conll_corpus():
+    result = runner.invoke(app, ["debug", "data", str(CONFIG), *FAST[:8]])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"labels (learned from train, as `nerkit train` does): {LABELS}" in out
+    assert "entities per type     药物 415, 解剖部位 320" in out
+    assert "scheme ceiling        100.00% (1492/1492)" in out
+    assert "longest records       #107 (note-0107) 428" in out
+    assert "outside the vocab     4 distinct characters, 210 occurrences" in out
+    assert out.count("labels not in train   0: -") == 2  # dev and test

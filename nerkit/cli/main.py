@@ -146,7 +146,7 @@ def predict(
         for ex, p in zip(examples, preds, strict=True)
     ]
     report = formats.write(output, out, fmt)
-    if fmt == "cmeee" and input.is_file() and formats.detect(input) == "cmeee":
+    if fmt == "cmeee" and _is_cmeee(input):  # a CMeEE input: check the leaderboard rules too
         problems = check_submission(output, input, labels=nlp.labels)
         if problems:
             raise NerkitError(
@@ -154,6 +154,16 @@ def predict(
             )
     _report_losses(report)
     typer.secho(f"✔ {report.summary()}", fg=typer.colors.GREEN)
+
+
+def _is_cmeee(path: Path) -> bool:
+    from ..data import formats
+    from ..errors import DataError
+
+    try:
+        return path.is_file() and formats.detect(path) == "cmeee"
+    except DataError:
+        return False
 
 
 def _report_losses(report) -> None:

@@ -258,8 +258,10 @@ def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:
     return value
 
 
-def write_json_records(path: PathLike, records: Sequence[Any], lines: bool) -> Path:
-    """JSON Lines (``lines``) or one indented JSON list, UTF-8 without escapes."""
+def write_json_records(
+    path: PathLike, records: Sequence[Any], lines: bool, indent: Optional[int] = 1
+) -> Path:
+    """JSON Lines (``lines``) or one JSON list (``indent``: as json.dumps), UTF-8 without escapes."""
     import json
 
     if lines:
@@ -268,5 +270,5 @@ def write_json_records(path: PathLike, records: Sequence[Any], lines: bool) -> P
             lambda f: f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)),
         )
     return atomic_write(
-        path, lambda f: f.write(json.dumps(list(records), ensure_ascii=False, indent=1) + "\n")
+        path, lambda f: f.write(json.dumps(list(records), ensure_ascii=False, indent=indent) + "\n")
     )
