@@ -240,6 +240,12 @@ def test_brat_malformed(tmp_path, ann, message):
         BratReader()(tmp_path)
 
 
+def test_brat_writer_refuses_a_folder_with_a_corpus(tmp_path):
+    formats.write(tmp_path / "b", EDGE[1:2], "brat")
+    with pytest.raises(DataError, match=r"already holds \.txt/\.ann files"):
+        formats.write(tmp_path / "b", EDGE[1:2], "brat")
+
+
 def test_brat_ann_without_txt(tmp_path):
     write(tmp_path / "a.ann", "T1\tx 0 1\ta\n")
     with pytest.raises(DataError, match=r"a\.ann: there is no a\.txt next to it"):

@@ -222,6 +222,11 @@ class BratWriter:
         root = Path(path)
         if root.exists() and not root.is_dir():
             raise DataError(f"{root} is a file; brat output is a folder. Give a folder path.")
+        if root.is_dir() and any(p.suffix in (".ann", ".txt") for p in root.rglob("*")):
+            raise DataError(
+                f"{root} already holds .txt/.ann files; writing into it would mix two corpora. "
+                "Give a new folder, or remove the old files first."
+            )
         report = WriteReport(root)
         used: set = set()
         labels: set = set()

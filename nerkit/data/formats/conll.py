@@ -160,7 +160,7 @@ class CoNLLReader:
                     f"{path}, line {lineno}: {line!r} has one column; a CoNLL line needs a token and a "
                     "tag. Fix the line (write a space character as [SPACE])."
                 )
-            tokens.append((lineno, UNESCAPES.get(token, token), tag))
+            tokens.append((lineno, UNESCAPES.get(token, token), tag.strip(" \t")))
         flush(len(lines) + 1)
         if pending_id is not None:
             examples.append(self._record(path, [], len(examples), pending_id, warnings))
