@@ -32,17 +32,12 @@ def ents(ex):
 
 
 @pytest.fixture(scope="module")
-def cmeee_dev():
-    from tests.conftest import SHARED
-
-    path = SHARED / "cmeee" / "CMeEE_dev.json"
-    if not path.exists():
-        pytest.skip("../shared/data is not present")
-    return read_cmeee(path)
+def cmeee_dev(shared_data):
+    return read_cmeee(shared_data / "cmeee" / "CMeEE_dev.json")
 
 
 @pytest.mark.parametrize("fmt", sorted(TARGETS))
-def test_round_trip_cmeee_dev(tmp_path, cmeee_dev, fmt, shared_data):
+def test_round_trip_cmeee_dev(tmp_path, cmeee_dev, fmt):
     out = tmp_path / TARGETS[fmt]
     report = formats.write(out, cmeee_dev, fmt)
     assert formats.detect(out) == fmt
