@@ -414,3 +414,22 @@ def test_formats_are_registered():
         assert name in names("writers")
     reader = registry.get("readers", "nerkit.CoNLL.v1")(scheme="BMES")
     assert reader.prefixes == "BMES"
+
+
+def test_crlf_and_bom_files(tmp_path):
+    # Windows line ends and a BOM, as exported by many tools: same records as without them
+    conll = write(tmp_path / "a.conll", "\ufeff头 B-x\r\n痛 I-x\r\n\r\n热 S-y\r\n")
+    assert [(e.text, e.entities) for e in CoNLLReader()(conll)] == [
+        ("头痛", [Entity(0, 1, "x")]),
+        ("热", [Entity(0, 0, "y")]),
+    ]
+    rec = {
+        "originalText": "患者因高血压入院",
+        "entities": [{"label_type": "疾病和诊断", "start_pos": 3, "end_pos": 6, "overlap": 0}],
+    }
+    ccks = write(tmp_path / "c.txt", "\ufeff" + json.dumps(rec, ensure_ascii=False) + "\r\n")
+    assert formats.detect(ccks) == "ccks"
+    assert formats.read(ccks)[0].entities == [Entity(3, 5, "疾病和诊断")]
+    write(tmp_path / "b/n.txt", "左腿")
+    write(tmp_path / "b/n.ann", "T1\t部位 0 2\t左腿\r\n")
+    assert formats.read(tmp_path / "b")[0].entities == [Entity(0, 1, "部位")]
