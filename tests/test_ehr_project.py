@@ -80,6 +80,10 @@ def test_evaluate_predict_convert_and_read_back(model_dir: Path, tmp_path: Path)
     result = runner.invoke(app, ["evaluate", str(model_dir), str(test_file), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "疾病和诊断" in result.output
+    from nerkit.scoring import _width
+
+    table = [ln for ln in result.output.splitlines() if ln.strip() and not ln.startswith("-")]
+    assert len({_width(ln) for ln in table}) == 1  # Chinese labels keep the columns aligned
 
     pred = tmp_path / "pred.jsonl"
     result = runner.invoke(
