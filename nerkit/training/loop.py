@@ -11,7 +11,6 @@ checkpoints, exact resume, and data parallelism under ``torchrun``.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import random
@@ -27,17 +26,16 @@ from confection import Config
 from torch import nn
 
 from ..config import check_config, filled_config, resolve_section, settings
-from ..data.labels import label_counts, unknown_labels
+from ..data.labels import label_counts
 from ..errors import ConfigError, DataError
 from ..models.io import load_model, save_model
 from ..models.ner_model import Batch, NERModel, WindowFeatures
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
-from .labels import fill_labels
+from .labels import check_corpus_labels, fill_labels
 
 STATE_DIR = "training_state"
-logger = logging.getLogger("nerkit")
 
 
 @dataclass
@@ -63,37 +61,6 @@ class TrainResult:
 # ---------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------
-
-
-def check_corpus_labels(
-    labels: Sequence[str], train: Sequence[Example], dev: Sequence[Example], allow_unseen: bool
-) -> None:
-    """A DataError when the training corpus has labels the model lacks, or the dev corpus
-    has labels the model is not trained on (unless ``allow_unseen``: then a warning)."""
-    unknown = unknown_labels(train, labels)
-    if unknown:
-        raise DataError(
-            f"paths.train: {sum(unknown.values())} entities have labels the model does not have "
-            f"({_listing(unknown)}); the model's labels are {list(labels)}. Add them to `labels` in "
-            "the config, or leave `labels` out to learn them from the training corpus."
-        )
-    unseen = unknown_labels(dev, labels)
-    if not unseen:
-        return
-    message = (
-        f"paths.dev: {sum(unseen.values())} entities have labels the model is not trained on "
-        f"({_listing(unseen)}; the model's labels come from the training corpus: {list(labels)})"
-    )
-    if not allow_unseen:
-        raise DataError(
-            f"{message}. Fix the dev file, add such entities to the training corpus, or set "
-            "[corpora] allow_unseen_labels = true to score them as missed entities."
-        )
-    logger.warning("%s; they count as missed entities.", message)
-
-
-def _listing(counts) -> str:
-    return ", ".join(f"'{lab}' {n}" for lab, n in counts.most_common())
 
 
 def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> List[Example]:
