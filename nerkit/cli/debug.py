@@ -93,7 +93,7 @@ def debug_vectors(cfg: Config) -> None:
 
 
 def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], limit: int) -> None:
-    from ..data.readers import read_cmeee
+    from ..data.formats import read as read_any  # any format, detected from the file
     from ..visualize import write_html
 
     if (source / "config.cfg").exists():
@@ -105,15 +105,21 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
             examples = examples[:limit]
         preds = nlp.predict_examples(examples)
     else:
-        examples = read_cmeee(input)
-        pred_examples = read_cmeee(source)
+        examples = read_any(input)
+        pred_examples = read_any(source)
         if len(pred_examples) != len(examples):
             raise DataError(f"{source} has {len(pred_examples)} records but {input} has {len(examples)}.")
         if limit:
             examples, pred_examples = examples[:limit], pred_examples[:limit]
+        for i, (a, b) in enumerate(zip(examples, pred_examples, strict=True)):
+            if a.text != b.text:  # e.g. a brat folder read in another order
+                raise DataError(
+                    f"{source}, record {i}: its text differs from record {i} of {input}; the "
+                    "predictions must be the input's records in the same order."
+                )
         preds = [ex.entities for ex in pred_examples]
     gold_entities = None
     if gold is not None:
-        gold_examples = read_cmeee(gold)[: len(examples)]
+        gold_examples = read_any(gold)[: len(examples)]
         gold_entities = [ex.entities for ex in gold_examples]
     write_html(output, [ex.text for ex in examples], preds, gold=gold_entities, title=f"nerkit: {input.name}")
