@@ -101,6 +101,12 @@ def test_evaluate_predict_convert_and_read_back(model_dir: Path, tmp_path: Path)
     for target, extra in ((brat, []), (doccano, ["--to", "doccano", "-w", "style=entities"])):
         result = runner.invoke(app, ["convert", str(pred), str(target), *extra])
         assert result.exit_code == 0, result.output
+    page = tmp_path / "v.html"
+    result = runner.invoke(
+        app, ["visualize", str(brat), str(test_file), "--gold", str(test_file), "-o", str(page)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "疾病和诊断" in page.read_text(encoding="utf8")
     from_brat = {ex.id: ex for ex in formats.read(brat)}
     from_doccano = formats.read(doccano)
     for ex, dc in zip(back, from_doccano, strict=True):
