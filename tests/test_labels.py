@@ -78,6 +78,14 @@ def test_fill_labels_fills_only_what_the_config_leaves_out():
     for ex in TRAIN:
         assert scheme.decode(scheme.encode(ex.entities, len(ex.text))) == sorted(set(ex.entities))
     assert filled["model"]["other"]["labels"] == ["x"]
+    # listed labels without "sym" and no layers: layers learned; with "sym": the study's split stays
+    listed = Config().from_str(
+        '[model]\n[model.a]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["Symptom", "检验", "身体 部位"]\n'
+        '[model.b]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["sym", "bod"]'
+    )
+    out, none, paths = fill_labels(listed, TRAIN)
+    assert none is None and paths == ["model.a.layers"]
+    assert out["model"]["a"]["layers"] == [["Symptom"], ["检验", "身体 部位"]]
     _, none, nothing = fill_labels(
         Config().from_str('[model]\n[model.s]\n@label_schemes = "nerkit.BIO.v1"\nlabels = ["a"]'),
         TRAIN,

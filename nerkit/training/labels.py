@@ -4,7 +4,9 @@ A registered component under ``[model]`` whose signature has a ``labels``
 argument (the label schemes, the ``*NestedDecoder`` heads, plugins alike) and
 whose block leaves it out (or sets it to null) gets the labels of the training
 corpus; if it also has a ``layers`` argument left out, it gets layers that keep
-the corpus's overlapping labels apart (:func:`nerkit.data.labels.nesting_layers`).
+the corpus's overlapping labels apart (:func:`nerkit.data.labels.nesting_layers`),
+as do listed labels without ``sym`` (with ``sym`` the scheme's default, the
+study's sym / other split, applies).
 The filled config is what the model directory's ``config.cfg`` records, and
 ``meta.json`` lists the labels, so a saved model needs neither the corpus nor
 the original config to load.
@@ -48,20 +50,29 @@ def fill_labels(
     filled: List[str] = []
     for path, block, (at_key, name) in _blocks(data.get("model", {}), "model"):
         params = inspect.signature(registry.get(at_key[1:], name)).parameters
-        if "labels" not in params or block.get("labels") is not None:
+        if "labels" not in params:
             continue
-        if learned is None:
-            learned = collect_labels(train)
-            if not learned:
-                raise DataError(
-                    f"{path}.labels: the config lists no labels, so they are learned from the training "
-                    "corpus, but it has no entities. Check the training file and its reader, or list "
-                    "the labels in the config."
-                )
-        block["labels"] = list(learned)
-        filled.append(f"{path}.labels")
-        if "layers" in params and block.get("layers") is None:
-            block["layers"] = nesting_layers(train, learned)
+        given = block.get("labels")
+        if given is None:
+            if learned is None:
+                learned = collect_labels(train)
+                if not learned:
+                    raise DataError(
+                        f"{path}.labels: the config lists no labels, so they are learned from the "
+                        "training corpus, but it has no entities. Check the training file and its "
+                        "reader, or list the labels in the config."
+                    )
+            block["labels"] = list(learned)
+            filled.append(f"{path}.labels")
+        labels = block["labels"]
+        # layers left out: learned, except for listed labels with "sym" (the study's sym / rest split)
+        if (
+            "layers" in params
+            and block.get("layers") is None
+            and isinstance(labels, list)
+            and (given is None or "sym" not in labels)
+        ):
+            block["layers"] = nesting_layers(train, labels)
             filled.append(f"{path}.layers")
     return Config(data, is_interpolated=False), learned, filled
 
