@@ -433,3 +433,11 @@ def test_crlf_and_bom_files(tmp_path):
     write(tmp_path / "b/n.txt", "左腿")
     write(tmp_path / "b/n.ann", "T1\t部位 0 2\t左腿\r\n")
     assert formats.read(tmp_path / "b")[0].entities == [Entity(0, 1, "部位")]
+
+
+def test_conll_token_writer_widens_entities_inside_tokens(tmp_path):
+    ex = Example("Left leg pain", [Entity(1, 6, "body"), Entity(9, 12, "symptom")], 0)
+    report = CoNLLWriter(token_separator=" ")(tmp_path / "t.conll", [ex])
+    assert report.changed == {"widened to whole tokens: its ends are inside a token": 1}
+    back = CoNLLReader(token_separator=" ")(tmp_path / "t.conll")[0]
+    assert back.entities == [Entity(0, 7, "body"), Entity(9, 12, "symptom")]
