@@ -169,3 +169,15 @@ def test_debug_data_on_the_conll_corpus():
     assert "longest records       #107 (note-0107) 428" in out
     assert "1.58% unknown (4 of 236 distinct; most frequent: 带 82, 拟 74, 硫 27, 亚 27)" in out
     assert out.count("labels not in train   0: -") == 2  # dev and test
+
+
+def test_a_brat_folder_is_a_valid_corpus_path(tmp_path: Path):
+    from nerkit.assets import missing_assets
+    from nerkit.config import load_config
+
+    formats.write(tmp_path / "brat", formats.read(PROJECT / "corpus" / "dev.conll"), "brat")
+    overrides = {"paths.train": str(tmp_path / "brat"), "paths.dev": str(tmp_path / "brat")}
+    brat = load_config(CONFIG, {**overrides, "corpora.reader": {"@readers": "nerkit.Brat.v1"}})
+    assert [p for ref, p in missing_assets(brat, ("corpora",))] == []
+    conll = load_config(CONFIG, overrides)  # a file reader given a folder: named as a problem
+    assert [p for ref, p in missing_assets(conll, ("corpora",))][0].startswith("is a directory")
