@@ -94,7 +94,9 @@ class BratReader:
         if root.is_file():
             if root.suffix not in (".ann", ".txt"):
                 raise DataError(
-                    f"{root}: a brat corpus is a folder of .txt and .ann files (or one of them)."
+                    f"{root}: a brat corpus is a folder of .txt and .ann files (or one of them). Pass "
+                    "the folder, or the reader of this file's format (nerkit.CoNLL.v1, nerkit.Doccano.v1, "
+                    "...; docs/data-formats.md)."
                 )
             stems = [root.with_suffix("")]
             base = root.parent
