@@ -9,10 +9,17 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 from confection import Config
 
-from ..config import check_config, interpolated, resolve_section, settings
+from ..config import (
+    _to_dict,
+    check_config,
+    interpolated,
+    resolve_section,
+    settings,
+    with_initialize,
+)
+from ..data.corpus import read_corpus
 from ..data.readers import CMeEEReader
 from ..errors import ConfigError, DataError, NerkitError
-from ..training.loop import read_corpus
 from ..types import Example
 
 MAX_PROBLEMS = 20  # problems listed per file by `debug data` (all are counted)
@@ -93,7 +100,7 @@ def debug_data(cfg: Config) -> None:
         cfg, learned, _ = fill_labels(cfg, train)
         if learned is not None:
             typer.echo(f"labels (learned from train, as `nerkit train` does): {learned}")
-    model_cfg = interpolated(cfg)["model"]
+    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
     max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
     scheme = _scheme(model_cfg.get("decoder", {}))
     train_labels = {e.label for ex in train for e in ex.entities}

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, DataError
-from ..registry import registry
 from ..types import Entity, Example
 
 logger = logging.getLogger("nerkit")
@@ -392,7 +391,6 @@ def read_cmeee(
     return CMeEEReader(labels, on_mismatch, fmt="auto")(path)
 
 
-@registry.readers("nerkit.CMeEEJson.v1")
 def cmeee_json_reader(
     labels: Optional[List[str]] = None, on_mismatch: str = "error"
 ) -> CMeEEReader:
@@ -404,13 +402,11 @@ def cmeee_json_reader(
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
-@registry.readers("nerkit.JsonLines.v1")
 def jsonl_reader(labels: Optional[List[str]] = None, on_mismatch: str = "error") -> CMeEEReader:
     """CMeEE records, one JSON object per line (a JSON list file is read too: the format follows the file)."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
-@registry.readers("nerkit.CMeEEAuto.v1")
 def cmeee_auto_reader(
     labels: Optional[List[str]] = None, on_mismatch: str = "error"
 ) -> CMeEEReader:

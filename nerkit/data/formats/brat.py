@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
-from ...registry import registry
 from ...types import Entity, Example
 from ..readers import Corpus
 from .base import (
@@ -264,7 +263,6 @@ class BratWriter:
         return report
 
 
-@registry.readers("nerkit.Brat.v1")
 def brat_reader(discontinuous: str = "error", labels: Optional[List[str]] = None) -> BratReader:
     """A folder of brat .txt + .ann files (end offsets exclusive).
 
@@ -274,7 +272,6 @@ def brat_reader(discontinuous: str = "error", labels: Optional[List[str]] = None
     return BratReader(discontinuous, labels)
 
 
-@registry.writers("nerkit.BratWriter.v1")
 def brat_writer() -> BratWriter:
     """A folder of brat .txt + .ann files and an annotation.conf; keeps every entity."""
     return BratWriter()

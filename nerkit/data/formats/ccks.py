@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from ...errors import DataError
-from ...registry import registry
 from ...types import Entity, Example
 from ..readers import Corpus
 from .base import (
@@ -101,7 +100,6 @@ class CCKSWriter:
         return report
 
 
-@registry.readers("nerkit.CCKS.v1")
 def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     """CCKS / Yidu-S4K JSON Lines: originalText + entities[].start_pos/end_pos (exclusive)/label_type.
 
@@ -110,7 +108,6 @@ def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     return CCKSReader(labels)
 
 
-@registry.writers("nerkit.CCKSWriter.v1")
 def ccks_writer() -> CCKSWriter:
     """CCKS / Yidu-S4K JSON Lines."""
     return CCKSWriter()

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from ...registry import registry
 from ...types import Example
 from ..readers import CMeEEReader
 from .base import Format, PathLike, WriteReport, add_format, unique_entities, write_json_records
@@ -48,7 +47,6 @@ class CMeEEWriter:
         return report
 
 
-@registry.writers("nerkit.CMeEEWriter.v1")
 def cmeee_writer(lines: str = "auto") -> CMeEEWriter:
     """CMeEE records (end_idx inclusive): a JSON list, or JSON Lines for .jsonl paths
     (lines: "auto", "yes" or "no")."""

@@ -44,7 +44,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
-from ...registry import registry
 from ...types import Entity, Example
 from ..readers import Corpus
 from .base import (
@@ -362,7 +361,6 @@ class CoNLLWriter:
         return "\n".join(lines) + "\n\n"
 
 
-@registry.readers("nerkit.CoNLL.v1")
 def conll_reader(
     scheme: str = "auto",
     tag_column: int = -1,
@@ -386,7 +384,6 @@ def conll_reader(
     )
 
 
-@registry.writers("nerkit.CoNLLWriter.v1")
 def conll_writer(
     scheme: str = "BIO",
     tag_separator: str = "-",

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from ...errors import ConfigError, DataError
-from ...registry import registry
 from ...types import Entity, Example
 from ..readers import Corpus
 from .base import (
@@ -138,7 +137,6 @@ class DoccanoWriter:
         return report
 
 
-@registry.readers("nerkit.Doccano.v1")
 def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
     """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
 
@@ -147,7 +145,6 @@ def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
     return DoccanoReader(labels)
 
 
-@registry.writers("nerkit.DoccanoWriter.v1")
 def doccano_writer(style: str = "label") -> DoccanoWriter:
     """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
     return DoccanoWriter(style)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 from ...errors import DataError
-from ...registry import registry
 from ...types import Entity, Example
 from ..readers import Corpus
 from .base import (
@@ -163,7 +162,6 @@ class LabelStudioWriter:
         return report
 
 
-@registry.readers("nerkit.LabelStudio.v1")
 def label_studio_reader(
     labels: Optional[List[str]] = None, text_key: str = "text"
 ) -> LabelStudioReader:
@@ -174,7 +172,6 @@ def label_studio_reader(
     return LabelStudioReader(labels, text_key)
 
 
-@registry.writers("nerkit.LabelStudioWriter.v1")
 def label_studio_writer(
     text_key: str = "text", from_name: str = "label", to_name: str = "text"
 ) -> LabelStudioWriter:

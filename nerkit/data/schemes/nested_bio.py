@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from ...errors import ConfigError
-from ...registry import registry
 from ...types import CMEEE_LABELS
 from .bio import BIOScheme
 from .labels import require_labels
@@ -46,7 +45,6 @@ class NestedBIOScheme(BIOScheme):
         super().__init__(labels=labels, layers=layers, priority=priority, name=name)
 
 
-@registry.label_schemes("nerkit.NestedBIO.v1")
 def nested_bio_scheme(
     labels: Optional[List[str]] = None,
     layers: Optional[List[List[str]]] = None,

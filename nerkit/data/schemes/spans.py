@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from ...models.base import SpanScheme
-from ...registry import registry
 from ...types import CMEEE_LABELS, Entity
+from .base import SpanScheme
 from .labels import check_entity, label_ids, require_labels
 
 
@@ -51,7 +50,6 @@ class SpanLabelScheme(SpanScheme):
         return f"{type(self).__name__}(labels={list(self.labels)})"
 
 
-@registry.label_schemes("nerkit.Spans.v1")
 def span_scheme(labels: Optional[List[str]] = None) -> SpanLabelScheme:
     """(start, end, label id) spans over ``labels``; keeps every entity.
 
