@@ -354,7 +354,9 @@ def test_collect_lists_every_problem(tmp_path):
         },
     ]
     problems: list = []
-    corpus = CMeEEReader(labels=CMEEE_LABELS).collect(write_json(tmp_path / "d.json", records), problems)
+    corpus = CMeEEReader(labels=CMEEE_LABELS).collect(
+        write_json(tmp_path / "d.json", records), problems
+    )
     assert len(problems) == 3
     assert "record 0, entities[0].end_idx: 5 is outside" in problems[0]
     assert "record 1, text: is empty" in problems[1]
