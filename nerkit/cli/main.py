@@ -121,6 +121,71 @@ def predict(
     typer.secho(f"✔ {len(examples)} records, {n} entities -> {output}", fg=typer.colors.GREEN)
 
 
+@app.command()
+@friendly
+def serve(
+    model: Path = typer.Argument(
+        ..., help="Model directory (PyTorch, or ONNX from `nerkit export`)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    max_batch_size: int = typer.Option(
+        64, help="Texts per dynamic batch (concurrent requests run together)."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0, help="Longest wait for more requests before a batch runs."
+    ),
+    max_texts: int = typer.Option(256, help="Texts per request (413 beyond)."),
+    max_chars: int = typer.Option(
+        200_000, help="Characters per request over all its texts (413 beyond)."
+    ),
+    max_body_bytes: int = typer.Option(2_000_000, help="Bytes per request body (413 beyond)."),
+    batch_size: int = typer.Option(64, help="Windows per model call inside a batch."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
+) -> None:
+    """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""
+    from ..serving.cli import run_server
+
+    run_server(
+        model,
+        host,
+        port,
+        max_batch_size,
+        max_wait_ms,
+        max_texts,
+        max_chars,
+        max_body_bytes,
+        batch_size,
+        device,
+        log_level,
+    )
+
+
+@app.command()
+@friendly
+def export(
+    model: Path = typer.Argument(..., help="Model directory written by `nerkit train`."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="New directory for the exported model."
+    ),
+    format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: dynamic int8 quantization."
+    ),
+) -> None:
+    """Export the network (encoder, fusion, decoder scores) to ONNX; nerkit.load(DIR) runs it."""
+    from ..errors import ConfigError
+
+    if format != "onnx":
+        raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
+    from ..export.onnx import export_onnx
+
+    export_onnx(model, output, quantize)
+    kind = " (int8 dynamic quantization)" if quantize else ""
+    typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)
+
+
 @app.command("score")
 @friendly
 def score_cmd(
