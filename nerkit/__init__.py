@@ -4,11 +4,11 @@ from .registry import registry
 from .types import Entity, Example
 
 
-def load(path, device: str = "auto"):
-    """Load a trained model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
+def load(path, device: str = "auto", backend: str = "auto"):
+    """Load a trained (or exported) model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
     from .pipeline import load as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, backend=backend)
 
 
 __version__ = "0.1.0"

@@ -64,13 +64,32 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
     """Rebuild a model from its directory; no training data or downloads needed."""
     path = Path(path)
+    cfg = model_dir_config(path)
+    model: NERModel = resolve_section(cfg, "model")
+    if model.lexicon is not None:
+        model.lexicon.from_disk(path / "lexicon")
+    model.build_heads()
+    try:
+        st_load_model(model, str(path / "model.safetensors"), strict=True)
+    except RuntimeError as err:
+        raise ModelLoadError(
+            f"{path / 'model.safetensors'} does not match the model built from its config.cfg: {err}"
+        ) from None
+    model.to(device)
+    model.eval()
+    return model, cfg
+
+
+def model_dir_config(path: Path, required: Tuple[str, ...] = REQUIRED_FILES) -> Config:
+    """The config of a model directory, pointed at the directory's own copies of its
+    assets (tokenizer, reduced vectors, segmenter files), checked."""
     recover_dir(path)
     if not path.is_dir():
         raise ModelLoadError(
             f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
             "(e.g. runs/q/model-best)."
         )
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    missing = [f for f in required if not (path / f).exists()]
     if missing:
         raise ModelLoadError(
             f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
@@ -89,19 +108,7 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     _point_at_saved_segmenters(data, path / SEGMENTERS_DIR)
     cfg = Config(data, is_interpolated=False)
     check_config(cfg)
-    model: NERModel = resolve_section(cfg, "model")
-    if model.lexicon is not None:
-        model.lexicon.from_disk(path / "lexicon")
-    model.build_heads()
-    try:
-        st_load_model(model, str(path / "model.safetensors"), strict=True)
-    except RuntimeError as err:
-        raise ModelLoadError(
-            f"{path / 'model.safetensors'} does not match the model built from its config.cfg: {err}"
-        ) from None
-    model.to(device)
-    model.eval()
-    return model, cfg
+    return cfg
 
 
 def _segmenter_nodes(data: Dict[str, Any]) -> List[Dict[str, Any]]:
