@@ -96,15 +96,29 @@ def evaluate(
 @friendly
 def predict(
     model: Path = typer.Argument(..., help="Model directory."),
-    input: Path = typer.Argument(..., help="CMeEE JSON (or JSON Lines) file; entities are ignored."),
-    output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format."),
+    input: Path = typer.Argument(..., help="CMeEE JSON, or JSON Lines (.jsonl, - for stdin); entities are ignored."),
+    output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format (.jsonl: JSON Lines, -: stdout)."),
     batch_size: int = typer.Option(64, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted JSON Lines output."),
+    chunk_size: int = typer.Option(1024, help="JSON Lines: records read, predicted and written at a time."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
-    """Predict entities for every record of INPUT, in order, in the CMeEE format."""
+    """Predict entities for every record of INPUT, in order, in the CMeEE format.
+
+    JSON Lines (.jsonl, or - for stdin/stdout) is streamed: constant memory, results
+    written as they are ready, other fields of each record kept, --resume continues an
+    interrupted output; under torchrun the records are shared out across the ranks.
+    """
+    from .stream import check_options, is_streaming, stream_predict
+
+    streaming = is_streaming(input, output)
+    check_options(resume, streaming)
+    if streaming:
+        return stream_predict(model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress)
     from ..data.submission import check_submission, write_cmeee
     from ..pipeline import load
 
