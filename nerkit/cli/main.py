@@ -155,6 +155,9 @@ def serve(
     ),
     max_body_bytes: int = typer.Option(2_000_000, help="Bytes per request body (413 beyond)."),
     batch_size: int = typer.Option(64, help="Windows per model call inside a batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per model call (cuts a batch by length)."
+    ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
     log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
 ) -> None:
@@ -162,18 +165,9 @@ def serve(
     from ..serving.cli import run_server
 
     run_server(
-        model,
-        host,
-        port,
-        max_batch_size,
-        max_wait_ms,
-        max_texts,
-        max_chars,
-        max_body_bytes,
-        batch_size,
-        device,
-        log_level,
-    )
+        model, host, port, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes, batch_size,
+        device, log_level, max_tokens,
+    )  # fmt: skip
 
 
 @app.command()

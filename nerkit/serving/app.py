@@ -169,6 +169,7 @@ def create_app(
     max_wait_ms: float = 5.0,
     limits: Limits = Limits(),
     window_batch_size: int = 64,
+    max_tokens: Optional[int] = None,
 ) -> FastAPI:
     """The service for a loaded ``Pipeline`` (torch or ONNX backend)."""
 
@@ -178,7 +179,7 @@ def create_app(
                 {"start": s.start, "end": s.end, "type": s.type, "text": s.text, "score": s.score}
                 for s in spans
             ]
-            for spans in nlp.pipe(texts, batch_size=window_batch_size)
+            for spans in nlp.pipe(texts, batch_size=window_batch_size, max_tokens=max_tokens)
         ]
 
     batcher: DynamicBatcher = DynamicBatcher(predict, max_batch_size, max_wait_ms)

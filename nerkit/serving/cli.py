@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from ..errors import ConfigError, NerkitError
 
@@ -19,6 +20,7 @@ def run_server(
     batch_size: int,
     device: str,
     log_level: str,
+    max_tokens: Optional[int] = None,
 ) -> None:
     try:
         import uvicorn
@@ -48,6 +50,7 @@ def run_server(
         max_wait_ms=max_wait_ms,
         limits=Limits(max_texts=max_texts, max_chars=max_chars, max_body_bytes=max_body_bytes),
         window_batch_size=batch_size,
+        max_tokens=max_tokens,
     )
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, waits for open requests (whose
     # texts are queued in the batcher) and then runs the app's shutdown, which drains the queue.
