@@ -2,7 +2,7 @@
 
     python benchmarks/bench_serve.py MODEL [--data FILE] [--clients 32] [--requests 1000]
         [--texts-per-request 1] [--max-batch-size 64] [--max-wait-ms 5] [--threads 2]
-        [--max-tokens N] [--rounds 3]
+        [--max-tokens N] [--rounds 3] [--device cpu]
 
 Starts ``nerkit serve`` twice on a free loopback port with the same model and
 threads: once with dynamic batching (``--max-batch-size``, ``--max-wait-ms``)
@@ -43,18 +43,8 @@ def free_port() -> int:
 
 def start(model: Path, threads: int, *args: str) -> Tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "nerkit",
-        "serve",
-        str(model),
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-    ]
-    cmd += ["--log-level", "warning", *args]
+    cmd = [sys.executable, "-m", "nerkit", "serve", str(model), "--port", str(port)]  # fmt: skip
+    cmd += ["--log-level", "warning", *args]  # (--device comes with args)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -98,6 +88,7 @@ def main() -> None:
     ap.add_argument("--max-batch-size", type=int, default=64)
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="the servers' --device (cuda for a GPU)")
     ap.add_argument(
         "--max-tokens", type=int, default=None, help="serve --max-tokens for the batching server"
     )
@@ -163,6 +154,8 @@ def main() -> None:
     print(
         f"ratio (dynamic / one at a time): {rows['dynamic batching'][0] / rows['one at a time'][0]:.2f}x"
     )
+    for name, rs in runs.items():
+        print(f"  {name}, requests/s per round: {', '.join(f'{r[0]:.1f}' for r in rs)}")
 
 
 if __name__ == "__main__":
