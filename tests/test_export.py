@@ -169,3 +169,18 @@ def test_export_refuses_a_non_empty_output_and_unknown_options(
     assert result.exit_code == 1 and "onnx" in result.output
     with pytest.raises(nerkit.errors.ModelLoadError, match="not an ONNX model directory"):
         nerkit.load(tiny_model_dir, backend="onnx")
+
+
+def test_serve_app_runs_the_onnx_model(exported: Path):
+    pytest.importorskip("fastapi", reason="nerkit serve needs FastAPI (pip install -e '.[serve]')")
+    from fastapi.testclient import TestClient
+
+    from nerkit.serving.app import create_app
+
+    nlp = nerkit.load(exported)
+    texts = sample_texts()[:6] + sample_texts()[-3:]
+    with TestClient(create_app(nlp, max_batch_size=4, max_wait_ms=1)) as client:
+        assert client.get("/v1/model").json()["backend"] == "onnx"
+        got = client.post("/v1/ner", json={"texts": texts}).json()["results"]
+    want = [[[s.start, s.end, s.type] for s in spans] for spans in nlp.pipe(texts)]
+    assert [[[s["start"], s["end"], s["type"]] for s in r["spans"]] for r in got] == want
