@@ -55,6 +55,12 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=512, help="encoder max_length (window = this - 2)")
     ap.add_argument("--vocab", type=Path, default=VOCAB)
     args = ap.parse_args()
+    if not args.vocab.is_file():
+        sys.exit(
+            f"Vocabulary not found: {args.vocab}. It is the 21,128-character bert-base-chinese "
+            "vocab.txt (../shared/data/vocab/ in the project's checkout; a downloaded "
+            "bert-base-chinese folder has it too): pass --vocab FILE."
+        )
     if args.output.exists():
         sys.exit(f"{args.output} exists; choose a new directory.")
 

@@ -5,6 +5,14 @@ A config is a confection ``.cfg`` file. nerkit adds three things on top:
 * ``[nerkit] extends = "base.cfg"``: a file can extend another one (paths are
   relative to the extending file). Sections are merged key by key; a section
   whose ``@registry`` function differs from the base's replaces it whole.
+* Relative paths written in a file (every ``[paths]`` value, and ``[corpora]``
+  ``train``/``dev``/``test``) are relative to that file's folder, as docker
+  compose does with its file, so a config works from any working directory;
+  values with a ``${...}`` reference follow what they refer to. Where nothing
+  exists there but the path exists in the nerkit checkout (the quickstart's
+  ``projects/quickstart/...``), that is taken, so a copied config still finds
+  the sample files. Paths given as overrides (the command line) stay relative
+  to the working directory.
 * CLI overrides in spaCy's style: ``--training.max_epochs 3``.
 * Validation before anything is built: every ``@kind = "name"`` reference is
   checked against the registries, every argument against the function's
@@ -19,6 +27,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import os
 import typing
 from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
@@ -31,6 +40,16 @@ from .errors import ConfigError
 from .registry import KINDS, UnknownComponentError, registry
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
+# Settings that hold file-system paths, resolved against the folder of the file that
+# writes them (None: every key of the section).
+FILE_PATH_SETTINGS: Dict[str, Optional[Tuple[str, ...]]] = {
+    "paths": None,
+    "corpora": ("train", "dev", "test"),
+}
+# The source checkout nerkit runs from (it has projects/: the quickstart corpus and tiny BERT);
+# None for an installed wheel.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT: Optional[Path] = _CHECKOUT if (_CHECKOUT / "projects").is_dir() else None
 
 
 # ----------------------------------------------------------------------------
@@ -173,6 +192,7 @@ def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
     except Exception as err:  # configparser errors
         raise ConfigError(f"{path}: can't parse the config: {err}") from None
     data = _to_dict(cfg)
+    _resolve_file_paths(data, Path(os.path.abspath(path)).parent)
     meta = data.pop("nerkit", {})
     base = meta.get("extends")
     if base is None:
@@ -180,6 +200,34 @@ def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
     base_path = (path.parent / base).resolve()
     base_data = _load_with_bases(base_path, seen=(*seen, path.resolve()))
     return _merge(base_data, data)
+
+
+def _resolve_file_paths(data: Dict[str, Any], folder: Path) -> None:
+    """Make the relative paths a config file writes relative to its ``folder`` (in place)."""
+    for section, keys in FILE_PATH_SETTINGS.items():
+        values = data.get(section)
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if (keys is None or key in keys) and isinstance(value, str):
+                values[key] = relative_to(value, folder)
+
+
+def relative_to(value: str, folder: Union[str, Path]) -> str:
+    """``value`` as a path from ``folder`` (absolute, ``~`` expanded), or from the nerkit
+    checkout where only that one exists; ``""`` and values with a ``${...}`` reference
+    unchanged."""
+    if not value or "${" in value:
+        return value
+    path = os.path.expanduser(value)
+    if os.path.isabs(path):
+        return path
+    found = os.path.normpath(os.path.join(os.fspath(folder), path))
+    if CHECKOUT is not None and not os.path.exists(found):
+        bundled = os.path.normpath(os.path.join(CHECKOUT, path))
+        if os.path.exists(bundled):
+            return bundled
+    return found
 
 
 def _add_parent_sections(text: str) -> str:

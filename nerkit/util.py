@@ -12,6 +12,13 @@ from typing import Iterator
 import torch
 
 
+def file_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process umask: what ``open(path, "w")`` would give a new file."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Write a directory so that ``path`` is always complete or absent.

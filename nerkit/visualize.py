@@ -53,7 +53,7 @@ STATUS_HELP = {
     "spurious": "predicted only: not in the gold data (hatched, red border)",
 }
 TAG_CHARS = 2
-"""Characters a bar's label tag needs; track assignment reserves them after a start."""
+"""Fewest characters reserved after a bar's start for its label tag (see ``tag_cells``)."""
 
 NAV_PAGE = 100
 """Records per entry of the jump list shown above long pages."""
@@ -62,6 +62,14 @@ NAV_PAGE = 100
 _CHAR_H = 26
 _BAR_H = 13
 _BAR_GAP = 3
+# Bounds for reserving room for a label tag, so that a tag never runs into the next bar of its
+# row: a wide (CJK) character's cell is exactly 1em (17px), any other cell is at least its
+# min-width (6px); a tag glyph (600 10px) is at most 7px wide, plus its 2px offset, 4px padding
+# and a 2px gap.
+_WIDE_PX = 17
+_NARROW_MIN_PX = 6
+_TAG_GLYPH_PX = 7
+_TAG_EXTRA_PX = 8
 
 
 @dataclass(frozen=True)
@@ -71,11 +79,33 @@ class _Bar:
     track: int
 
 
-def assign_tracks(spans: Sequence[Tuple[int, int]], min_width: int = 1) -> List[int]:
+def tag_cells(text: str, start: int, tag: str) -> int:
+    """Characters from ``start`` that the label ``tag`` may cover (at least ``TAG_CHARS``).
+
+    A conservative bound: narrow characters (Latin letters, digits) are thinner than a
+    tag, so a tag over them needs more of them than over CJK characters."""
+    need = len(tag) * _TAG_GLYPH_PX + _TAG_EXTRA_PX
+    cells = width = 0
+    for ch in text[start:]:
+        if width >= need:
+            break
+        width += _WIDE_PX if east_asian_width(ch) in ("W", "F") else _NARROW_MIN_PX
+        cells += 1
+    return max(cells, TAG_CHARS)
+
+
+def _tag_text(label: str, status: str) -> str:
+    mark = STATUS_MARK[status]
+    return f"{label} {mark}" if mark else label
+
+
+def assign_tracks(
+    spans: Sequence[Tuple[int, int]], min_width: Union[int, Sequence[int]] = 1
+) -> List[int]:
     """Give each inclusive ``(start, end)`` span the lowest row free over its extent.
 
     A span occupies ``[start, max(end, start + min_width - 1)]`` (room for its
-    label tag). Spans are placed by start, longer first, so an outer entity gets
+    label tag; ``min_width`` is one number for all spans or one per span). Spans are placed by start, longer first, so an outer entity gets
     a lower row than the ones nested in it. Placing intervals in start order on
     the first free row uses the fewest rows possible (the largest number of
     spans over one position). Returns the rows in the input order.
@@ -83,9 +113,10 @@ def assign_tracks(spans: Sequence[Tuple[int, int]], min_width: int = 1) -> List[
     order = sorted(range(len(spans)), key=lambda i: (spans[i][0], -spans[i][1], i))
     row_end: List[int] = []  # last occupied position of each row
     tracks = [0] * len(spans)
+    widths = [min_width] * len(spans) if isinstance(min_width, int) else list(min_width)
     for i in order:
         start, end = spans[i]
-        stop = max(end, start + min_width - 1)
+        stop = max(end, start + widths[i] - 1)
         for row, last in enumerate(row_end):
             if last < start:
                 row_end[row] = stop
@@ -140,7 +171,8 @@ def render_html(
                 (e, "correct" if e in pred and e in ref else "missed" if e in ref else "spurious")
                 for e in sorted(pred | ref)
             ]
-        tracks = assign_tracks([(e.start, e.end) for e, _ in bars], TAG_CHARS)
+        widths = [tag_cells(text, e.start, _tag_text(e.label, s)) for e, s in bars]
+        tracks = assign_tracks([(e.start, e.end) for e, _ in bars], widths)
         records.append((idx, text, [_Bar(e, s, t) for (e, s), t in zip(bars, tracks, strict=True)]))
 
     legend_labels = list(dict.fromkeys(labels))
@@ -446,8 +478,7 @@ def _record(
         e = bar.entity
         base = f"g t{bar.track} {label_class[e.label]} st-{bar.status}"
         end_cls = " e" if e.start == e.end else ""
-        mark = STATUS_MARK[bar.status]
-        tag = f"{_esc(e.label)} {mark}" if mark else _esc(e.label)
+        tag = _esc(_tag_text(e.label, bar.status))
         tip = f"{e.label} [{e.start}, {e.end}] {text[e.start : e.end + 1]}"
         if bar.status != "predicted":
             tip += f" ({bar.status})"

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from nerkit.data.chars import CharVocab
 from nerkit.errors import ConfigError, ModelLoadError
 
-VOCAB = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "vocab"
-    / "bert-base-chinese-vocab.txt"
-)
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmeee" / "CMeEE_dev.json"
+from .conftest import needs_shared
 
 TOKENS = [
     "[PAD]",
@@ -89,10 +80,8 @@ def test_from_file(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def real() -> CharVocab:
-    if not VOCAB.exists():
-        pytest.skip("shared bert-base-chinese vocabulary not available")
-    return CharVocab.from_file(VOCAB)
+def real(shared_data) -> CharVocab:
+    return CharVocab.from_file(needs_shared("vocab/bert-base-chinese-vocab.txt"))
 
 
 def test_real_vocab_mappings(real):
@@ -125,11 +114,9 @@ def test_real_vocab_mappings(real):
 
 
 def test_real_vocab_preserves_length_on_dev(real):
-    if not DEV.exists():
-        pytest.skip("shared CMeEE dev file not available")
     from nerkit.data.readers import read_cmeee
 
-    corpus = read_cmeee(DEV)
+    corpus = read_cmeee(needs_shared("cmeee/CMeEE_dev.json"))
     unk = 0
     for ex in corpus:
         ids = real.ids(ex.text)

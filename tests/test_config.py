@@ -137,3 +137,81 @@ def test_bad_reference_is_a_config_error():
     cfg = load_config(QUICKSTART, {"corpora.train": "${paths.nothere}"})
     with pytest.raises(ConfigError, match=r"Can't resolve a \$\{\.\.\.\} reference"):
         check_config(cfg)
+
+
+# -- relative paths: a config file's own folder, overrides the working directory ---------------
+
+
+def test_relative_paths_in_a_file_follow_the_file(tmp_path, monkeypatch):
+    from nerkit.config import interpolated
+
+    base_dir, child_dir, elsewhere = tmp_path / "base", tmp_path / "exp" / "sub", tmp_path / "cwd"
+    for d in (base_dir, child_dir, elsewhere):
+        d.mkdir(parents=True)
+    (base_dir / "base.cfg").write_text(
+        '[paths]\nassets = "assets"\nvectors = "${paths.assets}/v.txt"\nabs = "/data/x.json"\n'
+        'home = "~/x.txt"\nempty = ""\nnothing = null\n\n'
+        '[corpora]\ntrain = "corpus/train.json"\ndev = ${paths.vectors}\n',
+        encoding="utf8",
+    )
+    (child_dir / "exp.cfg").write_text(
+        '[nerkit]\nextends = "../../base/base.cfg"\n\n[paths]\nown = "../data/own.json"\n\n'
+        '[model]\nname = "not/a/path/setting"\n',
+        encoding="utf8",
+    )
+    monkeypatch.chdir(elsewhere)
+    cfg = interpolated(load_config(Path("..") / "exp" / "sub" / "exp.cfg", {"paths.cli": "cli/x.json"}))
+    paths = cfg["paths"]
+    assert paths["assets"] == str(base_dir / "assets")  # the base's folder, not the child's
+    assert paths["vectors"] == str(base_dir / "assets" / "v.txt")  # ${...} follows its reference
+    assert paths["own"] == str(tmp_path / "exp" / "data" / "own.json")  # the child's folder
+    assert paths["abs"] == "/data/x.json" and paths["home"] == str(Path.home() / "x.txt")
+    assert paths["empty"] == "" and paths["nothing"] is None
+    assert paths["cli"] == "cli/x.json"  # command line: relative to the working directory
+    assert cfg["corpora"]["train"] == str(base_dir / "corpus" / "train.json")
+    assert cfg["corpora"]["dev"] == paths["vectors"]
+    assert cfg["model"]["name"] == "not/a/path/setting"  # only path settings are touched
+    # an override of the folder moves everything under it, relative to the working directory
+    moved = interpolated(load_config(child_dir / "exp.cfg", {"paths.assets": "mine"}))["paths"]
+    assert moved["vectors"] == "mine/v.txt"
+
+
+def test_experiment_configs_find_their_assets_from_any_folder(tmp_path, monkeypatch):
+    """configs/*.cfg name projects/cmeee/assets/ whatever the working directory (docs/getting-started.md
+    runs them from the repository root, projects/cmeee/Makefile from its folder)."""
+    from nerkit.config import interpolated
+
+    root = QUICKSTART.parents[1]
+    for cwd in (root, root / "projects" / "cmeee", tmp_path):
+        monkeypatch.chdir(cwd)
+        paths = interpolated(load_config(root / "configs" / "best.cfg"))["paths"]
+        assert paths["train"] == str(root / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json")
+        assert paths["roberta_large"] == str(root / "projects" / "cmeee" / "assets" / "chinese-roberta-wwm-ext-large")
+
+
+def test_a_copied_quickstart_config_runs_from_another_folder(tmp_path, monkeypatch):
+    """The issue's case: configs/quickstart.cfg copied to another folder and run from a third one
+    still finds projects/quickstart/ (the tiny BERT and the corpus) in the nerkit checkout."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from nerkit.cli.main import app
+
+    copy = tmp_path / "copy" / "q.cfg"
+    copy.parent.mkdir()
+    shutil.copyfile(QUICKSTART, copy)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    tiny = QUICKSTART.parents[1] / "projects" / "quickstart"
+    from nerkit.config import interpolated
+
+    paths = interpolated(load_config(copy))["paths"]
+    assert paths["encoder"] == str(tiny / "tiny-bert") and paths["train"] == str(tiny / "corpus" / "train.json")
+    args = [
+        "--corpora.max_train_records", "8", "--corpora.max_dev_records", "4", "--training.max_steps", "1",
+        "--training.batch_size", "8", "--system.device", "cpu",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, ["train", str(copy), "--output", "run", *args])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "work" / "run" / "model-best" / "model.safetensors").is_file()

@@ -89,3 +89,11 @@ def test_batches_are_a_partition_and_repeat():
     assert sorted(i for b in a for i in b) == list(range(len(lengths)))
     assert a == make_batches(feats, 3, seed=1, epoch=0, bucketing=True, bucket_size=2)
     assert a != make_batches(feats, 3, seed=1, epoch=1, bucketing=True, bucket_size=2)
+
+
+def test_the_suite_runs_torch_on_one_thread():
+    """Issue 13 (2): the test models are tiny; a second torch thread made their steps 5-7x slower
+    on a busy 2-core machine. conftest sets one thread, and subprocesses inherit it."""
+    import os
+
+    assert torch.get_num_threads() == 1 and "OMP_NUM_THREADS" in os.environ  # "1" unless you set it

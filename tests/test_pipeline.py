@@ -12,7 +12,7 @@ from nerkit.pipeline import Span
 from nerkit.training.loop import Trainer
 from nerkit.types import Example
 
-from .conftest import CORPUS, fast_config
+from .conftest import CORPUS, TINY_BERT, fast_config
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,18 @@ def trained(tmp_path_factory):
     trainer = Trainer(fast_config(**{"training.max_epochs": 3, "corpora.max_train_records": 96}), out)
     trainer.run()
     return trainer, out
+
+
+def test_model_files_honour_the_umask(trained):
+    """safetensors writes its files 0600; a model directory's files get the usual mode."""
+    from nerkit.util import file_mode
+
+    _, out = trained
+    files = [p for p in (out / "model-best").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".safetensors" for p in files)
+    assert {p.relative_to(out): p.stat().st_mode & 0o777 for p in files} == {
+        p.relative_to(out): file_mode() for p in files
+    }
 
 
 def test_load_then_predict_equals_training_model(trained):
@@ -128,18 +140,30 @@ def test_inference_benchmark_runs_and_agrees(trained):
 
 
 def test_base_model_script_writes_a_loadable_model(tmp_path):
-    """benchmarks/base_model.py (shrunk here): a model dir with the real vocabulary that loads and predicts."""
+    """benchmarks/base_model.py (shrunk here): a model dir with a given vocabulary that loads and predicts.
+
+    The script's default vocabulary is the real one in ../shared; this passes the quickstart's
+    (a fresh clone has no ../shared), and checks the clear error when the vocabulary is missing."""
     import subprocess
     import sys
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "base_model.py"
     dest = tmp_path / "base"
+    vocab = TINY_BERT / "vocab.txt"
     args = [str(dest), "--layers", "1", "--hidden", "64", "--max-length", "64"]
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    missing = subprocess.run(
+        [sys.executable, str(script), *args, "--vocab", str(tmp_path / "none.txt")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert missing.returncode == 1 and "Vocabulary not found" in missing.stderr and "--vocab" in missing.stderr
+    assert not dest.exists()
+    res = subprocess.run(
+        [sys.executable, str(script), *args, "--vocab", str(vocab)], capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     assert "1 layers, width 64" in res.stdout
     nlp = nerkit.load(dest, device="cpu")
-    assert nlp.model.encoder.transformer.config.vocab_size == 21128
+    assert nlp.model.encoder.transformer.config.vocab_size == len(vocab.read_text("utf8").splitlines()) == 716
     text = "患者头痛" * 40  # 160 characters: three windows of 62
     spans = nlp(text)
     assert all(0 <= s.start <= s.end < len(text) and s.text == text[s.start : s.end + 1] for s in spans)

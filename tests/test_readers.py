@@ -16,9 +16,10 @@ from nerkit.errors import ConfigError, DataError
 from nerkit.registry import names, registry
 from nerkit.types import CMEEE_LABELS, Entity, Example
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DEV = SHARED / "cmeee" / "CMeEE_dev.json"
-TEST = SHARED / "cmeee" / "CMeEE_test.json"
+from .conftest import needs_shared
+
+DEV = "cmeee/CMeEE_dev.json"  # relative to the shared data folder
+TEST = "cmeee/CMeEE_test.json"
 
 RECORDS = [
     {
@@ -209,10 +210,11 @@ def test_parse_records_in_memory():
     assert corpus[0].entities == [Entity(1, 1, "Z")] and corpus[0].source == "<records>"
 
 
-@pytest.mark.skipif(not DEV.exists(), reason="shared CMeEE dev file not available")
+@pytest.mark.shared
 def test_real_dev_file_fast_and_complete():
+    dev = needs_shared(DEV)
     t0 = time.process_time()  # CPU time: robust to other processes sharing the machine
-    corpus = read_cmeee(DEV)
+    corpus = read_cmeee(dev)
     elapsed = time.process_time() - t0
     assert len(corpus) == 5000 and corpus.num_entities == 20300 and corpus.warnings == []
     assert elapsed < 1.0, f"reading + validating took {elapsed:.2f}s"
@@ -221,9 +223,9 @@ def test_real_dev_file_fast_and_complete():
             assert 0 <= e.start <= e.end < len(ex.text) and e.label in CMEEE_LABELS
 
 
-@pytest.mark.skipif(not TEST.exists(), reason="shared CMeEE test file not available")
+@pytest.mark.shared
 def test_real_test_file_has_no_entities():
-    corpus = read_cmeee(TEST)
+    corpus = read_cmeee(needs_shared(TEST))
     assert len(corpus) == 3000 and corpus.num_entities == 0
 
 
@@ -283,9 +285,9 @@ def test_corpus_stats_small():
     assert "records               3" in text and "sym>bod 1" in text and "66.67%" in text
 
 
-@pytest.mark.skipif(not DEV.exists(), reason="shared CMeEE dev file not available")
+@pytest.mark.shared
 def test_real_dev_statistics_match_readme():
-    corpus = read_cmeee(DEV)
+    corpus = read_cmeee(needs_shared(DEV))
     stats = corpus_stats(corpus, max_chars=510)
     assert stats["records"] == 5000 and stats["entities"] == 20300
     assert stats["over_max_chars"] == 14 and stats["text_length"]["max"] == 2078
@@ -303,10 +305,10 @@ def test_real_dev_statistics_match_readme():
     assert sum(stats["same_span_pairs"].values()) == 16
 
 
-@pytest.mark.skipif(not DEV.exists(), reason="shared CMeEE dev file not available")
+@pytest.mark.shared
 def test_real_dev_scheme_ceilings():
     schemes = pytest.importorskip("nerkit.data.schemes")
-    corpus = read_cmeee(DEV)
+    corpus = read_cmeee(needs_shared(DEV))
     nested = corpus_stats(corpus, 510, scheme=schemes.NestedBIOScheme())["scheme"]
     flat = corpus_stats(corpus, 510, scheme=schemes.BIOScheme())["scheme"]
     assert round(100 * nested["ceiling"], 2) == 99.92

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +13,6 @@ from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
 from nerkit.errors import ConfigError, DataError
 from nerkit.registry import registry
 from nerkit.types import CMEEE_LABELS, Entity
-
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmeee" / "CMeEE_dev.json"
 
 # "头痛伴颈部僵硬" style: sym over bod, plus a flat dis elsewhere.
 NESTED = [
@@ -250,10 +247,8 @@ def test_registered_builders_resolve_from_config():
 
 # -- ceilings on the real dev file -----------------------------------------------------------
 @pytest.fixture(scope="module")
-def dev_records():
-    if not DEV.exists():
-        pytest.skip(f"CMeEE dev file not found at {DEV}")
-    with DEV.open(encoding="utf-8") as f:
+def dev_records(shared_data):
+    with (shared_data / "cmeee" / "CMeEE_dev.json").open(encoding="utf-8") as f:
         return json.load(f)
 
 

@@ -11,7 +11,7 @@ from nerkit.data.readers import read_cmeee
 from nerkit.data.submission import check_submission, write_cmeee
 from nerkit.types import Entity
 
-TEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmeee" / "CMeEE_test.json"
+from .conftest import needs_shared
 
 TEXTS = ["患者头痛三天", "无明显异常", "腹部CT"]
 ENTS = [
@@ -139,10 +139,26 @@ def test_check_submission_wants_official_name(tmp_path):
     assert check_submission(right, inputs) == []
 
 
-@pytest.mark.skipif(not TEST.exists(), reason="shared CMeEE test file not available")
+@pytest.mark.shared
 def test_real_test_file_submission(tmp_path):
-    corpus = read_cmeee(TEST)
+    test = needs_shared("cmeee/CMeEE_test.json")
+    corpus = read_cmeee(test)
     preds = [[Entity(0, min(1, len(ex.text) - 1), "dis")] for ex in corpus]
     out = write_cmeee(tmp_path / "CMeEE_test.json", [ex.text for ex in corpus], preds)
-    assert check_submission(out, TEST) == []
+    assert check_submission(out, test) == []
     assert len(json.loads(out.read_text(encoding="utf-8"))) == 3000
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_file_honours_the_umask(tmp_path, umask, mode):
+    """The atomic write goes through mkstemp (always 0600); the file gets the mode of a normal write."""
+    import os
+
+    old = os.umask(umask)
+    try:
+        out = write_cmeee(tmp_path / "pred.json", ["ab"], [[]])
+        plain = tmp_path / "plain.json"
+        plain.write_text("[]")
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == mode == plain.stat().st_mode & 0o777

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
@@ -119,6 +119,35 @@ def test_assign_tracks_optimal_brute_force():
         # ... and the rows used are as few as the deepest overlap allows
         depth = max(sum(s <= p <= e for s, e in ext) for p in range(0, 25))
         assert max(tracks) + 1 == depth
+
+
+def test_tags_of_one_character_entities_do_not_reach_the_next_bar_of_their_row():
+    """The issue's case: a one-character entity's tag ("bod ✓") is wider than two CJK cells, and
+    far wider than two Latin letters, so it ran into a bar that starts two characters later."""
+    from unicodedata import east_asian_width
+
+    from nerkit.visualize import _NARROW_MIN_PX, _TAG_EXTRA_PX, _TAG_GLYPH_PX, _WIDE_PX, tag_cells
+
+    assert tag_cells("头痛发热乏力", 0, "bod") == 2  # 29px of tag: two 17px cells
+    assert tag_cells("头痛发热乏力", 0, "bod ✓") == 3  # 43px: three
+    assert tag_cells("CT ab 12", 0, "bod ✓") == 8  # 6px a Latin cell at least: all eight
+    assert tag_cells("头", 0, "bod ✓") == 2  # at the end of the text: nothing to reach
+
+    text = "头痛伴C反应蛋白升高，T波倒置。"
+    gold = [E(0, 0, "bod"), E(2, 2, "sym"), E(3, 3, "ite"), E(5, 5, "ite"), E(11, 11, "ite")]
+    pred = [E(0, 0, "bod"), E(3, 3, "ite"), E(12, 12, "sym")]
+    page = Page(render_html([text], [pred], [gold]))
+    rows: Dict[int, List[Tuple[int, int, str]]] = {}
+    for ent in page.ents:
+        tag = ent["data-label"] + {"correct": " ✓", "missed": " −", "spurious": " +"}[ent["data-status"]]
+        rows.setdefault(int(ent["data-track"]), []).append((int(ent["data-start"]), int(ent["data-end"]), tag))
+    cell = [_WIDE_PX if east_asian_width(ch) in ("W", "F") else _NARROW_MIN_PX for ch in text]
+    for bars in rows.values():
+        bars.sort()
+        for (start, end, tag), (next_start, _, _) in zip(bars, bars[1:], strict=False):
+            room = sum(cell[start:next_start])  # px from this bar's start to the next one's
+            assert next_start > end and room >= len(tag) * _TAG_GLYPH_PX + _TAG_EXTRA_PX, (tag, bars)
+    assert len(rows) > 1  # the tags pushed neighbours onto other rows
 
 
 # ---------------------------------------------------------------- structure

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence, Union
 
 from ..types import CMEEE_LABELS, Entity
+from ..util import file_mode
 
 PathLike = Union[str, Path]
 
@@ -70,6 +71,7 @@ def write_cmeee(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a written file gets the usual mode
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(records, f, ensure_ascii=False, indent=indent)
             f.write("\n")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -29,7 +30,7 @@ from .. import __version__
 from ..config import _to_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError
 from ..registry import KINDS, UnknownComponentError, registry
-from ..util import recover_dir
+from ..util import file_mode, recover_dir
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
@@ -59,6 +60,8 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
     info.update(meta or {})
     (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
+    for weights in path.rglob("*.safetensors"):  # safetensors writes them 0600
+        os.chmod(weights, file_mode())
 
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:

@@ -2,9 +2,12 @@
 
 Which assets: those a config refers to through ``${paths.<key>}`` (the
 experiment's config, following ``[nerkit] extends``), or every known asset
-when no config is given. Where: the config's ``[paths]`` values, after any
-``--paths.<key> VALUE`` overrides, relative to ``--root`` (default: the
-working directory). Each asset is checked for presence, for the files a
+when no config is given. Where: the config's ``[paths]`` values (relative to
+the config file's folder; configs/base.cfg puts them under
+``${paths.assets}``, this folder's ``assets/``), after any ``--paths.<key>
+VALUE`` overrides (relative to the working directory). ``--root DIR`` checks
+another copy of this folder: ``DIR/assets`` for ``paths.assets``, overrides
+relative to ``DIR``. Each asset is checked for presence, for the files a
 directory must hold, and for its SHA-256 where one is known (``--sha256
 KEY=HEX`` pins your own copy). Exit status 1 when anything is wrong, with a
 message that says where to get the asset.
@@ -220,7 +223,9 @@ def _parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Dict
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, action="append", default=[],
                         help="experiment config (repeatable); default: check every known asset")
-    parser.add_argument("--root", type=Path, default=Path("."), help="folder relative paths start from")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="a folder laid out like this one: DIR/assets holds the assets, and "
+                        "relative --paths overrides start from DIR (default: the working directory)")
     parser.add_argument("--no-checksums", action="store_true", help="skip SHA-256 checks (large files)")
     parser.add_argument("--sha256", action="append", default=[], metavar="KEY=HEX",
                         help="expected SHA-256 of the file of [paths] KEY (repeatable)")
@@ -250,6 +255,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         base = assets.get(key, Asset(key, f"[paths] {key}", "wherever you made it"))
         assets[key] = Asset(**{**base.__dict__, "sha256": digest.lower()})
+    overridden = [k.split(".", 1)[1] for k in overrides]
+    if args.root is not None and "paths.assets" not in overrides:
+        overrides["paths.assets"] = str(args.root / "assets")
     try:
         if args.config:
             paths: Dict[str, str] = {}
@@ -260,12 +268,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 keys += [k for k in sorted(used) if k not in keys]
         else:
             paths, _ = config_paths(BASE_CONFIG, overrides)
-            keys = [k for k in ASSETS if k in paths] + [k for k in paths if k not in ASSETS]
+            # every asset of base.cfg; "assets" is the folder that holds them, not one of them
+            keys = [k for k in ASSETS if k in paths] + [k for k in paths if k not in ASSETS and k != "assets"]
     except NerkitError as err:
         print(f"check_assets: {err}", file=sys.stderr)
         return 2
-    overridden = [k.split(".", 1)[1] for k in overrides]
-    results = check(keys, paths, args.root, assets, verify=not args.no_checksums, overridden=overridden)
+    results = check(keys, paths, args.root or Path("."), assets, verify=not args.no_checksums, overridden=overridden)
     print(report(results))
     return 0 if all(r.ok for r in results) else 1
 
