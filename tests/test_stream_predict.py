@@ -219,7 +219,7 @@ def test_peak_memory_does_not_grow_with_the_input(tiny_model_dir: Path, tmp_path
             "cpu",
         ]
         proc = subprocess.run(
-            [sys.executable, "-c", probe, "predict", *args, "--batch-size", "256", "--chunk-size", "2048", "--no-progress"],
+            [sys.executable, "-c", probe, "predict", *args, "--batch-size", "1024", "--chunk-size", "4096", "--no-progress"],
             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
