@@ -74,6 +74,7 @@ def test_fp32_onnx_equals_pytorch_on_the_sample(tiny_model_dir: Path, exported: 
         ["batch", "chars"],
     ]  # dynamic axes
     assert not (exported / "model.safetensors").exists()  # the network lives in model.onnx only
+    assert (exported / "decoder.safetensors").stat().st_mode & 0o044  # readable as other files are
 
 
 def test_fp32_onnx_equals_pytorch_on_cmeee_test(

@@ -28,6 +28,7 @@ quantization (int8 weights of MatMul/Gemm, activations quantized per batch).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import warnings
@@ -43,6 +44,7 @@ from ..errors import NerkitError
 from ..models.base import Decoder, LatticeBatch
 from ..models.ner_model import Batch, NERModel
 from ..types import Example
+from ..util import file_mode
 
 CHAR_INPUTS = ("input_ids", "attention_mask", "char_mask")
 LATTICE_INPUTS = ("word_ids", "word_starts", "word_ends", "word_mask")
@@ -195,6 +197,7 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
             shutil.copyfile(src, output / name)
     decoder_state = {k: v.contiguous() for k, v in model.decoder.state_dict().items()}
     save_file(decoder_state, str(output / DECODER_FILE))
+    os.chmod(output / DECODER_FILE, file_mode())  # safetensors writes 0600
     meta = json.loads((model_dir / "meta.json").read_text(encoding="utf8"))
     meta["backend"] = "onnx"
     meta["onnx"] = {
