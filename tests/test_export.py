@@ -176,7 +176,7 @@ def test_serve_app_runs_the_onnx_model(exported: Path):
     pytest.importorskip("fastapi", reason="nerkit serve needs FastAPI (pip install -e '.[serve]')")
     from fastapi.testclient import TestClient
 
-    from nerkit.serving.app import create_app
+    from nerkit.serve.app import create_app
 
     nlp = nerkit.load(exported)
     texts = sample_texts()[:6] + sample_texts()[-3:]

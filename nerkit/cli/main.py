@@ -162,7 +162,7 @@ def serve(
     log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
 ) -> None:
     """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""
-    from ..serving.cli import run_server
+    from ..serve.cli import run_server
 
     run_server(
         model, host, port, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes, batch_size,
