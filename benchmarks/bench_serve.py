@@ -2,7 +2,7 @@
 
     python benchmarks/bench_serve.py MODEL [--data FILE] [--clients 32] [--requests 1000]
         [--texts-per-request 1] [--max-batch-size 64] [--max-wait-ms 5] [--threads 2]
-        [--max-tokens N] [--rounds 3] [--device cpu]
+        [--max-tokens N] [--rounds 3] [--device cpu] [--client httpx|raw]
 
 Starts ``nerkit serve`` twice on a free loopback port with the same model and
 threads: once with dynamic batching (``--max-batch-size``, ``--max-wait-ms``)
@@ -78,6 +78,43 @@ async def load(url: str, bodies: List[dict], clients: int) -> Tuple[float, List[
         return time.perf_counter() - start, answers
 
 
+async def load_raw(url: str, bodies: List[dict], clients: int) -> Tuple[float, List[list]]:
+    """The same load from a minimal HTTP/1.1 keep-alive client (asyncio streams), which
+    costs the client far less CPU than httpx: on a small machine shared by client and
+    server, the server rather than the client is then what limits the rate."""
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    answers: List[list] = [None] * len(bodies)
+    queue = list(range(len(bodies)))[::-1]
+    payloads = [json.dumps(b, ensure_ascii=False).encode("utf-8") for b in bodies]
+
+    async def post(reader, writer, i: int) -> None:
+        head = f"POST /v1/ner HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        writer.write(f"{head}Content-Length: {len(payloads[i])}\r\n\r\n".encode() + payloads[i])
+        status = (await reader.readline()).split()[1]
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        body = await reader.readexactly(length)
+        if status != b"200":
+            raise SystemExit(f"request {i}: {status.decode()} {body[:300]!r}")
+        answers[i] = json.loads(body)["results"]
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while queue:
+            await post(reader, writer, queue.pop())
+        writer.close()
+
+    reader, writer = await asyncio.open_connection(host, int(port))
+    await post(reader, writer, 0)  # warm up
+    writer.close()
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - start, answers
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path)
@@ -89,6 +126,9 @@ def main() -> None:
     ap.add_argument("--max-wait-ms", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="the servers' --device (cuda for a GPU)")
+    ap.add_argument(
+        "--client", choices=("httpx", "raw"), default="httpx", help="raw: a minimal asyncio client"
+    )
     ap.add_argument(
         "--max-tokens", type=int, default=None, help="serve --max-tokens for the batching server"
     )
@@ -120,7 +160,9 @@ def main() -> None:
         for name, opts in servers.items():
             proc, url = start(args.model, args.threads, *opts)
             try:
-                seconds, results[name] = asyncio.run(load(url, bodies, args.clients))
+                seconds, results[name] = asyncio.run(
+                    (load_raw if args.client == "raw" else load)(url, bodies, args.clients)
+                )
                 health = httpx.get(url + "/health").json()
             finally:
                 proc.send_signal(signal.SIGTERM)
@@ -146,7 +188,7 @@ def main() -> None:
     n_chars = sum(len(t) for b in bodies for t in b["texts"])
     print(
         f"{args.requests} requests x {k} texts ({n_chars / (args.requests * k):.0f} chars/text avg), "
-        f"{args.clients} concurrent clients, {args.threads} server threads, model {args.model}"
+        f"{args.clients} concurrent {args.client} clients, {args.threads} server threads, model {args.model}"
     )
     print(f"{'server':<18}{'requests/s':>12}{'texts/s':>10}{'texts/batch':>13}")
     for name, (rps, tps, per_batch) in rows.items():
