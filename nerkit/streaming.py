@@ -216,6 +216,13 @@ def predict_stream(
         )
     if input != STDIO and not Path(input).is_file():
         raise DataError(f"file not found: {input}")
+    if input != STDIO and Path(input).suffix.lower() == ".json":
+        raise DataError(
+            f"{input} is a .json file (one JSON list), but JSON Lines output{' under torchrun' if shard.world > 1 else ''} "
+            "is streamed from JSON Lines input (one record per line, .jsonl). Convert it "
+            '(python -c "import json,sys; [print(json.dumps(r, ensure_ascii=False)) for r in json.load(open(sys.argv[1]))]" '
+            f"{input} > in.jsonl) or write a .json --output."
+        )
     target = (
         part_path(Path(output), shard)
         if shard.world > 1

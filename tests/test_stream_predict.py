@@ -139,6 +139,17 @@ def test_bad_lines_and_options_are_named(tiny_model_dir: Path, tmp_path: Path):
         ],
     )
     assert result.exit_code == 1 and "--resume works on JSON Lines" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tiny_model_dir),
+            str(CORPUS / "test.json"),
+            "-o",
+            str(tmp_path / "o.jsonl"),
+        ],
+    )
+    assert result.exit_code == 1 and "is streamed from JSON Lines input" in result.output
 
 
 def test_resume_refuses_the_output_of_another_input(tiny_model_dir: Path, tmp_path: Path):
