@@ -109,7 +109,7 @@ def predict(
 ) -> None:
     """Predict entities for every record of INPUT, in order, in the CMeEE format.
 
-    JSON Lines (.jsonl, or - for stdin/stdout) is streamed: constant memory, results
+    A JSON Lines output (.jsonl, or - for stdout) is streamed: constant memory, results
     written as they are ready, other fields of each record kept, --resume continues an
     interrupted output; under torchrun the records are shared out across the ranks.
     """

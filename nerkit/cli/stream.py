@@ -13,11 +13,17 @@ from ..errors import NerkitError
 
 
 def is_streaming(input: Path, output: Path) -> bool:
-    """JSON Lines in or out (by extension), stdin/stdout, or a torchrun job."""
-    names = (str(input), str(output))
+    """JSON Lines out (a .jsonl or - output), stdin in, or a torchrun job. A .jsonl input with
+    a .json output keeps the one-list path (written at the end, checked against the input)."""
+    if str(input) == "-" and str(output) != "-" and not str(output).lower().endswith(".jsonl"):
+        raise NerkitError(
+            f"Input '-' (stdin) is streamed as JSON Lines, so the output must be JSON Lines too: "
+            f"use --output - (stdout) or a .jsonl file instead of {output}."
+        )
     return (
-        "-" in names
-        or any(n.lower().endswith(".jsonl") for n in names)
+        str(output) == "-"
+        or str(output).lower().endswith(".jsonl")
+        or str(input) == "-"
         or int(os.environ.get("WORLD_SIZE", "1")) > 1
     )
 
