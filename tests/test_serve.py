@@ -248,7 +248,46 @@ def test_graceful_shutdown_answers_queued_requests(model_dir: Path, nlp):
         responses = asyncio.run(main())
     finally:
         log = srv.stop()
-    assert srv.proc.returncode in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal it handled
+    assert srv.proc.returncode in (0, -signal.SIGTERM), (
+        log
+    )  # uvicorn re-raises the signal it handled
     assert "Traceback" not in log, log
     assert [r.status_code for r in responses] == [200] * len(texts)
     assert [strip_scores(r.json()["results"][0]) for r in responses] == expected
+
+
+def test_batcher_bounds_batches_never_splits_requests_and_drains_on_stop():
+    from nerkit.serve.batcher import DynamicBatcher
+
+    batches: List[List[str]] = []
+
+    def predict(texts: List[str]) -> List[str]:
+        batches.append(list(texts))
+        return [t.upper() for t in texts]
+
+    sizes = [3, 1, 2, 10, 1, 4, 2]
+    jobs = [[f"r{i}t{j}" for j in range(n)] for i, n in enumerate(sizes)]
+
+    async def main() -> list:
+        batcher = DynamicBatcher(predict, max_batch_size=4, max_wait_ms=50)
+        await batcher.start()
+        tasks = [asyncio.ensure_future(batcher.submit(job)) for job in jobs]
+        await asyncio.sleep(0)  # all queued before the stop
+        await batcher.stop()  # answers everything queued
+        assert all(t.done() for t in tasks)
+        with pytest.raises(RuntimeError, match="not running"):
+            await batcher.submit(["late"])
+        return [t.result() for t in tasks]
+
+    results = asyncio.run(main())
+    assert results == [[t.upper() for t in job] for job in jobs]  # each answer is its own
+    assert [t for b in batches for t in b] == [t for job in jobs for t in job]  # FIFO
+    starts = {job[0]: len(job) for job in jobs}
+    for batch in batches:
+        assert len(batch) <= 4 or len(batch) == 10  # only the 10-text request exceeds the bound
+        i = 0
+        while i < len(batch):  # a batch is whole requests
+            assert batch[i] in starts
+            i += starts[batch[i]]
+        assert i == len(batch)
+    assert len(batches) < len(jobs)  # requests were batched together
