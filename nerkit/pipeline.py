@@ -128,7 +128,7 @@ class Pipeline:
 
 def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") -> Pipeline:
     """Load a model directory written by ``nerkit train`` (PyTorch) or ``nerkit export``
-    (ONNX, run by ONNX Runtime on the CPU). ``backend``: "auto" (from the directory),
+    (ONNX, run by ONNX Runtime). ``backend``: "auto" (from the directory),
     "torch" or "onnx"."""
     from .errors import ModelLoadError
 
@@ -138,7 +138,7 @@ def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") ->
         from .export.runtime import is_onnx_dir, load_onnx
 
         if is_onnx_dir(Path(path)):
-            return load_onnx(Path(path))
+            return load_onnx(Path(path), device=device)
         if backend == "onnx":
             raise ModelLoadError(
                 f"{path} is not an ONNX model directory (no model.onnx with meta.json backend "

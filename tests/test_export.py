@@ -185,3 +185,15 @@ def test_serve_app_runs_the_onnx_model(exported: Path):
         got = client.post("/v1/ner", json={"texts": texts}).json()["results"]
     want = [[[s.start, s.end, s.type] for s in spans] for spans in nlp.pipe(texts)]
     assert [[[s["start"], s["end"], s["type"]] for s in r["spans"]] for r in got] == want
+
+
+def test_onnx_providers_follow_the_device():
+    from nerkit.export.runtime import providers
+
+    assert providers("cpu", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert providers("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    both = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert providers("cuda:1", both)[0] == ("CUDAExecutionProvider", {"device_id": 1})
+    assert providers("auto", both)[0] == ("CUDAExecutionProvider", {"device_id": 0})
+    with pytest.raises(nerkit.errors.ModelLoadError, match="onnxruntime-gpu"):
+        providers("cuda", ["CPUExecutionProvider"])

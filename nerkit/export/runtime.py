@@ -1,6 +1,7 @@
 """The ONNX backend: an exported model directory run by ONNX Runtime.
 
 ``nerkit.load(DIR)`` picks it for a directory written by ``nerkit export``
+(on the CPU, or on CUDA with onnxruntime-gpu installed)
 (``meta.json`` says ``"backend": "onnx"``). The model object is rebuilt from the
 config with the encoder and fusion on PyTorch's ``meta`` device (no memory, no
 weights: only their featurising is used: tokenizer ids, lattice words), the
@@ -64,7 +65,22 @@ def is_onnx_dir(path: Path) -> bool:
     return json.loads(meta.read_text(encoding="utf8")).get("backend") == "onnx"
 
 
-def load_onnx(path: Path, threads: Optional[int] = None) -> OnnxPipeline:
+def providers(device: str, available: Sequence[str]) -> list:
+    """ONNX Runtime execution providers for a nerkit ``device``: CUDA (onnxruntime-gpu) for
+    "cuda"/"cuda:N" and, when it is installed, for "auto"; the CPU otherwise."""
+    if device.startswith("cuda") or device == "auto":
+        if "CUDAExecutionProvider" in available:
+            index = int(device.split(":")[1]) if ":" in device else 0
+            return [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
+        if device != "auto":
+            raise ModelLoadError(
+                f"device {device}: this onnxruntime has no CUDA provider (available: "
+                f"{', '.join(available)}). Install onnxruntime-gpu, or load with device='cpu'."
+            )
+    return ["CPUExecutionProvider"]
+
+
+def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") -> OnnxPipeline:
     from ..models.io import model_dir_config
 
     try:
@@ -97,7 +113,6 @@ def load_onnx(path: Path, threads: Optional[int] = None) -> OnnxPipeline:
     # spin-waiting between calls: the featurising and decoding run on the same cores
     options.intra_op_num_threads = threads or torch.get_num_threads()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(
-        str(path / ONNX_FILE), options, providers=["CPUExecutionProvider"]
-    )
+    chosen = providers(device, ort.get_available_providers())
+    session = ort.InferenceSession(str(path / ONNX_FILE), options, providers=chosen)
     return OnnxPipeline(model, cfg, path, session, meta.get("onnx", {}).get("inputs", []))
