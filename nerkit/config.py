@@ -34,10 +34,11 @@ from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 from confection import Config, ConfigValidationError
 from confection.validation import validate_type
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .registry import KINDS, UnknownComponentError, registry
+from .util import looks_local
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
 # Settings that hold file-system paths, resolved against the folder of the file that
@@ -63,9 +64,19 @@ class _Strict(BaseModel):
 
 class SystemSettings(_Strict):
     seed: int = 42
-    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     mixed_precision: Literal["no", "auto", "bf16", "fp16"] = "auto"
-    num_threads: int = 0  # 0: leave torch's default
+    num_threads: int = Field(0, ge=0)  # 0: leave torch's default
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        from .util import device_problem
+
+        problem = device_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class CorporaSettings(_Strict):
@@ -78,21 +89,30 @@ class CorporaSettings(_Strict):
 
 
 class TrainingSettings(_Strict):
-    max_epochs: int = 5
-    max_steps: int = 0  # 0: no limit; stops after this many optimizer steps
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    accumulate_gradient: int = 1
-    grad_clip: float = 1.0  # 0: no clipping
-    eval_frequency: int = 0  # optimizer steps between evaluations; 0: end of epoch only
-    patience: int = 0  # evaluations without improvement before stopping; 0: never
+    max_epochs: int = Field(5, ge=0)  # 0: no epoch limit (then max_steps must be set)
+    max_steps: int = Field(0, ge=0)  # 0: no limit; stops after this many optimizer steps
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    accumulate_gradient: int = Field(1, ge=1)
+    grad_clip: float = Field(1.0, ge=0)  # 0: no clipping
+    eval_frequency: int = Field(0, ge=0)  # optimizer steps between evaluations; 0: end of epoch only
+    patience: int = Field(0, ge=0)  # evaluations without improvement before stopping; 0: never
     length_bucketing: bool = True
-    bucket_size: int = 100  # batches per sorted bucket
-    log_every: int = 10
+    bucket_size: int = Field(100, ge=1)  # batches per sorted bucket
+    log_every: int = Field(10, ge=0)  # 0: no step lines
     optimizer: Dict[str, Any]
     schedule: Dict[str, Any]
     adversarial: Dict[str, Any]
     logger: Dict[str, Any]
+
+    @model_validator(mode="after")
+    def _stops(self) -> TrainingSettings:
+        if self.max_epochs == 0 and self.max_steps == 0:
+            raise ValueError(
+                "max_epochs = 0 and max_steps = 0: training would never stop. Set max_epochs "
+                "(e.g. --training.max_epochs 5) or max_steps (e.g. --training.max_steps 1000)."
+            )
+        return self
 
 
 SETTINGS_SCHEMAS = {
@@ -149,14 +169,21 @@ def _parse_value(raw: str) -> Any:
 
 
 def load_config(
-    path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None, interpolate: bool = False
+    path: Union[str, Path],
+    overrides: Optional[Dict[str, Any]] = None,
+    interpolate: bool = False,
+    strict_paths: bool = False,
 ) -> Config:
-    """Read a config file, following ``[nerkit] extends``, and apply overrides."""
+    """Read a config file, following ``[nerkit] extends``, and apply overrides.
+
+    strict_paths: an override of a ``[paths]`` key the file does not define is an
+        error (the command line's rule: ``--paths.trian`` is a typo, not a new path).
+    """
     path = Path(path)
     raw = _load_with_bases(path, seen=())
     cfg = Config(raw, is_interpolated=False)
     if overrides:
-        cfg = _apply_overrides(cfg, overrides)
+        cfg = _apply_overrides(cfg, overrides, strict_paths)
     if interpolate:
         cfg = interpolated(cfg)
     return cfg
@@ -210,13 +237,15 @@ def _resolve_file_paths(data: Dict[str, Any], folder: Path) -> None:
             continue
         for key, value in values.items():
             if (keys is None or key in keys) and isinstance(value, str):
-                values[key] = relative_to(value, folder)
+                values[key] = relative_to(value, folder, hub_ids=section == "paths")
 
 
-def relative_to(value: str, folder: Union[str, Path]) -> str:
+def relative_to(value: str, folder: Union[str, Path], hub_ids: bool = False) -> str:
     """``value`` as a path from ``folder`` (absolute, ``~`` expanded), or from the nerkit
     checkout where only that one exists; ``""`` and values with a ``${...}`` reference
-    unchanged."""
+    unchanged. With ``hub_ids``, a Hugging Face hub id stays as written: a value that is no
+    file here, is not local-looking (:func:`nerkit.util.looks_local`) and has no file
+    suffix (``bert-base-chinese``, ``hfl/chinese-roberta-wwm-ext``)."""
     if not value or "${" in value:
         return value
     path = os.path.expanduser(value)
@@ -227,6 +256,8 @@ def relative_to(value: str, folder: Union[str, Path]) -> str:
         bundled = os.path.normpath(os.path.join(CHECKOUT, path))
         if os.path.exists(bundled):
             return bundled
+    if hub_ids and not os.path.exists(found) and not looks_local(value) and not Path(value).suffix:
+        return value
     return found
 
 
@@ -273,7 +304,7 @@ def _ref(section: Dict[str, Any]) -> Optional[Tuple[str, str]]:
     return None
 
 
-def _apply_overrides(cfg: Config, overrides: Dict[str, Any]) -> Config:
+def _apply_overrides(cfg: Config, overrides: Dict[str, Any], strict_paths: bool = False) -> Config:
     data = _to_dict(cfg)
     for dotted, value in overrides.items():
         parts = dotted.split(".")
@@ -288,6 +319,13 @@ def _apply_overrides(cfg: Config, overrides: Dict[str, Any]) -> Config:
                 )
             node = node[part]
         leaf = parts[-1]
+        if strict_paths and parts[0] == "paths" and len(parts) == 2 and leaf not in node:
+            keys = sorted(node)
+            raise ConfigError(
+                f"--{dotted}: the config's [paths] has no key '{leaf}'{_suggest(leaf, keys)}. "
+                f"Its keys: {', '.join(keys) or '(none)'}. A command-line override can only change "
+                "a path the config defines; to add one, write it in the config's [paths] section."
+            )
         node.update(_merge(node, {leaf: value}))
     return Config(data, is_interpolated=False)
 
@@ -340,8 +378,15 @@ def _check_settings(section: str, values: Dict[str, Any], schema: type[BaseModel
         fields = list(schema.model_fields)
         for e in err.errors():
             loc = ".".join(str(x) for x in e["loc"])
-            path = f"{section}.{loc}"
-            if e["type"] == "extra_forbidden":
+            path = f"{section}.{loc}" if loc else f"[{section}]"
+            ctx = e.get("ctx") or {}
+            if e["type"] == "value_error":
+                out.append(f"{path}: {ctx.get('error', e['msg'])}")
+            elif e["type"] in ("greater_than_equal", "greater_than"):
+                bound = ctx.get("ge", ctx.get("gt"))
+                op = "at least" if e["type"] == "greater_than_equal" else "more than"
+                out.append(f"{path}: must be {op} {bound}, got {_show(e.get('input'))}. Fix it in the config or with --{path} VALUE.")
+            elif e["type"] == "extra_forbidden":
                 out.append(
                     f"{path}: unknown setting{_suggest(str(e['loc'][0]), fields)}. "
                     f"Settings of [{section}]: {', '.join(fields)}."

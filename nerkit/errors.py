@@ -15,3 +15,11 @@ class DataError(NerkitError, ValueError):
 
 class ModelLoadError(NerkitError, OSError):
     """A model, tokenizer, vectors file or segmenter model could not be found or read."""
+
+
+class AssetError(NerkitError, FileNotFoundError):
+    """Files a config reads (corpora, models, vectors) are missing; the message lists each one."""
+
+
+class InputError(NerkitError, TypeError):
+    """A Python API call got a value of the wrong type (e.g. a list where one text is expected)."""

@@ -12,12 +12,13 @@ from __future__ import annotations
 import itertools
 from functools import partial
 from pathlib import Path
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from .config import resolve_section
+from .errors import InputError
 from .models.io import load_model
 from .models.ner_model import NERModel
 from .spans import SpanArrays
@@ -55,8 +56,28 @@ class Pipeline:
     def labels(self) -> Tuple[str, ...]:
         return self.model.labels
 
+    def __repr__(self) -> str:
+        m = self.model
+        lexicon = "" if m.lexicon is None else f", lexicon={type(m.lexicon).__name__}"
+        return (
+            f"<nerkit.Pipeline {str(self.path) if self.path else '(not saved)'}: "
+            f"encoder={type(m.encoder).__name__}({getattr(m.encoder, 'name_or_path', '')!r}){lexicon}, "
+            f"fusion={type(m.fusion).__name__}, decoder={type(m.decoder).__name__}, "
+            f"labels={list(self.labels)}, device={m.device}>"
+        )
+
     def __call__(self, text: str) -> List[Span]:
+        """The entities of one text. For many texts use ``nlp.pipe(texts)``."""
+        if not isinstance(text, str):
+            raise InputError(_not_text(text, "nlp(text)"))
         return next(self.pipe([text]))
+
+    def char_coverage(self, texts: Iterable[str]) -> Dict[str, Any]:
+        """How many characters of ``texts`` the encoder's vocabulary lacks (see ``data.stats.char_coverage``)."""
+        from .data.stats import char_coverage
+
+        encoder = self.model.encoder
+        return char_coverage(texts, encoder.char_ids, encoder.unk_id)
 
     def pipe(
         self,
@@ -72,11 +93,21 @@ class Pipeline:
         windows are long, if ``max_tokens`` caps the padded positions of a
         batch), so there is no per-text model call and little padding.
         """
+        if isinstance(texts, (str, bytes)):
+            raise InputError(
+                f"nlp.pipe(texts) takes an iterable of texts, got one {type(texts).__name__}. "
+                "For one text call nlp(text); for several, nlp.pipe([text1, text2])."
+            )
         it = iter(texts)
+        done = 0
         while True:
             chunk = list(itertools.islice(it, buffer))
             if not chunk:
                 return
+            if not all(issubclass(kind, str) for kind in set(map(type, chunk))):  # C-level scan
+                i = next(i for i, t in enumerate(chunk) if not isinstance(t, str))
+                raise InputError(_not_text(chunk[i], f"item {done + i} of nlp.pipe(texts)"))
+            done += len(chunk)
             spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size, max_tokens)
             bounds = spans.bounds()
             starts, ends = spans.start.tolist(), spans.end.tolist()
@@ -117,13 +148,24 @@ class Pipeline:
         return [[e for e, _ in p] for p in preds.entities()]
 
     def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
-        """Read a data file with the reader of the model's config."""
+        """Read a data file with the reader of the model's config (JSON list or JSON Lines: the format follows the file)."""
         from .errors import DataError
 
         if not Path(path).exists():
             raise DataError(f"file not found: {path}")
         reader = resolve_section(self.config, "corpora")["reader"]
         return list(reader(path))
+
+
+def _not_text(value: Any, where: str) -> str:
+    got = f"{type(value).__name__} {value!r}"[:80]
+    if isinstance(value, (bytes, bytearray)):
+        fix = "Decode it first: text.decode('utf-8')."
+    elif isinstance(value, (list, tuple)) and where.startswith("nlp(text)"):
+        fix = "For several texts use nlp.pipe(texts), which yields one list of spans per text."
+    else:
+        fix = "Pass the text as a str."
+    return f"{where} expects a str, got {got}. {fix}"
 
 
 def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") -> Pipeline:
@@ -144,5 +186,5 @@ def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") ->
                 f"{path} is not an ONNX model directory (no model.onnx with meta.json backend "
                 f"'onnx'). Write one with: nerkit export {path} --format onnx --output DIR"
             )
-    model, cfg = load_model(path, device=resolve_device(device))
+    model, cfg = load_model(path, device=resolve_device(device, setting="device"))
     return Pipeline(model, cfg, Path(path))

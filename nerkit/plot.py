@@ -233,7 +233,7 @@ def plot_runs(
         for key, (style, marker) in styles.items():
             ax_f1.plot(
                 ev["step"],
-                ev[key],
+                100 * ev[key],  # fractions in log.jsonl, percentages on the plot (as on the CLI)
                 color=colour,
                 linestyle=style,
                 marker=marker,
@@ -243,7 +243,7 @@ def plot_runs(
         best = int(np.nanargmax(ev["f1"]))
         ax_f1.plot(
             ev["step"][best],
-            ev["f1"][best],
+            100 * ev["f1"][best],
             marker="*",
             markersize=12,
             color=colour,
@@ -251,8 +251,8 @@ def plot_runs(
             linestyle="none",
         )
         ax_f1.annotate(
-            f"{ev['f1'][best]:.4f}",
-            (ev["step"][best], ev["f1"][best]),
+            f"{100 * ev['f1'][best]:.2f}%",
+            (ev["step"][best], 100 * ev["f1"][best]),
             textcoords="offset points",
             xytext=(4, 6),
             fontsize=8,
@@ -281,7 +281,8 @@ def plot_runs(
     ax_f1.plot([], [], color="black", marker="*", markersize=10, linestyle="none", label="best F1")
     ax_f1.set_title("dev precision / recall / F1 (strict)")
     ax_f1.set_xlabel("step")
-    ax_f1.set_ylim(0.0, 1.02)
+    ax_f1.set_ylabel("%")
+    ax_f1.set_ylim(0.0, 102.0)
     ax_f1.grid(True, alpha=0.3)
     ax_f1.legend(loc="lower right", fontsize=8)
 

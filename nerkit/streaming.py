@@ -110,6 +110,12 @@ def predicted_records(
         yield out
 
 
+def _starts_a_json_list(path: Path) -> bool:
+    """A file whose first character (past a BOM and blanks) is "[": a JSON list, not JSON Lines."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        return fh.read(4096).lstrip()[:1] == "["
+
+
 def complete_lines(path: Path) -> Tuple[int, Optional[str]]:
     """Cut a last line without its newline off ``path`` (an interrupted write); return the
     number of non-blank lines left and the last of them."""
@@ -216,9 +222,9 @@ def predict_stream(
         )
     if input != STDIO and not Path(input).is_file():
         raise DataError(f"file not found: {input}")
-    if input != STDIO and Path(input).suffix.lower() == ".json":
+    if input != STDIO and _starts_a_json_list(Path(input)):
         raise DataError(
-            f"{input} is a .json file (one JSON list), but JSON Lines output{' under torchrun' if shard.world > 1 else ''} "
+            f"{input} holds one JSON list, but JSON Lines output{' under torchrun' if shard.world > 1 else ''} "
             "is streamed from JSON Lines input (one record per line, .jsonl). Convert it "
             '(python -c "import json,sys; [print(json.dumps(r, ensure_ascii=False)) for r in json.load(open(sys.argv[1]))]" '
             f"{input} > in.jsonl) or write a .json --output."

@@ -403,13 +403,13 @@ def _summary(
         f = 2 * p * r / (p + r) if p + r else 0.0
         return (
             f"<tr><td>{name}</td><td>{c + m}</td><td>{c + s}</td><td>{c}</td><td>{m}</td>"
-            f"<td>{s}</td><td>{p:.4f}</td><td>{r:.4f}</td><td>{f:.4f}</td></tr>"
+            f"<td>{s}</td><td>{100 * p:.2f}</td><td>{100 * r:.2f}</td><td>{100 * f:.2f}</td></tr>"
         )
 
     body = [
         '<table class="sum"><tr><th>type</th><th>gold</th><th>predicted</th>'
         "<th>✓ correct</th><th>− missed</th><th>+ spurious</th>"
-        "<th>precision</th><th>recall</th><th>F1</th></tr>"
+        "<th>precision %</th><th>recall %</th><th>F1 %</th></tr>"
     ]
     tot = [0, 0, 0]
     for lab in labels:

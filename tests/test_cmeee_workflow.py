@@ -80,7 +80,7 @@ def test_check_assets_missing_and_incomplete(asset_tree: Path, capsys):
     assert "missing" in lines["medvec"] and "Chinese-Word2vec-Medicine" in lines["medvec"]
     assert lines["bert"].startswith("PROBLEM")
     assert "lacks model.safetensors or pytorch_model.bin" in lines["bert"]
-    assert "huggingface-cli download bert-base-chinese" in lines["bert"]
+    assert "hf download bert-base-chinese" in lines["bert"]
     assert lines["roberta"].startswith("ok")
     assert "7 of 9 assets in place. Fix the 2 problem(s)" in out
 

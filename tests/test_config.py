@@ -8,7 +8,7 @@ import pytest
 from confection import Config
 
 from nerkit.config import check_config, load_config, parse_overrides, validate_config
-from nerkit.errors import ConfigError, DataError
+from nerkit.errors import ConfigError
 from nerkit.registry import registry
 
 from .conftest import QUICKSTART, fast_config
@@ -95,10 +95,11 @@ def test_several_problems_reported_together():
 
 
 def test_missing_data_file(tmp_path: Path):
+    from nerkit.errors import AssetError
     from nerkit.training.loop import train
 
     cfg = fast_config(**{"paths.train": str(tmp_path / "nope.json")})
-    with pytest.raises(DataError, match=r"paths\.train: file not found: .*nope\.json"):
+    with pytest.raises(AssetError, match=r"corpora\.train = .*nope\.json \(\$\{paths\.train\}\): file not found"):
         train(cfg)
 
 
@@ -174,6 +175,25 @@ def test_relative_paths_in_a_file_follow_the_file(tmp_path, monkeypatch):
     # an override of the folder moves everything under it, relative to the working directory
     moved = interpolated(load_config(child_dir / "exp.cfg", {"paths.assets": "mine"}))["paths"]
     assert moved["vectors"] == "mine/v.txt"
+
+
+def test_hub_ids_in_a_file_stay_hub_ids(tmp_path, monkeypatch):
+    """A [paths] value of the hub's name / org/name form that is no file beside the config is
+    a hub id, not a path: it must reach the encoder unchanged."""
+    from nerkit.config import interpolated
+
+    (tmp_path / "local").mkdir()
+    (tmp_path / "exp.cfg").write_text(
+        '[paths]\nbert = "bert-base-chinese"\nroberta = "hfl/chinese-roberta-wwm-ext"\n'
+        'here = "local"\nassets = "assets/chinese-roberta-wwm-ext-large"\n',
+        encoding="utf8",
+    )
+    monkeypatch.chdir(tmp_path.parent)
+    paths = interpolated(load_config(tmp_path / "exp.cfg"))["paths"]
+    assert paths["bert"] == "bert-base-chinese"
+    assert paths["roberta"] == "hfl/chinese-roberta-wwm-ext"
+    assert paths["here"] == str(tmp_path / "local")  # exists beside the file
+    assert paths["assets"] == str(tmp_path / "assets" / "chinese-roberta-wwm-ext-large")
 
 
 def test_experiment_configs_find_their_assets_from_any_folder(tmp_path, monkeypatch):

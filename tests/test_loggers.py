@@ -59,11 +59,28 @@ def test_console_prints_header_once_and_rows_in_percent():
     logger.log_eval(ROW)
     logger.log_eval({**ROW, "step": 600, "f1": 0.5, "precision": 0.5, "recall": 0.5, "best": False, "loss": None})
     lines = out.getvalue().splitlines()
-    assert lines[0].split() == ["Epoch", "Step", "Loss", "P", "R", "F1", "Score", "Time"]
+    assert lines[0].split() == ["Epoch", "Step", "Loss", "P%", "R%", "F1%", "Time"]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].split() == ["2", "300", "0.1235", "65.43", "60.12", "62.66", "62.66", "12.3s", "*", "best"]
-    assert lines[3].split() == ["2", "600", "-", "50.00", "50.00", "50.00", "62.66", "12.3s"]
+    assert lines[2].split() == ["2", "300", "0.1235", "65.43", "60.12", "62.66", "12.3s", "*", "best"]
+    assert lines[3].split() == ["2", "600", "-", "50.00", "50.00", "50.00", "12.3s"]
     assert len(lines) == 4
+
+
+def test_console_off_terminal_keeps_step_lines_out_of_the_table():
+    """Issue 13: redirected output; each evaluation row sits under a header, never under a step line."""
+    console, out = text_console(terminal=False)
+    logger = ConsoleLogger(console=console)
+    logger.log_step(10, {"loss": 1.0})
+    logger.log_eval(ROW)
+    logger.log_eval({**ROW, "step": 400, "best": False})
+    logger.log_step(410, {"loss": 0.5})
+    logger.log_eval({**ROW, "step": 500, "best": False})
+    lines = out.getvalue().splitlines()
+    header = ConsoleLogger.header(logger).splitlines()
+    assert lines == [
+        "step 10  loss 1.0000", *header, logger.format_row(ROW), logger.format_row({**ROW, "step": 400, "best": False}),
+        "step 410  loss 0.5000", *header, logger.format_row({**ROW, "step": 500, "best": False}),
+    ]
 
 
 def test_console_step_lines_without_a_bar_and_null_progress_off_terminal():

@@ -159,8 +159,12 @@ def test_record_errors(tmp_path):
     for data, message in cases:
         with pytest.raises(DataError, match=re.escape(message)):
             read_cmeee(write_json(tmp_path / "x.json", data))
-    with pytest.raises(DataError, match="expected a JSON list of records, got dict.*JsonLines"):
+    with pytest.raises(
+        DataError, match="one JSON dict spread over several lines.*Wrap the records in"
+    ):
         read_cmeee(write_json(tmp_path / "x.json", RECORDS[0]))
+    with pytest.raises(DataError, match="expected a JSON list of records .or JSON Lines.*got str"):
+        read_cmeee(write_json(tmp_path / "x.json", "text"))
 
 
 def test_malformed_json_names_line_and_column(tmp_path):
@@ -313,3 +317,50 @@ def test_real_dev_scheme_ceilings():
     flat = corpus_stats(corpus, 510, scheme=schemes.BIOScheme())["scheme"]
     assert round(100 * nested["ceiling"], 2) == 99.92
     assert round(100 * flat["ceiling"], 2) == 93.98
+
+
+def test_format_follows_the_file_whatever_the_reader(tmp_path):
+    """Issue 13.6: the training reader (CMeEEJson) reads JSON Lines, and JsonLines reads a JSON list."""
+    lines = "\n".join(json.dumps(r, ensure_ascii=False) for r in RECORDS) + "\n"
+    (tmp_path / "a.jsonl").write_text(lines, encoding="utf-8")
+    (tmp_path / "b.json").write_text(lines, encoding="utf-8")  # JSON Lines content, .json name
+    expected = [(e.text, e.entities) for e in read_cmeee(write_json(tmp_path / "c.json", RECORDS))]
+    for name in ("nerkit.CMeEEJson.v1", "nerkit.JsonLines.v1", "nerkit.CMeEEAuto.v1"):
+        reader = registry.get("readers", name)()
+        for path in ("a.jsonl", "b.json", "c.json"):
+            assert [(e.text, e.entities) for e in reader(tmp_path / path)] == expected, (name, path)
+
+
+def test_collect_lists_every_problem(tmp_path):
+    """Issue 13.12: collecting mode reports every broken record and entity, keeps the rest."""
+    from nerkit.data.readers import CMeEEReader
+
+    records = [
+        {"text": "ab", "entities": [{"start_idx": 0, "end_idx": 5, "type": "sym"}]},
+        {"text": ""},
+        {
+            "text": "abc",
+            "entities": [
+                {"start_idx": 0, "end_idx": 0, "type": "xx"},
+                {"start_idx": 1, "end_idx": 2, "type": "sym"},
+            ],
+        },
+    ]
+    problems: list = []
+    corpus = CMeEEReader().collect(write_json(tmp_path / "d.json", records), problems)
+    assert len(problems) == 3
+    assert "record 0, entities[0].end_idx: 5 is outside" in problems[0]
+    assert "record 1, text: is empty" in problems[1]
+    assert "record 2, entities[0].type: 'xx'" in problems[2]
+    assert [(e.index, e.entities) for e in corpus] == [(0, []), (2, [Entity(1, 2, "sym")])]
+    # JSON Lines: a line that is not JSON is one problem; later records keep their numbers
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "ab"}\n{"text": \n{"text": ""}\n', encoding="utf-8")
+    problems = []
+    corpus = CMeEEReader().collect(path, problems)
+    assert (
+        len(problems) == 2
+        and "invalid JSON at line 2" in problems[0]
+        and "record 2, text" in problems[1]
+    )
+    assert [e.text for e in corpus] == ["ab"]

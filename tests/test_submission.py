@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nerkit.data.readers import read_cmeee
-from nerkit.data.submission import check_submission, write_cmeee
+from nerkit.data.submission import check_submission, submission_name_warning, write_cmeee
 from nerkit.types import Entity
 
 from .conftest import needs_shared
@@ -113,7 +113,7 @@ def test_check_submission_counts_and_files(tmp_path, inputs):
     )
     assert (
         "expected a JSON list"
-        in check_submission(write_raw(tmp_path / "obj.json", {"a": 1}), inputs)[0]
+        in check_submission(write_raw(tmp_path / "obj.json", "a string"), inputs)[0]
     )
     valid = write_cmeee(tmp_path / "valid.json", TEXTS, ENTS)
     assert check_submission(valid, inputs) == []
@@ -132,11 +132,11 @@ def test_check_submission_wants_official_name(tmp_path):
     inputs = write_raw(tmp_path / "CMeEE_test.json", [{"text": "ab"}])
     out_dir = tmp_path / "out"
     wrong = write_cmeee(out_dir / "predictions.json", ["ab"], [[]])
-    assert check_submission(wrong, inputs) == [
-        f"{wrong}: the leaderboard expects the file to be named CMeEE_test.json; rename it before uploading."
-    ]
+    assert check_submission(wrong, inputs) == []  # a valid file: the name is only a warning
+    assert "expects it to be named CMeEE_test.json" in submission_name_warning(wrong, inputs)
     right = write_cmeee(out_dir / "CMeEE_test.json", ["ab"], [[]])
-    assert check_submission(right, inputs) == []
+    assert check_submission(right, inputs) == [] and submission_name_warning(right, inputs) is None
+    assert submission_name_warning(wrong, tmp_path / "other.json") is None
 
 
 @pytest.mark.shared

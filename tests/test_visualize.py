@@ -212,10 +212,10 @@ def test_gold_statuses_and_counts():
     # per-record counts and the summary: 3 correct, 2 missed, 2 spurious
     assert "✓ 3 correct" in html and "− 2 missed" in html and "+ 2 spurious" in html
     assert page.records[0]["data-errors"] == "4"
-    # micro P = 3/5, R = 3/5, F1 = 0.6 in the "all" row
+    # micro P = 3/5, R = 3/5, F1 = 0.6 in the "all" row, as percentages (as on the CLI)
     assert re.search(
         r"all \(micro\).*?<td>5</td><td>5</td><td>3</td><td>2</td><td>2</td>"
-        r"<td>0\.6000</td><td>0\.6000</td><td>0\.6000</td>",
+        r"<td>60\.00</td><td>60\.00</td><td>60\.00</td>",
         html,
     )
     # the legend explains the marks and offers filters

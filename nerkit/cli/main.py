@@ -42,7 +42,7 @@ def friendly(func: Callable) -> Callable:
 def _load(config: Path, extra: List[str]):
     from ..config import load_config, parse_overrides
 
-    return load_config(config, parse_overrides(extra))
+    return load_config(config, parse_overrides(extra), strict_paths=True)
 
 
 @app.command(context_settings=OVERRIDES)
@@ -50,20 +50,53 @@ def _load(config: Path, extra: List[str]):
 def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Config file (.cfg)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Directory for model-best/ and model-last/."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Directory for model-best/, model-last/ and log.jsonl. Without it nothing is saved."
+    ),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Output directory of an interrupted run to continue."),
 ) -> None:
-    """Train a model. Extra options override config values: --training.max_epochs 3."""
-    from ..training.loop import train as run_train
+    """Train a model. Extra options override config values: --training.max_epochs 3.
+
+    Without --output the run trains and evaluates but saves nothing (a dry run),
+    and says so before it starts.
+    """
+    from ..training.loop import Trainer
 
     cfg = _load(config, ctx.args)
     if resume is not None and output is None:
         output = resume
-    result = run_train(cfg, output, resume)
-    where = f" Saved to {output}/model-best and {output}/model-last." if output else ""
+    trainer = Trainer(cfg, output, resume)
+    if trainer.dist.main:
+        typer.echo(format_banner(trainer.summary()), err=True)
+        if output is None:
+            typer.secho(
+                "⚠ No --output given: this run saves nothing (no model-best/, model-last/ or log.jsonl). "
+                "Pass --output DIR to keep the model.",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+    result = trainer.run()
+    where = f" Saved to {output}/model-best and {output}/model-last." if output else " Nothing saved (no --output)."
     typer.secho(
-        f"✔ Best dev F1 {result.best_score * 100:.2f} at step {result.best_step}.{where}",
+        f"✔ Best dev F1 {result.best_score * 100:.2f}% at step {result.best_step}.{where}",
         fg=typer.colors.GREEN,
+    )
+
+
+def format_banner(info: dict) -> str:
+    """The lines ``nerkit train`` prints before the first step."""
+    labels = ", ".join(info["labels"])
+    return "\n".join(
+        [
+            f"ℹ nerkit {info['version']} on {info['device']} ({info['precision']}), seed {info['seed']}",
+            f"ℹ model: {info['parameters']:,} parameters ({info['trainable']:,} trainable)",
+            f"ℹ train: {info['train_records']} records, {info['train_windows']} windows from {info['train_path']}",
+            f"ℹ dev:   {info['dev_records']} records from {info['dev_path']}",
+            f"ℹ labels ({len(info['labels'])}): {labels}",
+            f"ℹ {info['total_steps']} optimizer steps of batch {info['batch_size']}"
+            + (f", resuming at step {info['step']}" if info["step"] else "")
+            + (f"; saving to {info['output']}" if info["output"] else ""),
+        ]
     )
 
 
@@ -73,18 +106,19 @@ def evaluate(
     model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
     data: Path = typer.Argument(..., help="Annotated CMeEE file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
-    batch_size: int = typer.Option(64, help="Windows per batch."),
+    batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
-    """Strict micro P/R/F1 and a per-type table of a model on a file."""
+    """Strict micro P/R/F1 and a per-type table of a model on a file (JSON list or JSON Lines)."""
     from ..pipeline import load
     from ..scoring import format_scores, score
 
     nlp = load(model, device=device)
     examples = nlp.read(data)
+    _warn_unknown_chars(nlp, examples, data)
     preds = nlp.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
     scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
     typer.echo(format_scores(scores))
@@ -98,7 +132,7 @@ def predict(
     model: Path = typer.Argument(..., help="Model directory."),
     input: Path = typer.Argument(..., help="CMeEE JSON, or JSON Lines (.jsonl, - for stdin); entities are ignored."),
     output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format (.jsonl: JSON Lines, -: stdout)."),
-    batch_size: int = typer.Option(64, help="Windows per batch."),
+    batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
@@ -119,11 +153,12 @@ def predict(
     check_options(resume, streaming)
     if streaming:
         return stream_predict(model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress)
-    from ..data.submission import check_submission, write_cmeee
+    from ..data.submission import check_submission, submission_name_warning, write_cmeee
     from ..pipeline import load
 
     nlp = load(model, device=device)
     examples = nlp.read(input, annotated=False)
+    _warn_unknown_chars(nlp, examples, input)
     preds = nlp.predict_examples(
         examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
     )
@@ -131,8 +166,20 @@ def predict(
     problems = check_submission(output, input, labels=nlp.labels)
     if problems:
         raise NerkitError("The written file breaks the format rules: " + "; ".join(problems[:5]))
+    warning = submission_name_warning(output, input)
+    if warning:
+        typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
     n = sum(len(p) for p in preds)
     typer.secho(f"✔ {len(examples)} records, {n} entities -> {output}", fg=typer.colors.GREEN)
+
+
+def _warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:
+    from ..data.stats import format_unknown_warning
+
+    coverage = nlp.char_coverage([ex.text for ex in examples])
+    warning = format_unknown_warning(coverage, str(path))
+    if warning:
+        typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()
@@ -222,11 +269,19 @@ def score_cmd(
 @debug_app.command("config", context_settings=OVERRIDES)
 @friendly
 def debug_config(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
-    """Validate a config without training and print it with every default filled in."""
-    from ..config import check_config, filled_config
+    """Validate a config without training and print it with every default filled in.
+
+    Also checks that the device exists here and that every file the config reads
+    (corpora, encoder, vectors, segmenter models) is in place, listing all missing ones.
+    """
+    from ..assets import check_assets
+    from ..config import check_config, filled_config, settings
+    from ..util import resolve_device
 
     cfg = _load(config, ctx.args)
     check_config(cfg)
+    resolve_device(settings(cfg, "system").device)
+    check_assets(cfg)
     typer.echo(filled_config(cfg).to_str())
     typer.secho("✔ Config is valid.", fg=typer.colors.GREEN, err=True)
 
@@ -288,6 +343,36 @@ def plot(
 
     plot_runs(runs, output)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"nerkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print nerkit's version and exit."
+    ),
+) -> None:
+    """nerkit: Chinese medical NER from config files."""
+
+
+@app.command()
+@friendly
+def info(
+    model: Optional[Path] = typer.Argument(None, help="A model directory: also print its labels, scores and components."),
+) -> None:
+    """Versions, devices and plugins of this installation (and a model directory's facts)."""
+    from ..cli.info import installation_info, model_info
+
+    typer.echo(installation_info())
+    if model is not None:
+        typer.echo(model_info(model))
 
 
 def main() -> None:  # pragma: no cover

@@ -9,20 +9,21 @@ from typing import Optional
 
 import typer
 
+from ..data.readers import JSONL_SUFFIXES
 from ..errors import NerkitError
 
 
 def is_streaming(input: Path, output: Path) -> bool:
     """JSON Lines out (a .jsonl or - output), stdin in, or a torchrun job. A .jsonl input with
     a .json output keeps the one-list path (written at the end, checked against the input)."""
-    if str(input) == "-" and str(output) != "-" and not str(output).lower().endswith(".jsonl"):
+    if str(input) == "-" and str(output) != "-" and Path(output).suffix.lower() not in JSONL_SUFFIXES:
         raise NerkitError(
             f"Input '-' (stdin) is streamed as JSON Lines, so the output must be JSON Lines too: "
             f"use --output - (stdout) or a .jsonl file instead of {output}."
         )
     return (
         str(output) == "-"
-        or str(output).lower().endswith(".jsonl")
+        or Path(output).suffix.lower() in JSONL_SUFFIXES
         or str(input) == "-"
         or int(os.environ.get("WORLD_SIZE", "1")) > 1
     )

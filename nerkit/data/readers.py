@@ -1,5 +1,10 @@
 """Readers for CMeEE files: a JSON list of records, or JSON Lines.
 
+The format follows the file, whichever reader the config names: ``.jsonl`` /
+``.ndjson`` files are JSON Lines; any other file is read by its content (a
+first character ``[`` means one JSON list, ``{`` one record per line). So a
+model trained on ``.json`` files predicts on ``.jsonl`` ones and back.
+
 A record is ``{"text": str, "entities": [{"start_idx": int, "end_idx": int,
 "type": str, "entity": str}]}`` with ``end_idx`` inclusive. ``entities`` may be
 missing (test files): the record then has no gold entities.
@@ -29,6 +34,7 @@ PathLike = Union[str, Path]
 ON_MISMATCH = ("error", "warn")
 # Registered builders' default (a list, as confection checks it against List[str]; never mutated).
 DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
+_UNREADABLE = object()  # a JSON Lines line that is not JSON (collecting mode)
 
 
 class Corpus(list):
@@ -73,6 +79,8 @@ class _RecordParser:
 
     def __init__(self, source: str, labels: Sequence[str], on_mismatch: str) -> None:
         self.source = source
+        # a list: entity problems are appended to it and the entity skipped, instead of raising
+        self.problems: Optional[List[str]] = None
         self.labels = frozenset(labels)
         self.label_list = ", ".join(labels)
         self.warn = on_mismatch == "warn"
@@ -104,52 +112,55 @@ class _RecordParser:
             return Example(text, [], index, self.source)
         if not isinstance(raw, list):
             raise self.fail(index, "entities", f"expected a list, got {_describe(raw)}")
-        n = len(text)
-        labels = self.labels
         entities: List[Entity] = []
         for j, ent in enumerate(raw):
-            if not isinstance(ent, dict):
-                raise self.fail(
-                    index, f"entities[{j}]", f"expected an object, got {_describe(ent)}"
-                )
-            start = ent.get("start_idx")
-            end = ent.get("end_idx")
-            label = ent.get("type")
-            if not _is_int(start):
-                raise self._bad_field(index, j, "start_idx", ent, "an integer")
-            if not _is_int(end):
-                raise self._bad_field(index, j, "end_idx", ent, "an integer")
-            if not isinstance(label, str):
-                raise self._bad_field(index, j, "type", ent, "a string")
-            if label not in labels:
-                raise self.fail(
-                    index,
-                    f"entities[{j}].type",
-                    f"'{label}' is not one of the labels ({self.label_list})",
-                    "Fix the type, or add it to the reader's 'labels' in the config.",
-                )
-            if not 0 <= start < n:
-                raise self.fail(
-                    index, f"entities[{j}].start_idx", f"{start} is outside the text (length {n})"
-                )
-            if not 0 <= end < n:
-                raise self.fail(
-                    index,
-                    f"entities[{j}].end_idx",
-                    f"{end} is outside the text (length {n})",
-                    "Fix the record in the file (end_idx is inclusive: the last character's index).",
-                )
-            if end < start:
-                raise self.fail(
-                    index, f"entities[{j}].end_idx", f"{end} is before start_idx {start}"
-                )
-            surface = ent.get("entity")
-            if surface is not None:
-                span = text[start : end + 1]
-                if surface != span:
-                    self._mismatch(index, j, surface, span, start, end)
-            entities.append(Entity(start, end, label))
+            try:
+                entities.append(self._entity(index, j, ent, text))
+            except DataError as err:
+                if self.problems is None:
+                    raise
+                self.problems.append(str(err))  # collecting: keep the record's valid entities
         return Example(text, entities, index, self.source)
+
+    def _entity(self, index: int, j: int, ent: Any, text: str) -> Entity:
+        n = len(text)
+        if not isinstance(ent, dict):
+            raise self.fail(index, f"entities[{j}]", f"expected an object, got {_describe(ent)}")
+        start = ent.get("start_idx")
+        end = ent.get("end_idx")
+        label = ent.get("type")
+        if not _is_int(start):
+            raise self._bad_field(index, j, "start_idx", ent, "an integer")
+        if not _is_int(end):
+            raise self._bad_field(index, j, "end_idx", ent, "an integer")
+        if not isinstance(label, str):
+            raise self._bad_field(index, j, "type", ent, "a string")
+        if label not in self.labels:
+            raise self.fail(
+                index,
+                f"entities[{j}].type",
+                f"'{label}' is not one of the labels ({self.label_list})",
+                "Fix the type, or add it to the reader's 'labels' in the config.",
+            )
+        if not 0 <= start < n:
+            raise self.fail(
+                index, f"entities[{j}].start_idx", f"{start} is outside the text (length {n})"
+            )
+        if not 0 <= end < n:
+            raise self.fail(
+                index,
+                f"entities[{j}].end_idx",
+                f"{end} is outside the text (length {n})",
+                "Fix the record in the file (end_idx is inclusive: the last character's index).",
+            )
+        if end < start:
+            raise self.fail(index, f"entities[{j}].end_idx", f"{end} is before start_idx {start}")
+        surface = ent.get("entity")
+        if surface is not None:
+            span = text[start : end + 1]
+            if surface != span:
+                self._mismatch(index, j, surface, span, start, end)
+        return Entity(start, end, label)
 
     def _bad_field(self, index: int, j: int, field: str, ent: dict, expected: str) -> DataError:
         if field not in ent:
@@ -195,11 +206,27 @@ def parse_records(
     source: str = "<records>",
     labels: Sequence[str] = CMEEE_LABELS,
     on_mismatch: str = "error",
+    problems: Optional[List[str]] = None,
 ) -> Corpus:
-    """Validate raw records (already decoded from JSON) into a :class:`Corpus`."""
+    """Validate raw records (already decoded from JSON) into a :class:`Corpus`.
+
+    With a ``problems`` list, every problem is appended to it (broken records and
+    entities are left out) instead of raising at the first one.
+    """
     _check_args(labels, on_mismatch)
     parser = _RecordParser(source, labels, on_mismatch)
-    corpus = Corpus((parser.parse(rec, i) for i, rec in enumerate(records)), path=source)
+    parser.problems = problems  # None: raise at the first problem
+    examples: List[Example] = []
+    for i, rec in enumerate(records):
+        if rec is _UNREADABLE:
+            continue  # a line that was not JSON, already reported
+        try:
+            examples.append(parser.parse(rec, i))
+        except DataError as err:
+            if problems is None:
+                raise
+            problems.append(str(err))
+    corpus = Corpus(examples, path=source)
     corpus.warnings = parser.warnings
     if parser.warnings:
         logger.warning(
@@ -232,52 +259,79 @@ def _json_error(source: str, err: json.JSONDecodeError, line: Optional[int] = No
     )
 
 
-def load_json_records(path: PathLike) -> List[Any]:
-    """The raw records of a file holding one JSON list."""
-    path = Path(path)
-    source = str(path)
-    content = _read_text(path)
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+
+
+def detect_format(path: PathLike, content: str) -> str:
+    """ "jsonl" or "json" for a file: by extension (.jsonl, .ndjson), else by its content."""
+    if Path(path).suffix.lower() in JSONL_SUFFIXES:
+        return "jsonl"
+    return "jsonl" if content.lstrip()[:1] == "{" else "json"
+
+
+def _json_list(source: str, content: str) -> List[Any]:
     try:
         data = json.loads(content)
     except json.JSONDecodeError as err:
         raise _json_error(source, err) from None
     if not isinstance(data, list):
-        hint = (
-            " If it holds one record per line, use nerkit.JsonLines.v1."
-            if isinstance(data, dict)
-            else ""
+        raise DataError(
+            f"{source}: expected a JSON list of records (or JSON Lines, one record per line), "
+            f"got {_describe(data)}."
         )
-        raise DataError(f"{source}: expected a JSON list of records, got {_describe(data)}.{hint}")
     return data
 
 
-def load_jsonl_records(path: PathLike) -> List[Any]:
-    """The raw records of a JSON Lines file (blank lines are skipped)."""
-    path = Path(path)
-    source = str(path)
+def _json_lines(source: str, content: str) -> List[Any]:
     records: List[Any] = []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(content.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as err:
-            raise _json_error(source, err, line=lineno) from None
+            try:
+                whole = json.loads(content)
+            except json.JSONDecodeError:
+                raise _json_error(source, err, line=lineno) from None
+            raise DataError(
+                f"{source}: holds one JSON {type(whole).__name__} spread over several lines; expected a "
+                "JSON list of records, or JSON Lines (one record per line). Wrap the records in [...]."
+            ) from None
     return records
+
+
+def load_records(path: PathLike, fmt: str = "auto") -> List[Any]:
+    """The raw records of a CMeEE file; ``fmt`` "auto" picks the format from the file."""
+    path = Path(path)
+    content = _read_text(path)
+    if fmt == "auto":
+        fmt = detect_format(path, content)
+    return _json_lines(str(path), content) if fmt == "jsonl" else _json_list(str(path), content)
+
+
+def load_json_records(path: PathLike) -> List[Any]:
+    """The raw records of a file holding one JSON list."""
+    return load_records(path, "json")
+
+
+def load_jsonl_records(path: PathLike) -> List[Any]:
+    """The raw records of a JSON Lines file (blank lines are skipped)."""
+    return load_records(path, "jsonl")
 
 
 class CMeEEReader:
     """Reads a CMeEE file into a :class:`Corpus`: ``reader(path) -> Corpus``.
 
-    fmt: "json" (one JSON list), "jsonl" (one record per line) or "auto"
-    (".jsonl" files as JSON Lines, anything else as a JSON list).
+    fmt: "auto" (the format follows the file, see :func:`detect_format`), or
+    "json" / "jsonl" to insist on one.
     """
 
     def __init__(
         self,
         labels: Sequence[str] = CMEEE_LABELS,
         on_mismatch: str = "error",
-        fmt: str = "json",
+        fmt: str = "auto",
     ) -> None:
         _check_args(labels, on_mismatch)
         if fmt not in ("json", "jsonl", "auto"):
@@ -287,12 +341,34 @@ class CMeEEReader:
         self.fmt = fmt
 
     def __call__(self, path: PathLike) -> Corpus:
-        path = Path(path)
-        fmt = self.fmt
-        if fmt == "auto":
-            fmt = "jsonl" if path.suffix.lower() == ".jsonl" else "json"
-        records = load_jsonl_records(path) if fmt == "jsonl" else load_json_records(path)
+        records = load_records(path, self.fmt)
         return parse_records(records, str(path), self.labels, self.on_mismatch)
+
+    def collect(self, path: PathLike, problems: List[str]) -> Corpus:
+        """Read what is valid and append every problem to ``problems`` (``nerkit debug data``)."""
+        path = Path(path)
+        try:
+            content = _read_text(path)
+        except DataError as err:
+            problems.append(str(err))
+            return Corpus(path=str(path))
+        fmt = detect_format(path, content) if self.fmt == "auto" else self.fmt
+        if fmt == "jsonl":
+            records: List[Any] = []
+            for lineno, line in enumerate(content.splitlines(), start=1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as err:
+                        problems.append(str(_json_error(str(path), err, line=lineno)))
+                        records.append(_UNREADABLE)  # keeps the numbers of later records
+        else:
+            try:
+                records = _json_list(str(path), content)
+            except DataError as err:
+                problems.append(str(err))
+                return Corpus(path=str(path))
+        return parse_records(records, str(path), self.labels, self.on_mismatch, problems=problems)
 
     def __repr__(self) -> str:
         return f"CMeEEReader(labels={list(self.labels)!r}, on_mismatch={self.on_mismatch!r}, fmt={self.fmt!r})"
@@ -303,7 +379,7 @@ def read_cmeee(
     labels: Sequence[str] = CMEEE_LABELS,
     on_mismatch: str = "error",
 ) -> Corpus:
-    """Read a CMeEE file, choosing the format by extension (.jsonl: JSON Lines)."""
+    """Read a CMeEE file; the format (JSON list or JSON Lines) follows the file."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")(path)
 
 
@@ -311,23 +387,23 @@ def read_cmeee(
 def cmeee_json_reader(
     labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
 ) -> CMeEEReader:
-    """A JSON list of CMeEE records (the official file format).
+    """CMeEE records: the official JSON list, or JSON Lines (the format follows the file).
 
     labels: the entity types allowed; any other type is an error.
     on_mismatch: "error" or "warn" when an entity string differs from its text span.
     """
-    return CMeEEReader(labels, on_mismatch, fmt="json")
+    return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
 @registry.readers("nerkit.JsonLines.v1")
 def jsonl_reader(labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error") -> CMeEEReader:
-    """CMeEE records, one JSON object per line."""
-    return CMeEEReader(labels, on_mismatch, fmt="jsonl")
+    """CMeEE records, one JSON object per line (a JSON list file is read too: the format follows the file)."""
+    return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
 @registry.readers("nerkit.CMeEEAuto.v1")
 def cmeee_auto_reader(
     labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
 ) -> CMeEEReader:
-    """JSON Lines for ``.jsonl`` files, a JSON list for any other extension."""
+    """The same reader as nerkit.CMeEEJson.v1: the format (JSON list or JSON Lines) follows the file."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")

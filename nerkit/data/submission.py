@@ -11,10 +11,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..types import CMEEE_LABELS, Entity
 from ..util import file_mode
+from .readers import detect_format
 
 PathLike = Union[str, Path]
 
@@ -93,7 +94,8 @@ def _load_records(path: Path, what: str, problems: List[str]) -> Any:
     except UnicodeDecodeError as err:
         problems.append(f"{path}: not UTF-8 text ({err.reason}).")
         return None
-    if path.suffix.lower() == ".jsonl":
+    lines = detect_format(path, content) == "jsonl"
+    if lines:
         chunks = [(i, line) for i, line in enumerate(content.splitlines(), start=1) if line.strip()]
     else:
         chunks = [(0, content)]
@@ -105,7 +107,22 @@ def _load_records(path: Path, what: str, problems: List[str]) -> Any:
             line = offset or err.lineno
             problems.append(f"{path}: invalid JSON at line {line}, column {err.colno}: {err.msg}.")
             return None
-    return records if path.suffix.lower() == ".jsonl" else records[0]
+    return records if lines else records[0]
+
+
+def submission_name_warning(pred_path: PathLike, input_path: PathLike) -> Optional[str]:
+    """A warning when predictions for ``CMeEE_test.json`` are written under another name.
+
+    The CBLUE leaderboard wants the file named ``CMeEE_test.json``; any other name
+    is a valid prediction file, only not uploadable as it is.
+    """
+    pred_path, input_path = Path(pred_path), Path(input_path)
+    if input_path.name == "CMeEE_test.json" and pred_path.name != "CMeEE_test.json":
+        return (
+            f"{pred_path} is a valid prediction file, but the CBLUE leaderboard expects it to be named "
+            "CMeEE_test.json: rename it (or zip it under that name) before uploading."
+        )
+    return None
 
 
 def _is_int(value: Any) -> bool:
@@ -122,9 +139,8 @@ def check_submission(
     Checks: a JSON list with as many records as the input, the same texts in the
     same order, an ``entities`` list in every record, integer offsets inside the
     text with ``end_idx >= start_idx``, types among ``labels``, and an ``entity``
-    string (if given) equal to the text span. When the input file is
-    ``CMeEE_test.json`` the prediction file must carry that name too. An empty
-    list means the file is valid.
+    string (if given) equal to the text span. An empty list means the file is
+    valid (the leaderboard's file name is :func:`submission_name_warning`'s concern).
     """
     pred_path, input_path = Path(pred_path), Path(input_path)
     problems: List[str] = []
@@ -140,10 +156,6 @@ def check_submission(
         return problems + [
             f"{input_path}: expected a JSON list of records, got {type(gold).__name__}."
         ]
-    if input_path.name == "CMeEE_test.json" and pred_path.name != "CMeEE_test.json":
-        problems.append(
-            f"{pred_path}: the leaderboard expects the file to be named CMeEE_test.json; rename it before uploading."
-        )
     if len(pred) != len(gold):
         problems.append(
             f"{pred_path}: {len(pred)} records but the input {input_path} has {len(gold)}."

@@ -29,6 +29,7 @@ class Encoder(nn.Module):
     cls_id: int
     sep_id: int
     pad_id: int
+    unk_id: int  # the id of characters the vocabulary lacks
 
     def char_ids(self, text: str) -> List[int]:
         """One vocabulary id per character of ``text`` (len == len(text))."""

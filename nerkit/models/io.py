@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from confection import Config
+from safetensors import SafetensorError
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
@@ -34,6 +35,10 @@ from ..util import file_mode, recover_dir
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
+RECOPY = (
+    "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
+    "or train the model again."
+)
 SEGMENTERS_DIR = "lexicon/segmenters"  # copies of segmenter files (the pkuseg model), one folder each
 SEGMENTER_SETTINGS = "settings.json"  # the config settings that point a segmenter at its copy
 
@@ -68,12 +73,21 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     """Rebuild a model from its directory; no training data or downloads needed."""
     path = Path(path)
     cfg = model_dir_config(path)
-    model: NERModel = resolve_section(cfg, "model")
+    try:
+        model: NERModel = resolve_section(cfg, "model")
+    except ModelLoadError as err:
+        reason = getattr(err, "reason", str(err))
+        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {RECOPY}") from None
     if model.lexicon is not None:
         model.lexicon.from_disk(path / "lexicon")
     model.build_heads()
     try:
         st_load_model(model, str(path / "model.safetensors"), strict=True)
+    except SafetensorError as err:
+        raise ModelLoadError(
+            f"{path / 'model.safetensors'} can't be read ({type(err).__name__}: {err}): the file is "
+            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {RECOPY}"
+        ) from None
     except RuntimeError as err:
         raise ModelLoadError(
             f"{path / 'model.safetensors'} does not match the model built from its config.cfg: {err}"
@@ -97,12 +111,23 @@ def model_dir_config(path: Path, required: Tuple[str, ...] = REQUIRED_FILES) -> 
         raise ModelLoadError(
             f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
         )
-    meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
-    cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {RECOPY}") from None
+    try:
+        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    except Exception as err:  # configparser / confection parse errors
+        raise ModelLoadError(f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {RECOPY}") from None
     _check_components(_to_dict(cfg), meta.get("components", {}))
     data = _to_dict(cfg)
     enc = data["model"]["encoder"]
     if "name_or_path" in enc:
+        if not (path / "encoder").is_dir():
+            raise ModelLoadError(
+                f"{path / 'encoder'}/ is missing: it holds the tokenizer and the transformer's config "
+                f"that `nerkit train` saved with the model, and loading needs nothing else. {RECOPY}"
+            )
         enc["name_or_path"] = str(path / "encoder")
         enc["pretrained"] = False
     lex = data["model"].get("lexicon")

@@ -136,16 +136,23 @@ class _RichProgress(StepProgress):
 
 
 class ConsoleLogger(Logger):
-    """A table row per evaluation; a progress bar on a terminal, step lines otherwise."""
+    """A table row per evaluation; a progress bar on a terminal, step lines otherwise.
 
-    COLUMNS = ("Epoch", "Step", "Loss", "P", "R", "F1", "Score", "Time")
-    WIDTHS = (5, 8, 9, 7, 7, 7, 7, 9)
+    P, R and F1 are percentages (log.jsonl keeps fractions). The row's ``score``
+    (the model-selection metric, today equal to F1) is not a column of its own.
+    Without a terminal (output redirected to a file) step lines go between the
+    evaluations, never inside the table: the header is repeated above the next
+    evaluation row after any step lines.
+    """
+
+    COLUMNS = ("Epoch", "Step", "Loss", "P%", "R%", "F1%", "Time")
+    WIDTHS = (5, 8, 9, 7, 7, 7, 9)
 
     def __init__(self, progress_bar: bool = True, console: Optional[Console] = None) -> None:
         self.console = console if console is not None else Console()
         self.progress_bar = progress_bar
         self._bar: Optional[_RichProgress] = None
-        self._header_done = False
+        self._header_due = True  # print the header before the next evaluation row
 
     def progress(self, total: int, initial: int = 0) -> StepProgress:
         if not self.progress_bar or not self.console.is_terminal:
@@ -167,9 +174,10 @@ class ConsoleLogger(Logger):
             if number is not None:
                 parts.append(f"{key} {number:{fmt}}")
         self.console.print("  ".join(parts), markup=False, highlight=False)
+        self._header_due = True
 
     def format_row(self, row: Dict[str, Any]) -> str:
-        """The table line of an evaluation: P, R, F1 and score as percentages."""
+        """The table line of an evaluation: P, R and F1 as percentages."""
 
         def pct(key: str) -> str:
             number = _number(row.get(key))
@@ -184,7 +192,6 @@ class ConsoleLogger(Logger):
             pct("precision"),
             pct("recall"),
             pct("f1"),
-            pct("score"),
             "-" if seconds is None else f"{seconds:.1f}s",
         )
         line = " ".join(cell.rjust(width) for cell, width in zip(cells, self.WIDTHS, strict=True))
@@ -195,9 +202,9 @@ class ConsoleLogger(Logger):
         return line + "\n" + " ".join("-" * width for width in self.WIDTHS)
 
     def log_eval(self, row: Dict[str, Any]) -> None:
-        if not self._header_done:
+        if self._header_due:
             self.console.print(Text(self.header(), style="bold"))
-            self._header_done = True
+            self._header_due = False
         style = "bold green" if row.get("best") else ""
         self.console.print(Text(self.format_row(row), style=style))
 

@@ -25,6 +25,7 @@ import torch
 from confection import Config
 from torch import nn
 
+from ..assets import check_assets
 from ..config import check_config, filled_config, resolve_section, settings
 from ..errors import ConfigError, DataError
 from ..models.io import load_model, save_model
@@ -207,9 +208,12 @@ class Trainer:
         stop_after_steps: Optional[int] = None,
     ) -> None:
         check_config(cfg)
+        self.system = settings(cfg, "system")
+        resolve_device(self.system.device)  # a device this machine lacks fails before anything is read
+        # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
+        check_assets(cfg, sections=("corpora",) if resume else ("corpora", "model"))
         self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
-        self.system = settings(cfg, "system")
         self.training = settings(cfg, "training")
         self.corpora = settings(cfg, "corpora")
         self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
@@ -262,6 +266,31 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=True,
             )
+
+    def summary(self) -> Dict[str, Any]:
+        """What this run is about to do: device, sizes, labels (``nerkit train``'s start banner)."""
+        from .. import __version__
+
+        params = list(self.model.parameters())
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
+        return {
+            "version": __version__,
+            "device": str(self.device),
+            "precision": precision,
+            "seed": self.system.seed,
+            "parameters": sum(p.numel() for p in params),
+            "trainable": sum(p.numel() for p in params if p.requires_grad),
+            "train_records": len(self.train_examples),
+            "train_windows": len(self.train_feats),
+            "train_path": self.corpora.train,
+            "dev_records": len(self.dev_examples),
+            "dev_path": self.corpora.dev,
+            "labels": list(self.model.labels),
+            "total_steps": self.total_steps,
+            "batch_size": self.training.batch_size,
+            "step": self.state.step,
+            "output": str(self.output_dir) if self.output_dir else None,
+        }
 
     # -- setup helpers ----------------------------------------------------------
 

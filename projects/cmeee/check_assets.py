@@ -32,7 +32,7 @@ from nerkit.lexicon.pkuseg import MODEL_FILES as PKUSEG_MODEL_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_CONFIG = REPO / "configs" / "base.cfg"
-HF = "Hugging Face hub: `huggingface-cli download {name} --local-dir {path}`"
+HF = "Hugging Face hub: `hf download {name} --local-dir {path}`"
 CBLUE = (
     "the CBLUE benchmark on the Tianchi platform (https://tianchi.aliyun.com/cblue: register, "
     "accept the licence, download the CMeEE data and unzip it into assets/cmeee/)"

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ...data.chars import CharVocab
 from ...errors import ModelLoadError
 from ...registry import registry
+from ...util import looks_local
 from ..base import Encoder
 
 
@@ -48,23 +49,34 @@ def transformer_encoder(
     )
 
 
-def _looks_like_path(name: str) -> bool:
-    """Hub ids are "name" or "org/name"; anything else is meant as a directory."""
-    return name.startswith((".", "/", "~")) or name.count("/") >= 2 or Path(name).exists()
-
-
-def _load_error(name: str, what: str, err: Exception) -> ModelLoadError:
-    local = Path(name).expanduser()
-    if _looks_like_path(name) and not local.exists():
-        reason = f"the directory {local} does not exist"
+def _load_error(name: str, what: str, err: Optional[Exception] = None) -> ModelLoadError:
+    """The error for an encoder that can't be loaded; ``err`` None: a local path that does not exist."""
+    if err is None:
+        reason = f"the directory {Path(name).expanduser()} does not exist"
+        where = (
+            "It is a local path (nerkit never sends such names to the Hugging Face hub). Put the model "
+            "there (for the CMeEE assets see projects/cmeee/README.md and `make check-assets`; a hub model "
+            f"downloads with `hf download ORG/NAME --local-dir {name}`), or point the config at "
+            "another directory: --model.encoder.name_or_path DIR"
+        )
     else:
-        reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    return ModelLoadError(
-        f"Can't load the {what} of encoder '{name}' ({reason}). nerkit looked for a local "
-        f"directory of that name and then the Hugging Face hub. Without internet, download "
-        f"the model elsewhere (e.g. `huggingface-cli download {name} --local-dir models/x`) "
-        f"and point the config at it: --model.encoder.name_or_path models/x"
-    )
+        first = str(err).splitlines()[0] if str(err) else ""
+        reason = f"{type(err).__name__}: {first}"
+        if looks_local(name):
+            where = (
+                f"The directory exists but lacks or has broken files (it needs config.json, the tokenizer "
+                f"files and, if pretrained, the weights). Download it again, e.g. `hf download ORG/NAME "
+                f"--local-dir {name}`."
+            )
+        else:
+            where = (
+                "nerkit read it as a Hugging Face hub id. Without internet, download the model "
+                f"elsewhere (`hf download {name} --local-dir assets/{name.split('/')[-1]}`) and point "
+                f"the config at it: --model.encoder.name_or_path assets/{name.split('/')[-1]}"
+            )
+    error = ModelLoadError(f"Can't load the {what} of encoder '{name}' ({reason}). {where}")
+    error.reason = reason  # type: ignore[attr-defined]  # the short cause, for callers that give their own advice
+    return error
 
 
 class TransformerEncoder(Encoder):
@@ -83,6 +95,8 @@ class TransformerEncoder(Encoder):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         self.name_or_path = name_or_path
+        if looks_local(name_or_path) and not Path(name_or_path).expanduser().exists():
+            raise _load_error(name_or_path, "config")
         try:
             hf_config = AutoConfig.from_pretrained(name_or_path)
         except Exception as err:  # OSError, ValueError, HTTP errors
@@ -131,6 +145,7 @@ class TransformerEncoder(Encoder):
         self.cls_id = int(self.tokenizer.cls_token_id)
         self.sep_id = int(self.tokenizer.sep_token_id)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self.unk_id = int(self.vocab.unk_id)
 
     # -- Encoder interface ---------------------------------------------------
 
