@@ -1,7 +1,12 @@
 """nerkit: composable Chinese medical named-entity recognition."""
 
+from .about import __version__
+from .registrations import populate as _populate
 from .registry import registry
 from .types import Entity, Example
+
+# Built-ins register on the first registry lookup (not on import): nerkit/registrations.py.
+registry.populate_hook = staticmethod(_populate)
 
 
 def load(path, device: str = "auto", backend: str = "auto"):
@@ -10,7 +15,5 @@ def load(path, device: str = "auto", backend: str = "auto"):
 
     return _load(path, device=device, backend=backend)
 
-
-__version__ = "0.1.0"
 
 __all__ = ["registry", "load", "Entity", "Example", "__version__"]

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from confection import Config
 
-from .config import _to_dict, interpolated
+from .config import INIT_SECTION, _to_dict, interpolated, with_initialize
 from .errors import AssetError
 from .util import looks_local
 
@@ -59,7 +59,7 @@ SOURCES: Dict[str, str] = {
 class AssetRef:
     """One file or directory a config reads."""
 
-    where: str  # config path, e.g. "model.encoder.name_or_path"
+    where: str  # config path, e.g. "initialize.model.encoder.name_or_path"
     value: str  # the path (after interpolation)
     kind: str  # "file" or "dir"
     what: str
@@ -106,25 +106,29 @@ def find_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> 
                     )
                 )
 
-    def walk(node: Any, raw_node: Any, where: str) -> None:
+    def walk(node: Any, raw_node: Any, where: str, init_node: Any) -> None:
         if not isinstance(node, dict):
             return
         raw_node = raw_node if isinstance(raw_node, dict) else {}
+        init_node = init_node if isinstance(init_node, dict) else {}
         ref = next(((k[1:], v) for k, v in node.items() if k.startswith("@")), None)
         for arg, (kind, what, needs) in ASSET_ARGS.get(ref, {}).items() if ref else ():
             value = node.get(arg)
             if isinstance(value, str) and value and looks_local(value):
-                found.append(
-                    AssetRef(
-                        f"{where}.{arg}", value, kind, what, _paths_key(raw_node.get(arg)), needs
-                    )
-                )
+                # where the user wrote it: [initialize.model...] for init-only resources
+                at = f"{INIT_SECTION}.{where}.{arg}" if arg in init_node else f"{where}.{arg}"
+                found.append(AssetRef(at, value, kind, what, _paths_key(raw_node.get(arg)), needs))
         for key, child in node.items():
-            walk(child, raw_node.get(key), f"{where}.{key}")
+            walk(child, raw_node.get(key), f"{where}.{key}", init_node.get(key))
 
     for section in sections:
-        if section != "corpora":
-            walk(data.get(section), raw.get(section), section)
+        if section == "model":  # as training builds it: with the [initialize] resources overlaid
+            init = (data.get(INIT_SECTION) or {}).get("model")
+            walk(
+                with_initialize(data).get("model"), with_initialize(raw).get("model"), "model", init
+            )
+        elif section != "corpora":
+            walk(data.get(section), raw.get(section), section, None)
     return found
 
 

@@ -20,6 +20,12 @@ A config is a confection ``.cfg`` file. nerkit adds three things on top:
   ``[corpora]``, ``[training]``) against pydantic models that forbid unknown
   keys. Every error names its config path, e.g.
   ``model.decoder.dropout: expected float, got "high"``.
+* An ``[initialize]`` section (spaCy's split) for resources needed only to
+  initialise a new model: ``[initialize.model.<path>]`` holds arguments of the
+  component block ``[model.<path>]`` (pretrained weights, word-vector files,
+  segmentation models, word lists), usually via ``[paths]``. Training resolves
+  ``[model]`` with them overlaid; loading a model directory resolves ``[model]``
+  alone and restores the components' assets with ``from_disk``.
 """
 
 from __future__ import annotations
@@ -36,11 +42,13 @@ from confection import Config, ConfigValidationError
 from confection.validation import validate_type
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
-from .registry import KINDS, UnknownComponentError, registry
+from .errors import ConfigError, UnknownComponentError
+from .registrations import populate
+from .registry import KINDS, registry
 from .util import looks_local
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
+INIT_SECTION = "initialize"
 # Settings that hold file-system paths, resolved against the folder of the file that
 # writes them (None: every key of the section).
 FILE_PATH_SETTINGS: Dict[str, Optional[Tuple[str, ...]]] = {
@@ -263,21 +271,24 @@ def relative_to(value: str, folder: Union[str, Path], hub_ids: bool = False) -> 
 
 def _add_parent_sections(text: str) -> str:
     """Declare missing parent sections, so a file that extends a base can set
-    ``[model.decoder]`` without an empty ``[model]`` header."""
+    ``[model.decoder]`` without an empty ``[model]`` header. Each missing parent is
+    declared just before the first section that needs it."""
     import re
 
-    headers = re.findall(r"^\[([^\]]+)\]\s*$", text, flags=re.M)
-    declared = set(headers)
-    missing: List[str] = []
-    for h in headers:
-        parts = h.split(".")
+    declared = set(re.findall(r"^\[([^\]]+)\]\s*$", text, flags=re.M))
+    emitted: set = set()
+
+    def add_parents(match: re.Match[str]) -> str:
+        parts = match.group(1).split(".")
+        missing = []
         for i in range(1, len(parts)):
             parent = ".".join(parts[:i])
-            if parent not in declared and parent not in missing:
-                missing.append(parent)
-    if not missing:
-        return text
-    return "".join(f"[{m}]\n\n" for m in missing) + text
+            if parent not in declared and parent not in emitted:
+                emitted.add(parent)
+                missing.append(f"[{parent}]\n\n")
+        return "".join(missing) + match.group(0)
+
+    return re.sub(r"^\[([^\]]+)\]\s*$", add_parents, text, flags=re.M)
 
 
 def _to_dict(obj: Any) -> Any:
@@ -340,11 +351,18 @@ def _suggest(name: str, options: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------
 
 
-def validate_config(cfg: Config) -> List[str]:
-    """All problems of an (interpolated) config, each naming its path. Empty = valid."""
+def validate_config(cfg: Config, initialize: bool = True) -> List[str]:
+    """All problems of an (interpolated) config, each naming its path. Empty = valid.
+
+    ``initialize``: check ``[model]`` as training builds it, with the ``[initialize]``
+    arguments overlaid; False checks ``[model]`` alone, as loading a model builds it.
+    """
+    populate()
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
     problems: List[str] = []
+    problems.extend(_check_initialize(data))
+    data = with_initialize(data) if initialize else {k: v for k, v in data.items() if k != INIT_SECTION}
     for section in ("model", "corpora", "training"):
         if section not in data:
             problems.append(f"[{section}]: missing section.")
@@ -355,11 +373,63 @@ def validate_config(cfg: Config) -> List[str]:
     return problems
 
 
-def check_config(cfg: Config) -> None:
+def check_config(cfg: Config, initialize: bool = True) -> None:
     """Raise one ConfigError listing every problem, or return silently."""
-    problems = validate_config(cfg)
+    problems = validate_config(cfg, initialize)
     if problems:
         raise ConfigError(_format_problems(problems))
+
+
+def with_initialize(data: Dict[str, Any]) -> Dict[str, Any]:
+    """``data`` with each ``[initialize.model.<path>]`` block overlaid on ``[model.<path>]``
+    (what training builds), and without the ``[initialize]`` section."""
+    out = {k: v for k, v in data.items() if k != INIT_SECTION}
+    init = data.get(INIT_SECTION) or {}
+    if isinstance(init, dict) and isinstance(init.get("model"), dict) and isinstance(out.get("model"), dict):
+        out["model"] = _overlay(out["model"], init["model"])
+    return out
+
+
+def _overlay(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and _ref(value) is None:
+            out[key] = _overlay(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _check_initialize(data: Dict[str, Any]) -> List[str]:
+    """``[initialize]`` holds only ``model``, whose blocks mirror blocks of ``[model]``."""
+    init = data.get(INIT_SECTION)
+    if init is None:
+        return []
+    if not isinstance(init, dict):
+        return [f"[{INIT_SECTION}]: expected a section, got {_show(init)}."]
+    problems = [
+        f"{INIT_SECTION}.{key}: unknown setting. [{INIT_SECTION}] holds [{INIT_SECTION}.model.<path>] "
+        "blocks with init-only arguments of the component at [model.<path>]."
+        for key in init
+        if key != "model"
+    ]
+
+    def walk(extra: Dict[str, Any], base: Any, where: str) -> None:
+        if _ref(extra) is not None:
+            return  # a whole component given only at initialisation, e.g. word vectors
+        if not isinstance(base, dict):
+            problems.append(
+                f"{INIT_SECTION}.{where}: there is no block [{where}] in the config for these "
+                "init-only arguments to go to. Fix the section name (it mirrors a [model...] block)."
+            )
+            return
+        for key, value in extra.items():
+            if isinstance(value, dict) and (key in base or _ref(value) is None):
+                walk(value, base.get(key), f"{where}.{key}")
+
+    if isinstance(init.get("model"), dict):
+        walk(init["model"], data.get("model"), "model")
+    return problems
 
 
 def _format_problems(problems: List[str]) -> str:
@@ -506,10 +576,16 @@ def _type_name(annotation: Any) -> str:
 # ----------------------------------------------------------------------------
 
 
-def resolve_section(cfg: Config, section: str) -> Any:
-    """Build the objects of one section (e.g. "model") of a validated config."""
+def resolve_section(cfg: Config, section: str, initialize: bool = True) -> Any:
+    """Build the objects of one section (e.g. "model") of a validated config.
+
+    ``initialize``: overlay the ``[initialize]`` arguments (training a new model);
+    False builds the section from the config alone (loading a model directory).
+    """
+    populate()
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
+    data = with_initialize(data) if initialize else data
     if section not in data:
         raise ConfigError(f"[{section}]: missing section.")
     try:
@@ -536,6 +612,7 @@ def settings(cfg: Config, section: str) -> BaseModel:
 
 def filled_config(cfg: Config) -> Config:
     """The config with every registered function's defaults written out."""
+    populate()
     try:
         filled = registry.fill(cfg, validate=False)
     except ConfigValidationError as err:
@@ -547,4 +624,4 @@ def filled_config(cfg: Config) -> Config:
             for field, info in schema.model_fields.items():
                 if field not in data[name] and not info.is_required():
                     data[name][field] = info.default
-    return Config(data, section_order=["paths", "system", "corpora", "model", "training"])
+    return Config(data, section_order=["paths", "system", "corpora", "model", INIT_SECTION, "training"])

@@ -17,6 +17,10 @@ class ModelLoadError(NerkitError, OSError):
     """A model, tokenizer, vectors file or segmenter model could not be found or read."""
 
 
+class UnknownComponentError(NerkitError, LookupError):
+    """A config or lookup names a component (or a kind) that no registry holds."""
+
+
 class AssetError(NerkitError, FileNotFoundError):
     """Files a config reads (corpora, models, vectors) are missing; the message lists each one."""
 

@@ -1,42 +1,25 @@
-"""Component registries.
+"""Component registries (core: imports no nerkit module but ``errors``).
 
 Every configurable piece of nerkit is a function registered under a versioned
-name in one of the catalogue registries below, e.g.::
+name in one of the catalogue registries of ``registry``. Built-in components
+are listed in ``nerkit/registrations.py`` (one line each) and registered when
+a consumer (config resolution, model loading, ``nerkit registry``) calls
+``nerkit.registrations.populate()``, or on the first lookup through
+``registry.get``/``has`` (``populate_hook``); importing a module registers nothing.
 
-    @registry.decoders("nerkit.LinearDecoder.v1")
-    def linear_decoder(...): ...
-
-Each registry reads the entry-point group ``nerkit_<kind>`` so that other
-installed packages can add components (see docs/plugins.md).
+Each registry also reads the entry-point group ``nerkit_<kind>``, so that other
+installed packages add components the same way (see docs/plugins.md).
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import catalogue
 import confection
 
-KINDS = (
-    "encoders",
-    "segmenters",
-    "vectors",
-    "lexicons",
-    "fusions",
-    "decoders",
-    "label_schemes",
-    "readers",
-    "adversarial",
-    "optimizers",
-    "schedules",
-    "loggers",
-    "models",
-)
-
-
-class UnknownComponentError(LookupError):
-    """Raised when a config asks for a name that no registry holds."""
+from .errors import UnknownComponentError
 
 
 class registry(confection.registry):
@@ -54,14 +37,29 @@ class registry(confection.registry):
     loggers = catalogue.create("nerkit", "loggers", entry_points=True)
     models = catalogue.create("nerkit", "models", entry_points=True)
 
+    populated = False  # set by nerkit.registrations.populate()
+    # nerkit/__init__.py sets this to nerkit.registrations.populate, so that a lookup
+    # (never an import) registers the built-ins on first use, as spaCy 3.8 does.
+    populate_hook: Optional[Callable[[], None]] = None
+
+    @classmethod
+    def ensure_populated(cls) -> None:
+        if not cls.populated and cls.populate_hook is not None:
+            cls.populate_hook()
+
+    @classmethod
+    def kinds(cls) -> Tuple[str, ...]:
+        """The registry names, in declaration order (derived from the class)."""
+        return tuple(k for k, v in vars(cls).items() if isinstance(v, catalogue.Registry))
+
     @classmethod
     def get(cls, registry_name: str, func_name: str) -> Callable:
-        """Look up ``func_name`` in ``registry_name`` with a helpful error."""
-        _import_builtins()
-        if registry_name not in KINDS or not hasattr(cls, registry_name):
+        """Look up ``func_name`` in ``registry_name``; UnknownComponentError if absent."""
+        cls.ensure_populated()
+        if registry_name not in cls.kinds():
             raise UnknownComponentError(
-                f"Unknown registry '@{registry_name}'. nerkit has these kinds: "
-                f"{', '.join('@' + k for k in KINDS)}."
+                f"Unknown registry '@{registry_name}'{_suggest(registry_name, cls.kinds())}. "
+                f"nerkit has these kinds: {', '.join('@' + k for k in cls.kinds())}."
             )
         reg: catalogue.Registry = getattr(cls, registry_name)
         if func_name not in reg:
@@ -70,19 +68,27 @@ class registry(confection.registry):
 
     @classmethod
     def has(cls, registry_name: str, func_name: str) -> bool:
-        _import_builtins()
-        return super().has(registry_name, func_name)
+        cls.ensure_populated()
+        return registry_name in cls.kinds() and func_name in getattr(cls, registry_name)
+
+
+KINDS: Tuple[str, ...] = registry.kinds()
 
 
 def names(kind: str) -> List[str]:
     """All names registered for ``kind``, entry-point plugins included."""
-    _import_builtins()
+    registry.ensure_populated()
     return sorted(getattr(registry, kind).get_all())
 
 
 def get_all(kind: str) -> Dict[str, Any]:
-    _import_builtins()
+    registry.ensure_populated()
     return dict(sorted(getattr(registry, kind).get_all().items()))
+
+
+def _suggest(name: str, options: Any) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.5)
+    return f" (did you mean '@{close[0]}'?)" if close else ""
 
 
 def unknown_name_message(kind: str, name: str) -> str:
@@ -90,20 +96,15 @@ def unknown_name_message(kind: str, name: str) -> str:
     close = difflib.get_close_matches(name, available, n=1, cutoff=0.5)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     listing = ", ".join(available) if available else "(none)"
-    return (
-        f"Can't find '{name}' in the '{kind}' registry.{hint} Registered {kind}: "
-        f"{listing}. Fix the name in the config, or install the package that "
-        f"provides it (plugins register under the entry-point group 'nerkit_{kind}')."
+    fix = (
+        "Fix the name in the config, or install the package that provides it (plugins "
+        f"register under the entry-point group 'nerkit_{kind}')."
     )
-
-
-_BUILTINS_IMPORTED = False
-
-
-def _import_builtins() -> None:
-    """Import the modules that register nerkit's own components (once)."""
-    global _BUILTINS_IMPORTED
-    if _BUILTINS_IMPORTED:
-        return
-    _BUILTINS_IMPORTED = True
-    from . import components  # noqa: F401
+    if not registry.populated:
+        fix += (
+            " nerkit's built-in components are not registered in this process yet: call "
+            "nerkit.registrations.populate() first (config loading, nerkit.load and the CLI do)."
+        )
+    return (
+        f"Can't find '{name}' in the '{kind}' registry.{hint} Registered {kind}: {listing}. {fix}"
+    )

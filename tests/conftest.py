@@ -15,6 +15,8 @@ import torch  # noqa: E402
 # Tests that read ../shared must be marked (shared_guard fails them otherwise).
 pytest_plugins = ["tests.shared_guard", "pytester"]
 
+from nerkit.registrations import populate  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 QUICKSTART = ROOT / "configs" / "quickstart.cfg"
@@ -22,6 +24,10 @@ CORPUS = ROOT / "projects" / "quickstart" / "corpus"
 TINY_BERT = ROOT / "projects" / "quickstart" / "tiny-bert"
 
 torch.set_num_threads(1)
+
+# The registry's consumers (config, model loading, CLI) populate it; tests that call
+# registry.get directly are consumers too.
+populate()
 
 # Overrides that make the quickstart config a seconds-long test run.
 FAST = {

@@ -83,9 +83,29 @@ def test_unknown_component_argument():
 def test_missing_required_argument():
     cfg = load_config(QUICKSTART)
     data = {k: dict(v) for k, v in cfg.items()}
-    data["model"]["encoder"] = {"@encoders": "nerkit.TransformerEncoder.v1"}
-    with pytest.raises(ConfigError, match=r"model\.encoder\.name_or_path: missing required argument"):
+    data["model"]["lexicon"] = {"@lexicons": "nerkit.Lexicon.v1"}
+    with pytest.raises(ConfigError, match=r"model\.lexicon\.segmenter: missing required argument"):
         check_config(Config(data))
+
+
+def test_initialize_blocks_overlay_model_blocks():
+    from nerkit.config import with_initialize
+
+    cfg = load_config(QUICKSTART, {"paths.encoder": "enc/dir"}, interpolate=True)
+    data = {k: dict(v) for k, v in cfg.items()}
+    assert "name_or_path" not in data["model"]["encoder"]  # [model] is the architecture
+    merged = with_initialize(data)
+    assert "initialize" not in merged
+    assert merged["model"]["encoder"]["name_or_path"] == "enc/dir"
+    assert merged["model"]["encoder"]["pretrained"] is False
+    assert merged["model"]["encoder"]["max_length"] == 128
+    assert data["model"]["encoder"].get("name_or_path") is None  # not modified in place
+
+
+def test_initialize_block_without_a_model_block_is_an_error():
+    cfg = load_config(QUICKSTART, {"initialize.model.encodr": {"name_or_path": "x"}})
+    problems = validate_config(cfg)
+    assert any(p.startswith("initialize.model.encodr: there is no block [model.encodr]") for p in problems), problems
 
 
 def test_several_problems_reported_together():

@@ -91,7 +91,9 @@ def test_study_config_composition(name: str):
     assert _study_line(path) == f"{f1:.3f}"
     cfg = load_config(path, interpolate=True)
     paths, model, training = cfg["paths"], cfg["model"], cfg["training"]
-    assert model["encoder"]["name_or_path"] == paths[encoder]
+    init = cfg["initialize"]["model"]  # the init-only resources, outside the architecture
+    assert "name_or_path" not in model["encoder"] and "vectors" not in model.get("lexicon", {})
+    assert init["encoder"]["name_or_path"] == paths[encoder]
     assert model["encoder"]["max_length"] == (512 if name == "best" else 128)
     assert training["max_epochs"] == (20 if name == "best" else 5)
     assert model["decoder"]["@decoders"] == "nerkit.LinearNestedDecoder.v1"
@@ -100,9 +102,10 @@ def test_study_config_composition(name: str):
         assert "lexicon" not in model
     else:
         assert model["lexicon"]["segmenter"]["@segmenters"] == segmenter
-        assert model["lexicon"]["vectors"]["path"] == paths[vectors]
+        assert init["lexicon"]["vectors"]["path"] == paths[vectors]
         if segmenter == "nerkit.PkusegSegmenter.v1":
-            assert model["lexicon"]["segmenter"]["model"] == paths["pkuseg"]
+            assert init["lexicon"]["segmenter"]["model"] == paths["pkuseg"]
+            assert "model" not in model["lexicon"]["segmenter"]
     assert training["adversarial"]["@adversarial"] == adversarial
     assert training["optimizer"].get("layerwise_decay") == lld
     assert training["optimizer"]["learning_rate"] == 3e-5
@@ -164,8 +167,8 @@ def _fast_overrides(pkuseg_model: Path) -> Dict[str, Any]:
         "paths.sgns": str(CORPUS / "vectors.txt"),
         "paths.medvec": str(CORPUS / "vectors.txt"),
         "paths.pkuseg": str(pkuseg_model),
-        "model.encoder.name_or_path": str(TINY_BERT),
-        "model.encoder.pretrained": False,
+        "initialize.model.encoder.name_or_path": str(TINY_BERT),
+        "initialize.model.encoder.pretrained": False,
         "corpora.max_train_records": 12,
         "corpora.max_dev_records": 6,
         "training.max_steps": 2,
@@ -253,7 +256,7 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     overrides = {
         **_fast_overrides(pkuseg_copy),
         **_shrink_overrides(path),
-        "model.lexicon.segmenter.user_dict": str(user_dict),
+        "initialize.model.lexicon.segmenter.user_dict": str(user_dict),
     }
     trainer = Trainer(load_config(path, overrides), tmp_path / "run")
     trainer.run()
@@ -270,7 +273,7 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     assert not list(model_dir.rglob("*.pkl"))
     nlp = nerkit.load(model_dir, device="cpu")
     seg = nlp.model.lexicon.segmenter
-    assert Path(seg.model).resolve() == (model_dir / "lexicon" / "segmenters" / "0").resolve()
+    assert seg.model_dir.resolve() == (model_dir / "lexicon" / "segmenter").resolve()
     assert [seg(t) for t in texts] == words_before
     after = nlp.model.predict(examples)
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]

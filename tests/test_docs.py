@@ -205,8 +205,8 @@ def test_plugin_example_installs_registers_and_trains(tmp_path: Path):
     overrides = {
         "paths.train": str(CORPUS / "train.json"),
         "paths.dev": str(CORPUS / "dev.json"),
-        "model.encoder.name_or_path": str(TINY_BERT),
-        "model.encoder.pretrained": False,
+        "initialize.model.encoder.name_or_path": str(TINY_BERT),
+        "initialize.model.encoder.pretrained": False,
         "corpora.max_train_records": 12,
         "corpora.max_dev_records": 6,
         "training.max_steps": 2,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from nerkit.errors import ModelLoadError
-from nerkit.models.encoders.transformer import TransformerEncoder
+from nerkit.models.encoders.transformer import transformer_encoder as TransformerEncoder
 
 from .conftest import TINY_BERT
 
@@ -20,7 +20,7 @@ def test_missing_local_directory_says_how_to_fix(tmp_path: Path):
     msg = str(err.value)
     assert str(missing) in msg
     assert "does not exist" in msg
-    assert "--model.encoder.name_or_path" in msg
+    assert "--initialize.model.encoder.name_or_path" in msg
 
 
 def test_hub_name_offline_says_how_to_fix(monkeypatch):
@@ -29,7 +29,7 @@ def test_hub_name_offline_says_how_to_fix(monkeypatch):
         TransformerEncoder("nerkit-test/no-such-model")
     msg = str(err.value)
     assert "nerkit-test/no-such-model" in msg
-    assert "local-dir" in msg and "--model.encoder.name_or_path" in msg
+    assert "local-dir" in msg and "--initialize.model.encoder.name_or_path" in msg
 
 
 def test_built_from_config_one_id_per_char():

@@ -243,9 +243,9 @@ def test_every_missing_asset_listed_at_once_without_the_hub(monkeypatch, tmp_pat
         for where in (
             "corpora.train",
             "corpora.dev",
-            "model.encoder.name_or_path",
-            "model.lexicon.vectors.path",
-            "model.lexicon.segmenter.model",
+            "initialize.model.encoder.name_or_path",
+            "initialize.model.lexicon.vectors.path",
+            "initialize.model.lexicon.segmenter.model",
         ):
             assert f"  - {where} = {ROOT}/projects/cmeee/assets/" in out
         assert (
@@ -255,7 +255,7 @@ def test_every_missing_asset_listed_at_once_without_the_hub(monkeypatch, tmp_pat
 
 
 def test_local_encoder_path_is_never_sent_to_the_hub(monkeypatch):
-    from nerkit.models.encoders.transformer import TransformerEncoder
+    from nerkit.models.encoders.transformer import transformer_encoder as TransformerEncoder
 
     asked = _no_hub(monkeypatch)
     with pytest.raises(
@@ -273,7 +273,7 @@ def test_asset_check_in_python_lists_missing_paths(tmp_path: Path):
         BASE, {"paths.train": str(tmp_path / "t.json"), "paths.dev": str(CORPUS / "dev.json")}
     )
     refs = {r.where: r for r in find_assets(cfg)}
-    assert refs["model.encoder.name_or_path"].paths_key == "bert"
+    assert refs["initialize.model.encoder.name_or_path"].paths_key == "bert"
     assert (
         refs["corpora.dev"].problem() is None
         and refs["corpora.train"].problem() == "file not found"

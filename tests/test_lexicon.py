@@ -10,9 +10,11 @@ import torch
 from confection import Config
 
 from nerkit.errors import ConfigError, ModelLoadError
+from nerkit.lexicon.base import Segmenter
 from nerkit.lexicon.coverage import format_coverage, lexicon_coverage
-from nerkit.lexicon.lexicon import PAD, UNK, Lexicon, collate_lattices, lattice_window
+from nerkit.lexicon.lexicon import PAD, UNK, Lexicon
 from nerkit.lexicon.matcher import LexiconMatcher
+from nerkit.models.batching import collate_lattices, lattice_window
 from nerkit.registry import registry
 from nerkit.types import Entity, Example
 
@@ -62,7 +64,7 @@ path = "{vectors}"
 """
 
 
-class WindowSegmenter:
+class WindowSegmenter(Segmenter):
     """Two-character windows (any characters); counts calls."""
 
     def __init__(self) -> None:
@@ -180,7 +182,8 @@ path = "{vec}"
     assert not lex.has_vector("出现") and lex.has_vector("发热咳嗽")
     out = tmp_path / "model" / "lexicon"
     lex.to_disk(out)
-    assert sorted(p.name for p in out.iterdir()) == ["vectors.safetensors", "words.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["segmenter", "vectors.safetensors", "words.json"]
+    assert [p.name for p in (out / "segmenter").iterdir()] == ["0"]  # the pkuseg copy; the matcher has no files
     vec.unlink()  # prediction needs no vectors file
 
     loaded = build(cfg.split("[lex.vectors]")[0])  # as nerkit.load_model does: vectors = null

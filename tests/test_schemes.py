@@ -275,3 +275,20 @@ def test_dev_spans_keep_everything(dev_records):
     for r in dev_records[:500]:
         gold = {Entity(e["start_idx"], e["end_idx"], e["type"]) for e in r["entities"]}
         assert set(s.decode(s.encode(gold, len(r["text"])))) == gold
+
+
+def test_registered_nested_bio_defaults_match_the_class():
+    """The builder's signature is the one place of the defaults: a label subset works
+    through the registry exactly as through the class."""
+    from nerkit.data.schemes import NestedBIOScheme
+    from nerkit.registry import registry
+
+    build = registry.get("label_schemes", "nerkit.NestedBIO.v1")
+    for labels in (["sym", "dis"], ["dis", "sym", "bod"]):
+        built, direct = build(labels=labels), NestedBIOScheme(labels=labels)
+        assert built.labels == direct.labels == tuple(labels)
+        assert built.num_layers == direct.num_layers == 2
+        assert [built.layer_tags(i) for i in range(2)] == [direct.layer_tags(i) for i in range(2)]
+        assert built.layer_tags(0) == ["O", "B-sym", "I-sym"]
+    default = build()
+    assert [default.layer_tags(i) for i in range(2)] == [NestedBIOScheme().layer_tags(i) for i in range(2)]

@@ -14,6 +14,7 @@ import pytest
 from confection import Config
 
 from nerkit.errors import ModelLoadError
+from nerkit.lexicon.base import Segmenter
 from nerkit.lexicon.cache import SegmentCache, default_cache_dir, segment_corpus
 from nerkit.lexicon.matcher import LexiconMatcher
 from nerkit.lexicon.pkuseg import is_chinese, pkuseg_settings
@@ -134,7 +135,7 @@ def test_pkuseg_named_model_offline_error(tmp_path, monkeypatch):
     assert attempts == [pkuseg_settings().model_urls["medicine"]]
     assert "'medicine'" in msg and str(tmp_path / "home" / "medicine") in msg
     assert "downloading it from https://" in msg and "failed" in msg
-    assert "--model.lexicon.segmenter.model /path/to/medicine" in msg
+    assert "--initialize.model.lexicon.segmenter.model /path/to/medicine" in msg
 
     # With an offline flag set, no download is even attempted.
     monkeypatch.setenv("NERKIT_OFFLINE", "1")
@@ -267,7 +268,7 @@ words_file = "{words}"
 # -- cache -------------------------------------------------------------------------------
 
 
-class CountingSegmenter:
+class CountingSegmenter(Segmenter):
     """Two-character windows; counts calls."""
 
     def __init__(self, key: str = "counting|v1") -> None:

@@ -9,10 +9,17 @@ from typing import Any, Dict, List, Optional, Tuple
 import typer
 from confection import Config
 
-from ..config import check_config, interpolated, resolve_section, settings
+from ..config import (
+    _to_dict,
+    check_config,
+    interpolated,
+    resolve_section,
+    settings,
+    with_initialize,
+)
+from ..data.corpus import read_corpus
 from ..data.readers import CMeEEReader
 from ..errors import ConfigError, DataError, NerkitError
-from ..training.loop import read_corpus
 from ..types import Example
 
 MAX_PROBLEMS = 20  # problems listed per file by `debug data` (all are counted)
@@ -80,7 +87,7 @@ def debug_data(cfg: Config) -> None:
     check_config(cfg)
     corpora = settings(cfg, "corpora")
     reader = resolve_section(cfg, "corpora")["reader"]
-    model_cfg = interpolated(cfg)["model"]
+    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
     max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
     scheme = None
     dec = model_cfg.get("decoder", {})

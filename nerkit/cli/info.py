@@ -35,7 +35,7 @@ def installation_info() -> str:
     """nerkit's version, Python, key packages, devices and registered plugins."""
     import torch
 
-    from .. import __version__
+    from ..about import __version__
 
     cuda = (
         f"yes, {torch.cuda.device_count()} device(s): "

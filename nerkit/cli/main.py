@@ -347,7 +347,7 @@ def plot(
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..about import __version__
 
         typer.echo(f"nerkit {__version__}")
         raise typer.Exit()

@@ -12,6 +12,7 @@ from typing import Callable, List, Optional
 
 from ..config import _type_name
 from ..errors import ConfigError
+from ..registrations import populate
 from ..registry import KINDS, get_all
 
 
@@ -45,6 +46,7 @@ def _summary(func: Callable) -> str:
 
 
 def list_components(kind: Optional[str] = None, markdown: bool = False) -> str:
+    populate()
     kinds = KINDS
     if kind is not None:
         if kind not in KINDS:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, DataError
-from ..registry import registry
 from ..types import CMEEE_LABELS, Entity, Example
 
 logger = logging.getLogger("nerkit")
@@ -383,7 +382,6 @@ def read_cmeee(
     return CMeEEReader(labels, on_mismatch, fmt="auto")(path)
 
 
-@registry.readers("nerkit.CMeEEJson.v1")
 def cmeee_json_reader(
     labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
 ) -> CMeEEReader:
@@ -395,13 +393,11 @@ def cmeee_json_reader(
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
-@registry.readers("nerkit.JsonLines.v1")
 def jsonl_reader(labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error") -> CMeEEReader:
     """CMeEE records, one JSON object per line (a JSON list file is read too: the format follows the file)."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
-@registry.readers("nerkit.CMeEEAuto.v1")
 def cmeee_auto_reader(
     labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
 ) -> CMeEEReader:

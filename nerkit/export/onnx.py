@@ -189,12 +189,13 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
             quantize_int8(fp32, output / ONNX_FILE)
         else:
             shutil.move(str(fp32), output / ONNX_FILE)
-    for name in ("config.cfg", "encoder", "lexicon"):
-        src = model_dir / name
+    for src in sorted(model_dir.iterdir()):  # config.cfg and every component's assets (encoder/, lexicon/)
+        if src.name in ("model.safetensors", "meta.json", "training_state") or src.name.startswith("."):
+            continue
         if src.is_dir():
-            shutil.copytree(src, output / name)
-        elif src.exists():
-            shutil.copyfile(src, output / name)
+            shutil.copytree(src, output / src.name)
+        else:
+            shutil.copyfile(src, output / src.name)
     decoder_state = {k: v.contiguous() for k, v in model.decoder.state_dict().items()}
     save_file(decoder_state, str(output / DECODER_FILE))
     os.chmod(output / DECODER_FILE, file_mode())  # safetensors writes 0600

@@ -18,9 +18,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
+from confection import Config
 from safetensors.torch import load_file
 
-from ..config import resolve_section
+from ..config import _to_dict, resolve_section
 from ..errors import ModelLoadError
 from ..models.ner_model import Batch, NERModel
 from ..pipeline import Pipeline
@@ -81,7 +82,8 @@ def providers(device: str, available: Sequence[str]) -> list:
 
 
 def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") -> OnnxPipeline:
-    from ..models.io import model_dir_config
+    from ..config import check_config
+    from ..models.io import _check_components, _check_format
 
     try:
         import onnxruntime as ort
@@ -91,13 +93,22 @@ def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") ->
             "Install it: pip install 'nerkit[export]'."
         ) from None
     path = Path(path)
-    cfg = model_dir_config(path, ("config.cfg", "meta.json", ONNX_FILE, DECODER_FILE))
+    missing = [
+        f for f in ("config.cfg", "meta.json", ONNX_FILE, DECODER_FILE) if not (path / f).exists()
+    ]
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a complete ONNX model directory: missing {', '.join(missing)}."
+        )
     meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    _check_format(path, meta)
+    cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    _check_components(_to_dict(cfg), meta.get("components", {}))
+    check_config(cfg, initialize=False)
     with torch.device("meta"):  # the encoder's weights are in model.onnx: build no tensors for them
-        model: NERModel = resolve_section(cfg, "model")
-    if model.lexicon is not None:
-        model.lexicon.from_disk(path / "lexicon")
-    model.build_heads()
+        model: NERModel = resolve_section(cfg, "model", initialize=False)
+        model.from_disk(path)  # each component's assets (encoder/ tokenizer, lexicon/)
+    model.build_heads()  # fusion and decoder again, on the CPU: the decoder decodes
     if model.fusion is not None:
         model.fusion.to("meta")
     try:

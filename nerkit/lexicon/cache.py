@@ -118,7 +118,7 @@ def segment_corpus(
     texts = list(texts)
     unique = list(dict.fromkeys(texts))
     results: Dict[str, List[Word]] = {}
-    key = getattr(segmenter, "cache_key", None) if use_cache else None
+    key = segmenter.cache_key if use_cache else None
     cache: Optional[SegmentCache] = None
     hashes: Dict[str, bytes] = {}
     if key is not None:

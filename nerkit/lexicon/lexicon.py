@@ -29,7 +29,9 @@ lattices of the training and dev records cost a dict lookup; other texts are
 segmented on demand (``lattices(texts)`` does it in bulk through the cache).
 
 ``to_disk``/``from_disk`` write ``words.json`` and ``vectors.safetensors`` (no
-pickle).
+pickle), and the segmenter's own files under ``segmenter/`` (its ``to_disk``).
+The word vectors (``vectors``) are an init-only resource: set them in
+``[initialize.model.lexicon.vectors]``; a saved lexicon needs no vectors file.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import json
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -46,8 +48,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..errors import ConfigError, ModelLoadError
-from ..models.base import LatticeBatch
-from ..registry import registry
+from .base import LatticeWord, Segmenter, Word, WordListSegmenter
 from .cache import segment_corpus
 
 PAD = 0
@@ -55,13 +56,11 @@ UNK = 1
 FORMAT_VERSION = 1
 WORDS_FILE = "words.json"
 VECTORS_FILE = "vectors.safetensors"
+SEGMENTER_DIR = "segmenter"  # the segmenter's to_disk files
 MISSING_POLICIES = ("random", "unknown")
 
-Word = Tuple[str, int, int]  # (word, start, end inclusive)
-LatticeWord = Tuple[int, int, int]  # (start, end inclusive, row)
 
 
-@registry.lexicons("nerkit.Lexicon.v1")
 def lexicon(
     segmenter: Any,
     vectors: Optional[Any] = None,
@@ -181,9 +180,8 @@ class Lexicon:
         for m, words in zip(matchers, self._matcher_words, strict=True):
             m.restrict(words)
         self._memo = {t: [(s, e) for _, s, e in words] for t, words in zip(texts, segmented, strict=True)}
-        release = getattr(self.pretrained, "release", None)
-        if callable(release):
-            release()  # the full vectors are no longer needed
+        if self.pretrained is not None:
+            self.pretrained.release()  # the full vectors are no longer needed
 
     # -- lattices -------------------------------------------------------------------
 
@@ -243,6 +241,7 @@ class Lexicon:
         }
         (path / WORDS_FILE).write_text(json.dumps(data, ensure_ascii=False), encoding="utf8")
         save_file({"vectors": self.vectors.contiguous()}, str(path / VECTORS_FILE))
+        self.segmenter.to_disk(path / SEGMENTER_DIR)
 
     def from_disk(self, path: Union[str, Path]) -> Lexicon:
         """Read what ``to_disk`` wrote; no vectors file or corpus needed."""
@@ -270,6 +269,7 @@ class Lexicon:
                 f"{path}: {len(words)} words and dim {data['dim']} in {WORDS_FILE}, but "
                 f"vectors of shape {tuple(vectors.shape)} in {VECTORS_FILE}."
             )
+        self.segmenter.from_disk(path / SEGMENTER_DIR)
         matchers = list(_matchers(self.segmenter))
         if len(matchers) != len(data["matcher_words"]):
             raise ModelLoadError(
@@ -294,34 +294,6 @@ class Lexicon:
         return f"Lexicon({self.segmenter!r}, dim={self.dim}, {state})"
 
 
-def _matchers(segmenter: Any) -> Iterator[Any]:
+def _matchers(segmenter: Segmenter) -> List[WordListSegmenter]:
     """Segmenters inside ``segmenter`` (itself included) that take a word list."""
-    if all(hasattr(segmenter, a) for a in ("set_words", "restrict", "reset", "has_word", "needs_words")):
-        yield segmenter
-    for child in getattr(segmenter, "segmenters", None) or ():
-        yield from _matchers(child)
-
-
-def collate_lattices(lattices: Sequence[Sequence[LatticeWord]]) -> LatticeBatch:
-    """Pad lattices into a ``LatticeBatch``: [B, W] tensors, W = max(1, longest lattice).
-
-    Padding positions have word id 0, start and end 0, mask False.
-    """
-    B = len(lattices)
-    lengths = torch.tensor([len(x) for x in lattices], dtype=torch.long)  # [B]
-    W = max(1, int(lengths.max())) if B else 1
-    flat = torch.tensor([t for x in lattices for t in x], dtype=torch.long).view(-1, 3)  # [N, 3]
-    mask = torch.arange(W)[None, :] < lengths[:, None]  # [B, W]
-    word_ids = torch.zeros((B, W), dtype=torch.long)
-    starts = torch.zeros((B, W), dtype=torch.long)
-    ends = torch.zeros((B, W), dtype=torch.long)
-    # Row-major order of the True positions of ``mask`` is the order of ``flat``.
-    starts[mask] = flat[:, 0]
-    ends[mask] = flat[:, 1]
-    word_ids[mask] = flat[:, 2]
-    return LatticeBatch(word_ids=word_ids, starts=starts, ends=ends, mask=mask)
-
-
-def lattice_window(lattice: Sequence[LatticeWord], start: int, end: int) -> List[LatticeWord]:
-    """Words fully inside the characters [start, end), shifted to window coordinates."""
-    return [(s - start, e - start, w) for s, e, w in lattice if s >= start and e < end]
+    return segmenter.matchers()

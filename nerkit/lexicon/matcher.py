@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional
 
 from ..errors import ConfigError, ModelLoadError
-from ..registry import registry
-
-Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
+from .base import Word, WordListSegmenter
 
 _WORD = 1
 _PREFIX = 2
 
 
-@registry.segmenters("nerkit.LexiconMatcher.v1")
 def lexicon_matcher(
     words_file: Optional[str] = None,
     min_length: int = 2,
@@ -38,12 +35,14 @@ def lexicon_matcher(
 
     words_file: one word per line (extra tab/space-separated columns are
         ignored); null to use the vocabulary of the lexicon's word vectors.
+        Init-only: set it in [initialize.model.lexicon.segmenter...]; a saved model
+        keeps the corpus words it matched and needs no words file.
     min_length, max_length: lengths of the words kept, in characters.
     """
     return LexiconMatcher(words_file, min_length, max_length)
 
 
-class LexiconMatcher:
+class LexiconMatcher(WordListSegmenter):
     """Callable ``text -> [(word, start, end)]``, sorted by (start, end)."""
 
     def __init__(
@@ -158,6 +157,16 @@ class LexiconMatcher:
                     break
         return out
 
+    def matchers(self) -> List[WordListSegmenter]:
+        return [self]
+
+    def to_disk(self, path: Path) -> None:
+        """Nothing to write: the ``Lexicon`` saves the corpus words this matcher keeps
+        (``restrict``) with its vocabulary, so the words file is not needed."""
+
+    def from_disk(self, path: Path) -> LexiconMatcher:
+        return self
+
     @property
     def cache_key(self) -> str:
         if self._key is None:
@@ -179,7 +188,7 @@ def _read_words(path: Path) -> List[str]:
     if not path.is_file():
         raise ModelLoadError(
             f"Lexicon words file not found: {path}. Fix the matcher's words_file setting "
-            "(e.g. --model.lexicon.segmenter.words_file /path/words.txt) or set it to null "
+            "(e.g. --initialize.model.lexicon.segmenter.words_file /path/words.txt) or set it to null "
             "to use the word vectors' vocabulary."
         )
     words = []

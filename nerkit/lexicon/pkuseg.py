@@ -23,12 +23,10 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, List, Optional, Union
 
 from ..errors import ConfigError, ModelLoadError
-from ..registry import registry
-
-Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
+from .base import Segmenter, Word
 
 # CJK unified ideographs: the base block, extension A, compatibility
 # ideographs and the supplementary-plane extensions B-H.
@@ -40,6 +38,7 @@ MODEL_FILES = ("weights.npz", "model.txt")  # one of them holds the CRF weights
 FEATURE_FILES = ("features.msgpack", "features.pkl", "features.json", "unigram_word.txt")
 ALIASES = {"default": "spacy_ontonotes"}
 POSTPROCESS_WORDS = "postprocess_words.txt"  # written by PkusegSegmenter.to_disk
+USER_DICT = "user_dict.txt"  # the copy of the user dictionary written by to_disk
 OFFLINE_ENV = ("NERKIT_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
@@ -62,7 +61,6 @@ def keep_word(word: str, min_length: int, chinese_only: bool) -> bool:
     return len(word) >= min_length and (not chinese_only or is_chinese(word))
 
 
-@registry.segmenters("nerkit.PkusegSegmenter.v1")
 def pkuseg_segmenter(
     model: str = "medicine",
     user_dict: Optional[str] = None,
@@ -72,7 +70,9 @@ def pkuseg_segmenter(
 ) -> PkusegSegmenter:
     """Words found by pkuseg, filtered as in the study.
 
-    model: a named pkuseg model or a model directory.
+    model: a named pkuseg model or a model directory. Init-only (with user_dict):
+        set it in [initialize.model.lexicon.segmenter...]; a model directory keeps a
+        copy of the model (``to_disk``) and loads without the original.
     user_dict: a file of words (one per line, optionally ``word<TAB>tag``) that
         pkuseg must keep whole, or None.
     default_dicts: apply pkuseg's bundled post-processing dictionaries (the
@@ -84,7 +84,7 @@ def pkuseg_segmenter(
     return PkusegSegmenter(model, user_dict, default_dicts, min_length, chinese_only)
 
 
-class PkusegSegmenter:
+class PkusegSegmenter(Segmenter):
     """Callable ``text -> [(word, start, end)]``; the pkuseg model loads lazily."""
 
     def __init__(
@@ -110,7 +110,7 @@ class PkusegSegmenter:
             if not self.user_dict.is_file():
                 raise ModelLoadError(
                     f"pkuseg user dictionary not found: {self.user_dict}. Fix the segmenter's "
-                    "user_dict setting (e.g. --model.lexicon.segmenter.user_dict words.txt) "
+                    "user_dict setting (e.g. --initialize.model.lexicon.segmenter.user_dict words.txt) "
                     "or set it to null."
                 )
         self.default_dicts = default_dicts
@@ -143,12 +143,11 @@ class PkusegSegmenter:
                 seg.postprocesser = spacy_pkuseg.Postprocesser(None, own + [str(default)])
         self._seg = seg
 
-    def to_disk(self, path: Union[str, Path]) -> Dict[str, Optional[str]]:
+    def to_disk(self, path: Union[str, Path]) -> None:
         """Copy the model as this segmenter uses it into the directory ``path``, in
         formats that load without unpickling: ``features.msgpack``, ``weights.npz``,
         the post-processing dictionaries as ``postprocess_words.txt`` and the user
-        dictionary as ``user_dict.txt``. Returns the settings that point a config at
-        the copy (paths relative to ``path``)."""
+        dictionary as ``user_dict.txt``."""
         self.load()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -158,8 +157,17 @@ class PkusegSegmenter:
             words = sorted(self._seg.postprocesser.common_words | self._seg.postprocesser.other_words)
             (path / POSTPROCESS_WORDS).write_text("\n".join(w for w in words if w), encoding="utf8")
         if self.user_dict is not None:
-            shutil.copyfile(self.user_dict, path / "user_dict.txt")
-        return {"model": ".", "user_dict": "user_dict.txt" if self.user_dict is not None else None}
+            shutil.copyfile(self.user_dict, path / USER_DICT)
+
+    def from_disk(self, path: Union[str, Path]) -> PkusegSegmenter:
+        """Use the copy ``to_disk`` wrote (read-only; loaded on the first call)."""
+        path = Path(path)
+        self.model_dir = _check_model_dir(path)
+        self.name = None
+        self.user_dict = path / USER_DICT if (path / USER_DICT).is_file() else None
+        self._seg = None
+        self._key = None
+        return self
 
     def __call__(self, text: str) -> List[Word]:
         if self._seg is None:
@@ -214,7 +222,7 @@ class PkusegSegmenter:
             url = cfg.model_urls[self.name]
             fix = (
                 f"Without internet, download {url} on another machine, unzip it and pass "
-                f"the folder: --model.lexicon.segmenter.model /path/to/{self.name} (or set "
+                f"the folder: --initialize.model.lexicon.segmenter.model /path/to/{self.name} (or set "
                 f"PKUSEG_HOME to a folder that holds {self.name}/)."
             )
             offline = [v for v in OFFLINE_ENV if os.environ.get(v, "") not in ("", "0")]
@@ -272,7 +280,7 @@ def _check_model_dir(path: Path) -> Path:
         raise ModelLoadError(
             f"pkuseg model '{path}' is neither a named model ({names}) nor an existing "
             "directory. Fix the segmenter's model setting, e.g. "
-            "--model.lexicon.segmenter.model medicine, or /path/to/medicine (an unzipped "
+            "--initialize.model.lexicon.segmenter.model medicine, or /path/to/medicine (an unzipped "
             "pkuseg model)."
         )
     if not _is_model_dir(path):

@@ -14,21 +14,19 @@ Config (one sub-section per segmenter, in order, under ``*``)::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ConfigError
-from ..registry import registry
-
-Word = Tuple[str, int, int]  # (word, first char, last char inclusive)
+from .base import Segmenter, Word, WordListSegmenter
 
 
-@registry.segmenters("nerkit.UnionSegmenter.v1")
 def union_segmenter(*segmenters: Any) -> UnionSegmenter:
     """The words of every given segmenter, deduplicated by span, sorted by (start, end)."""
     return UnionSegmenter(list(segmenters))
 
 
-class UnionSegmenter:
+class UnionSegmenter(Segmenter):
     def __init__(self, segmenters: Sequence[Any]) -> None:
         if not segmenters:
             raise ConfigError(
@@ -50,9 +48,22 @@ class UnionSegmenter:
                 spans.setdefault((start, end), word)
         return [(word, s, e) for (s, e), word in sorted(spans.items())]
 
+    def matchers(self) -> List[WordListSegmenter]:
+        return [m for seg in self.segmenters for m in seg.matchers()]
+
+    def to_disk(self, path: Path) -> None:
+        """Each segmenter's files in ``path/<i>/`` (i: its position in the union)."""
+        for i, seg in enumerate(self.segmenters):
+            seg.to_disk(Path(path) / str(i))
+
+    def from_disk(self, path: Path) -> UnionSegmenter:
+        for i, seg in enumerate(self.segmenters):
+            seg.from_disk(Path(path) / str(i))
+        return self
+
     @property
     def cache_key(self) -> Optional[str]:
-        keys = [getattr(seg, "cache_key", None) for seg in self.segmenters]
+        keys = [seg.cache_key for seg in self.segmenters]
         if any(k is None for k in keys):
             return None  # a segmenter without a key can't be cached
         return "nerkit.UnionSegmenter.v1(" + " + ".join(keys) + ")"

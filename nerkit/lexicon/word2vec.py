@@ -34,16 +34,15 @@ from typing import IO, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..registry import registry
+from .base import Vectors
 
 logger = logging.getLogger("nerkit")
 
 _BINARY_EXT = (".bin",)
 _TEXT_EXT = (".txt", ".vec", ".csv")
-_FIX = "the vectors block of the config, e.g. --model.lexicon.vectors.path /data/sgns.merge.word"
+_FIX = "the vectors block of the config, e.g. --initialize.model.lexicon.vectors.path /data/sgns.merge.word"
 
 
-@registry.vectors("nerkit.Word2Vec.v1")
 def word2vec(
     path: str,
     binary: Optional[bool] = None,
@@ -62,7 +61,7 @@ def word2vec(
     return Word2Vec(path, binary, limit, unicode_errors)
 
 
-class Word2Vec:
+class Word2Vec(Vectors):
     """A word2vec file: ``dim``, ``vocab()``, ``lookup(words)``, loaded on first use."""
 
     def __init__(
@@ -86,7 +85,7 @@ class Word2Vec:
         if binary is None and guess is None:
             raise ModelLoadError(
                 f"Can't tell whether {self.path} is in word2vec text or binary format: set "
-                "binary = true or false in the vectors block (e.g. --model.lexicon.vectors.binary false)."
+                "binary = true or false in the vectors block (e.g. --initialize.model.lexicon.vectors.binary false)."
             )
         self.binary = guess if binary is None else binary
         self.has_header = count is not None
@@ -118,7 +117,7 @@ class Word2Vec:
             except (ValueError, EOFError, UnicodeDecodeError, OSError) as err:
                 raise ModelLoadError(
                     f"Can't read {self.path} as a word2vec binary file: {err}. If it is a text "
-                    "file, set binary = false in the vectors block (--model.lexicon.vectors.binary false)."
+                    "file, set binary = false in the vectors block (--initialize.model.lexicon.vectors.binary false)."
                 ) from None
             if kv.vector_size != self.dim:
                 raise ModelLoadError(
@@ -173,7 +172,7 @@ class Word2Vec:
             raise ModelLoadError(
                 f"Can't read {self.path} as a word2vec text file: its first vector line does not "
                 f"hold {self.dim} numbers. If it is a binary file, set binary = true in the "
-                "vectors block (--model.lexicon.vectors.binary true)."
+                "vectors block (--initialize.model.lexicon.vectors.binary true)."
             )
 
     def _ensure_index(self) -> None:

@@ -11,18 +11,26 @@ encoder is built and the lexicon initialised, so ``NERModel`` calls
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-import torch
 from torch import Tensor, nn
 
+from ..data.schemes.base import LabelScheme, SpanScheme, TagScheme
 from ..spans import SpanArrays
 from ..types import Entity
+from .batching import LatticeBatch
+
+__all__ = ["Encoder", "Fusion", "Decoder", "LatticeBatch", "LabelScheme", "TagScheme", "SpanScheme"]
 
 
 class Encoder(nn.Module):
-    """Maps character ids to contextual vectors, one position per character."""
+    """Maps character ids to contextual vectors, one position per character.
+
+    An encoder may be built empty (a model directory being loaded: the config has no
+    init-only resources); ``from_disk`` then builds it from what ``to_disk`` wrote, and
+    the attributes below are set from then on.
+    """
 
     hidden_size: int
     max_length: int  # positions incl. [CLS] and [SEP]
@@ -30,6 +38,29 @@ class Encoder(nn.Module):
     sep_id: int
     pad_id: int
     unk_id: int  # the id of characters the vocabulary lacks
+    freeze_steps: int  # optimizer steps to keep the encoder frozen at the start (0: none)
+
+    @property
+    def initialized(self) -> bool:
+        """True once the encoder has its layers (built from a source or ``from_disk``)."""
+        raise NotImplementedError
+
+    def initialize(self) -> None:
+        """Called before training a new model: raise a ConfigError if there is nothing to start from."""
+        raise NotImplementedError
+
+    def to_disk(self, path: Path) -> None:
+        """Write what the encoder needs besides its weights (tokenizer, config) into ``path``."""
+        raise NotImplementedError
+
+    def from_disk(self, path: Path) -> Encoder:
+        """Build the encoder from what ``to_disk`` wrote (weights are loaded afterwards)."""
+        raise NotImplementedError
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Stop (or restart) gradients of every encoder parameter."""
+        for p in self.parameters():
+            p.requires_grad_(not frozen)
 
     def char_ids(self, text: str) -> List[int]:
         """One vocabulary id per character of ``text`` (len == len(text))."""
@@ -50,59 +81,6 @@ class Encoder(nn.Module):
         (pooler, mixing weights) belong to the top group.
         """
         raise NotImplementedError
-
-
-class LabelScheme:
-    """Turns entities into training targets and back."""
-
-    labels: Tuple[str, ...]  # entity types
-
-
-class TagScheme(LabelScheme):
-    """A BIO-style scheme with one or more tag layers."""
-
-    def layer_tags(self, layer: int) -> List[str]:
-        """Tag names of a layer, index 0 is "O"."""
-        raise NotImplementedError
-
-    @property
-    def num_layers(self) -> int:
-        raise NotImplementedError
-
-    def encode(self, entities: Sequence[Entity], length: int) -> List[List[int]]:
-        """[num_layers][length] tag ids."""
-        raise NotImplementedError
-
-    def decode(self, tags: Sequence[Sequence[int]]) -> List[Entity]:
-        """[num_layers][length] tag ids -> entities (all layers merged)."""
-        raise NotImplementedError
-
-
-class SpanScheme(LabelScheme):
-    def encode(self, entities: Sequence[Entity], length: int) -> List[Tuple[int, int, int]]:
-        """(start, end inclusive, label id) for each entity inside ``length``."""
-        raise NotImplementedError
-
-    def decode(self, spans: Sequence[Tuple[int, int, int]]) -> List[Entity]:
-        raise NotImplementedError
-
-
-@dataclass
-class LatticeBatch:
-    """Lattice words of a batch, in character coordinates of the window.
-
-    word_ids: [B, W] long, rows of the lexicon's vector matrix (0 = padding)
-    starts, ends: [B, W] long, first and last (inclusive) character index
-    mask: [B, W] bool, True for real words
-    """
-
-    word_ids: Tensor
-    starts: Tensor
-    ends: Tensor
-    mask: Tensor
-
-    def to(self, device: torch.device) -> LatticeBatch:
-        return LatticeBatch(*(t.to(device) for t in (self.word_ids, self.starts, self.ends, self.mask)))
 
 
 class Fusion(nn.Module):

@@ -1,16 +1,20 @@
 """Model directories: write and read a trained model without the training data.
 
-A model directory holds::
+A model directory (format 2) holds::
 
-    config.cfg          the full filled config the model was trained with
+    config.cfg          the full filled config: [model] is the architecture, the
+                        resources used to initialise it are in [initialize] / [paths]
+    meta.json           format, versions, labels, tag sets, scores, and which
+                        package provides each component
     model.safetensors   every weight (encoder, fusion, decoder, word vectors)
-    encoder/            the tokenizer files and the transformer's config.json
-    lexicon/            the reduced lexicon (words.json + vectors.safetensors), if any
-      segmenters/<i>/   a copy of each segmenter's files (the pkuseg model: msgpack, npz,
-                        text word lists), used instead of the original when loading
-    meta.json           labels, tag sets, scores, and which package provides each component
+    encoder/            the encoder's ``to_disk`` (tokenizer files, config.json)
+    lexicon/            the lexicon's ``to_disk`` (words.json, vectors.safetensors),
+      segmenter/        and its segmenter's (the pkuseg model copy), if any
 
-Nothing is unpickled on load: weights are safetensors, the rest JSON/text.
+Saving calls ``model.to_disk(dir)``, which calls ``to_disk`` on each component with
+assets; loading resolves ``[model]`` alone (no ``[initialize]`` resource is touched),
+calls ``from_disk`` on the same components, loads the weights and writes nothing.
+Nothing here names a component's arguments. Nothing is unpickled on load.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from confection import Config
@@ -27,20 +32,17 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
-from .. import __version__
+from ..about import __version__
 from ..config import _to_dict, check_config, interpolated, resolve_section
-from ..errors import ConfigError, ModelLoadError
-from ..registry import KINDS, UnknownComponentError, registry
-from ..util import file_mode, recover_dir
+from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
+from ..registrations import populate
+from ..registry import KINDS, registry
+from ..util import file_mode
+from .base import TagScheme
 from .ner_model import NERModel
 
 REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
-RECOPY = (
-    "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
-    "or train the model again."
-)
-SEGMENTERS_DIR = "lexicon/segmenters"  # copies of segmenter files (the pkuseg model), one folder each
-SEGMENTER_SETTINGS = "settings.json"  # the config settings that point a segmenter at its copy
+FORMAT = 2  # meta.json "format"; format 1 (nerkit 0.1.0, no "format" key) edited the config on load
 
 
 def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None) -> None:
@@ -50,18 +52,16 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
     cfg = interpolated(config)
     cfg.to_disk(path / "config.cfg")
     st_save_model(model, str(path / "model.safetensors"))
-    model.encoder.save_assets(path / "encoder")
-    if model.lexicon is not None:
-        model.lexicon.to_disk(path / "lexicon")
-        _save_segmenters(model.lexicon.segmenter, _to_dict(cfg), path / SEGMENTERS_DIR)
+    model.to_disk(path)
     scheme = model.decoder.scheme
     info = {
+        "format": FORMAT,
         "nerkit_version": __version__,
         "labels": list(scheme.labels),
         "scheme": type(scheme).__name__,
         "components": component_packages(_to_dict(cfg)),
     }
-    if hasattr(scheme, "num_layers"):
+    if isinstance(scheme, TagScheme):
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
     info.update(meta or {})
     (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
@@ -70,23 +70,91 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
 
 
 def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
-    """Rebuild a model from its directory; no training data or downloads needed."""
+    """Rebuild a model from its directory; no training data or downloads needed.
+
+    Read-only: nothing is written, renamed or deleted, here or in the parent. If a
+    trainer replaces the directory while it is being read (``atomic_dir`` swaps in a
+    new directory), the read is retried, so a model read during a save is the old or
+    the new checkpoint, never a mix of both. Interrupted saves are recovered by the
+    writer (training start and ``--resume``), not here.
+    """
     path = Path(path)
-    cfg = model_dir_config(path)
+    for attempt in range(_SWAP_RETRIES + 1):
+        before = _dir_identity(path)
+        try:
+            result = _load_model_once(path, device)
+        except (NerkitError, OSError):
+            if attempt < _SWAP_RETRIES and _save_in_progress(path, before):
+                time.sleep(_SWAP_WAIT)
+                continue
+            raise
+        if before is not None and _dir_identity(path) == before:
+            return result
+        time.sleep(_SWAP_WAIT)  # swapped while reading: read the new one
+    raise ModelLoadError(
+        f"{path} was replaced {_SWAP_RETRIES} times while being read (a training run saving "
+        "it?). Load it again when the run has finished, or copy it first."
+    )
+
+
+_SWAP_RETRIES = 50
+_SWAP_WAIT = 0.05  # seconds
+
+
+def _dir_identity(path: Path) -> Optional[Tuple[int, int, int]]:
     try:
-        model: NERModel = resolve_section(cfg, "model")
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns)
+
+
+def _save_in_progress(path: Path, before: Optional[Tuple[int, int, int]]) -> bool:
+    """True if ``path`` appeared, vanished or was replaced while being read, or a
+    writer's temporary siblings (``atomic_dir``) exist next to it."""
+    if _dir_identity(path) != before:
+        return True
+    return any(path.parent.glob(f".tmp-{path.name}-*")) or any(path.parent.glob(f".old-{path.name}-*"))
+
+
+def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERModel, Config]:
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
+            "(e.g. runs/q/model-best)."
+        )
+    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
+        )
+    recopy = (
+        "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
+        "or train the model again."
+    )
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {recopy}") from None
+    _check_format(path, meta)
+    try:
+        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    except Exception as err:  # configparser / confection parse errors
+        raise ModelLoadError(f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}") from None
+    _check_components(_to_dict(cfg), meta.get("components", {}))
+    check_config(cfg, initialize=False)
+    try:
+        model: NERModel = resolve_section(cfg, "model", initialize=False)
+        model.from_disk(path)  # each component's assets (encoder/, lexicon/, ...)
     except ModelLoadError as err:
         reason = getattr(err, "reason", str(err))
-        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {RECOPY}") from None
-    if model.lexicon is not None:
-        model.lexicon.from_disk(path / "lexicon")
-    model.build_heads()
+        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {recopy}") from None
     try:
         st_load_model(model, str(path / "model.safetensors"), strict=True)
     except SafetensorError as err:
         raise ModelLoadError(
             f"{path / 'model.safetensors'} can't be read ({type(err).__name__}: {err}): the file is "
-            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {RECOPY}"
+            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {recopy}"
         ) from None
     except RuntimeError as err:
         raise ModelLoadError(
@@ -97,91 +165,26 @@ def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu")
     return model, cfg
 
 
-def model_dir_config(path: Path, required: Tuple[str, ...] = REQUIRED_FILES) -> Config:
-    """The config of a model directory, pointed at the directory's own copies of its
-    assets (tokenizer, reduced vectors, segmenter files), checked."""
-    recover_dir(path)
-    if not path.is_dir():
+def _check_format(path: Path, meta: Dict[str, Any]) -> None:
+    found = meta.get("format", 1)
+    if found == FORMAT:
+        return
+    if found == 1:
         raise ModelLoadError(
-            f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
-            "(e.g. runs/q/model-best)."
+            f"{path} is a model directory of format 1 (written by nerkit "
+            f"{meta.get('nerkit_version', '0.1.0')}); this nerkit {__version__} reads format "
+            f"{FORMAT}, where the init-only resources moved to [initialize]. Convert it "
+            f"(read-only for the original): python -m nerkit.models.convert {path} {path}-v{FORMAT}"
         )
-    missing = [f for f in required if not (path / f).exists()]
-    if missing:
-        raise ModelLoadError(
-            f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
-        )
-    try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {RECOPY}") from None
-    try:
-        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
-    except Exception as err:  # configparser / confection parse errors
-        raise ModelLoadError(f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {RECOPY}") from None
-    _check_components(_to_dict(cfg), meta.get("components", {}))
-    data = _to_dict(cfg)
-    enc = data["model"]["encoder"]
-    if "name_or_path" in enc:
-        if not (path / "encoder").is_dir():
-            raise ModelLoadError(
-                f"{path / 'encoder'}/ is missing: it holds the tokenizer and the transformer's config "
-                f"that `nerkit train` saved with the model, and loading needs nothing else. {RECOPY}"
-            )
-        enc["name_or_path"] = str(path / "encoder")
-        enc["pretrained"] = False
-    lex = data["model"].get("lexicon")
-    if isinstance(lex, dict) and "vectors" in lex:
-        lex["vectors"] = None  # the reduced vectors are stored in lexicon/
-    _point_at_saved_segmenters(data, path / SEGMENTERS_DIR)
-    cfg = Config(data, is_interpolated=False)
-    check_config(cfg)
-    return cfg
-
-
-def _segmenter_nodes(data: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """Config blocks of the lexicon's segmenters, pre-order (a union's ``*`` blocks in order)."""
-    lex = data.get("model", {}).get("lexicon")
-    root = lex.get("segmenter") if isinstance(lex, dict) else None
-
-    def walk(node: Any) -> List[Dict[str, Any]]:
-        if not (isinstance(node, dict) and "@segmenters" in node):
-            return []
-        children = node.get("*") if isinstance(node.get("*"), dict) else {}
-        return [node] + [n for child in children.values() for n in walk(child)]
-
-    return walk(root)
-
-
-def _segmenter_objects(segmenter: Any) -> List[Any]:
-    """The segmenter objects in the same pre-order as ``_segmenter_nodes``."""
-    return [segmenter] + [s for child in getattr(segmenter, "segmenters", None) or () for s in _segmenter_objects(child)]
-
-
-def _save_segmenters(segmenter: Any, data: Dict[str, Any], dest: Path) -> None:
-    """Copy the files of segmenters that have them (``to_disk``), e.g. the pkuseg
-    model, into ``dest/<i>/``, so that prediction does not need the originals."""
-    nodes, objects = _segmenter_nodes(data), _segmenter_objects(segmenter)
-    if len(nodes) != len(objects):
-        return  # a segmenter with its own nesting: the config can't be pointed at copies
-    for i, seg in enumerate(objects):
-        if callable(getattr(seg, "to_disk", None)):
-            settings = seg.to_disk(dest / str(i))
-            (dest / str(i) / SEGMENTER_SETTINGS).write_text(json.dumps(settings, indent=2), encoding="utf8")
-
-
-def _point_at_saved_segmenters(data: Dict[str, Any], saved: Path) -> None:
-    """Point each segmenter block that has a saved copy at it (paths in its settings file)."""
-    for i, node in enumerate(_segmenter_nodes(data)):
-        settings_file = saved / str(i) / SEGMENTER_SETTINGS
-        if settings_file.is_file():
-            settings = json.loads(settings_file.read_text(encoding="utf8"))
-            for key, value in settings.items():
-                node[key] = None if value is None else str((saved / str(i) / value).resolve())
+    raise ModelLoadError(
+        f"{path}: model directory format {found!r}; this nerkit {__version__} reads format "
+        f"{FORMAT}. Load it with the nerkit version that wrote it ({meta.get('nerkit_version', '?')})."
+    )
 
 
 def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
     """Map each ``kind:name`` the config uses to the distribution that provides it."""
+    populate()
     found: Dict[str, str] = {}
     dists = importlib.metadata.packages_distributions()
 
@@ -206,6 +209,7 @@ def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
 
 
 def _check_components(data: Dict[str, Any], providers: Dict[str, str]) -> None:
+    populate()
     def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             for k, v in node.items():

@@ -10,7 +10,8 @@ offsets map back to the record exactly. Window predictions are merged with
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,14 +20,12 @@ from torch import Tensor, nn
 
 from ..data.windows import responsible_windows, split_windows
 from ..errors import ConfigError
-from ..lexicon.lexicon import collate_lattices, lattice_window
-from ..registry import registry
 from ..spans import SpanArrays
 from ..types import Entity, Example
-from .base import Decoder, Encoder, Fusion, LatticeBatch
+from .base import Decoder, Encoder, Fusion
+from .batching import Batch, WindowFeatures, collate_lattices, lattice_window, sorted_batches
 
 
-@registry.models("nerkit.NERModel.v1")
 def ner_model(
     encoder: Any,
     decoder: Callable,
@@ -45,42 +44,6 @@ def ner_model(
     return NERModel(encoder, decoder, fusion, lexicon, window_overlap)
 
 
-@dataclass
-class WindowFeatures:
-    """One window of one record, ready to batch."""
-
-    record: int  # index of the record in the input sequence
-    start: int  # first character of the window in the record
-    end: int  # one past the last character
-    char_ids: List[int]
-    lattice: Optional[List[Tuple[int, int, int]]] = None  # (start, end incl., word id), window coords
-    entities: List[Entity] = field(default_factory=list)  # gold, window coords
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start
-
-
-@dataclass
-class Batch:
-    input_ids: Tensor  # [B, T] = [CLS] chars [SEP] pad
-    attention_mask: Tensor  # [B, T]
-    char_mask: Tensor  # [B, L] bool
-    lattice: Optional[LatticeBatch]
-    targets: Optional[Dict[str, Tensor]]
-    features: List[WindowFeatures]
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(
-            self.input_ids.to(device),
-            self.attention_mask.to(device),
-            self.char_mask.to(device),
-            self.lattice.to(device) if self.lattice is not None else None,
-            {k: v.to(device) for k, v in self.targets.items()} if self.targets else None,
-            self.features,
-        )
-
-
 class NERModel(nn.Module):
     def __init__(
         self,
@@ -91,33 +54,65 @@ class NERModel(nn.Module):
         window_overlap: int = 64,
     ) -> None:
         super().__init__()
-        if not isinstance(encoder, nn.Module) or not hasattr(encoder, "char_ids"):
+        if not isinstance(encoder, Encoder):
             raise ConfigError("model.encoder: expected an @encoders component.")
         self.encoder = encoder
         self._decoder_factory = decoder_factory
         self._fusion_factory = fusion_factory
         self.lexicon = lexicon
-        self.max_chars = encoder.max_length - 2
-        if not 0 <= window_overlap < self.max_chars:
-            raise ConfigError(
-                f"model.window_overlap: expected 0 <= overlap < {self.max_chars} "
-                f"(encoder max_length - 2), got {window_overlap}."
-            )
         self.window_overlap = window_overlap
         self.fusion: Optional[Fusion] = None
         self.decoder: Optional[Decoder] = None
+        if encoder.initialized:
+            self._check_overlap()
 
     # -- construction -------------------------------------------------------
+    # Training: the builders get the [initialize] resources, then ``initialize(texts)``.
+    # Loading: the builders get [model] alone, then ``from_disk(model_dir)`` restores
+    # each component's assets (``to_disk`` wrote them) and the weights are loaded.
+
+    @property
+    def max_chars(self) -> int:
+        return self.encoder.max_length - 2
+
+    def _check_overlap(self) -> None:
+        if not 0 <= self.window_overlap < self.max_chars:
+            raise ConfigError(
+                f"model.window_overlap: expected 0 <= overlap < {self.max_chars} "
+                f"(encoder max_length - 2), got {self.window_overlap}."
+            )
 
     @property
     def initialized(self) -> bool:
         return self.decoder is not None
 
     def initialize(self, texts: Iterable[str]) -> None:
-        """Build the lexicon vocabulary from ``texts``, then the fusion and decoder."""
+        """Check the encoder, build the lexicon vocabulary from ``texts``, then the heads."""
+        self.encoder.initialize()
+        self._check_overlap()
         if self.lexicon is not None:
             self.lexicon.initialize(texts)
         self.build_heads()
+
+    def asset_components(self) -> Dict[str, Any]:
+        """The components that keep state besides torch parameters, by sub-directory."""
+        parts: Dict[str, Any] = {"encoder": self.encoder}
+        if self.lexicon is not None:
+            parts["lexicon"] = self.lexicon
+        return parts
+
+    def to_disk(self, path: Path) -> None:
+        """Write each component's assets into ``path/<name>/`` (weights are saved apart)."""
+        for name, component in self.asset_components().items():
+            component.to_disk(Path(path) / name)
+
+    def from_disk(self, path: Path) -> NERModel:
+        """Restore each component's assets from ``path/<name>/``, then build the heads."""
+        for name, component in self.asset_components().items():
+            component.from_disk(Path(path) / name)
+        self._check_overlap()
+        self.build_heads()
+        return self
 
     def build_heads(self) -> None:
         width = self.encoder.hidden_size
@@ -277,28 +272,3 @@ class NERModel(nn.Module):
     ) -> List[List[Tuple[Entity, float]]]:
         """``(Entity, score)`` lists of every record, in input order, record coordinates."""
         return self.predict_spans(examples, batch_size, progress, autocast_dtype, max_tokens).entities()
-
-
-def sorted_batches(
-    order: Sequence[int], sizes: Sequence[int], batch_size: int, max_tokens: Optional[int] = None
-) -> List[List[int]]:
-    """Cut ``order`` (items sorted by ascending ``sizes``) into consecutive batches of at
-    most ``batch_size`` items and, if ``max_tokens`` is set, at most ``max_tokens``
-    padded positions (items x the largest size). An item larger than ``max_tokens``
-    is a batch of its own."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
-    if max_tokens is None:
-        return [list(order[s : s + batch_size]) for s in range(0, len(order), batch_size)]
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be at least 1 (or None), got {max_tokens}.")
-    batches: List[List[int]] = []
-    current: List[int] = []
-    for i in order:
-        if current and (len(current) == batch_size or (len(current) + 1) * sizes[i] > max_tokens):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches

@@ -36,7 +36,6 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from ..registry import registry
 
 ForwardLoss = Callable[[], Tensor]
 Backward = Callable[[Tensor], None]
@@ -300,26 +299,22 @@ def _check_pgd_like(strategy: str, epsilon: float, alpha: float, steps: int) -> 
     return float(epsilon), float(alpha), int(steps)
 
 
-@registry.adversarial("nerkit.NoAdversarial.v1")
 def no_adversarial() -> AdversarialStrategy:
     """No adversarial training."""
     return NoAdversarial()
 
 
-@registry.adversarial("nerkit.FGM.v1")
 def fgm(epsilon: float = 1.0) -> AdversarialStrategy:
     """FGM on the word embeddings with perturbation norm ``epsilon``."""
     _check("epsilon", "nerkit.FGM.v1", epsilon, 0.0, "> 0")
     return FGM(float(epsilon))
 
 
-@registry.adversarial("nerkit.PGD.v1")
 def pgd(epsilon: float = 1.0, alpha: float = 0.3, steps: int = 3) -> AdversarialStrategy:
     """PGD: ``steps`` ascent steps of size ``alpha`` inside the ``epsilon`` L2 ball."""
     return PGD(*_check_pgd_like("nerkit.PGD.v1", epsilon, alpha, steps))
 
 
-@registry.adversarial("nerkit.FreeLB.v1")
 def freelb(epsilon: float = 1.0, alpha: float = 0.3, steps: int = 3) -> AdversarialStrategy:
     """FreeLB: gradients averaged over ``steps`` passes along the ascent trajectory."""
     return FreeLB(*_check_pgd_like("nerkit.FreeLB.v1", epsilon, alpha, steps))

@@ -34,7 +34,6 @@ from rich.progress import (
 from rich.text import Text
 
 from ..errors import ConfigError
-from ..registry import registry
 
 EVAL_METRICS = ("loss", "precision", "recall", "f1", "score")
 
@@ -413,7 +412,6 @@ class MultiLogger(Logger):
 # ----------------------------------------------------------------------------- registered
 
 
-@registry.loggers("nerkit.ConsoleLogger.v1")
 def console_logger(progress_bar: bool = True) -> LoggerFactory:
     """Evaluation table on stdout; a rich progress bar when stdout is a terminal."""
 
@@ -423,7 +421,6 @@ def console_logger(progress_bar: bool = True) -> LoggerFactory:
     return build
 
 
-@registry.loggers("nerkit.JsonlLogger.v1")
 def jsonl_logger(path: str = "log.jsonl") -> LoggerFactory:
     """One JSON object per step/eval event, appended to ``output_dir / path``."""
 
@@ -439,7 +436,6 @@ def jsonl_logger(path: str = "log.jsonl") -> LoggerFactory:
     return build
 
 
-@registry.loggers("nerkit.TensorBoardLogger.v1")
 def tensorboard_logger(log_dir: str = "tensorboard") -> LoggerFactory:
     """TensorBoard event files in ``output_dir / log_dir`` (needs ``pip install tensorboard``)."""
     module = require_module("torch.utils.tensorboard", "tensorboard", "nerkit.TensorBoardLogger.v1")
@@ -450,7 +446,6 @@ def tensorboard_logger(log_dir: str = "tensorboard") -> LoggerFactory:
     return build
 
 
-@registry.loggers("nerkit.WandbLogger.v1")
 def wandb_logger(project: str = "nerkit", run_name: Optional[str] = None) -> LoggerFactory:
     """A Weights & Biases run in ``project`` (needs ``pip install wandb``)."""
     module = require_module("wandb", "wandb", "nerkit.WandbLogger.v1")
@@ -461,7 +456,6 @@ def wandb_logger(project: str = "nerkit", run_name: Optional[str] = None) -> Log
     return build
 
 
-@registry.loggers("nerkit.MLflowLogger.v1")
 def mlflow_logger(experiment: str = "nerkit", tracking_uri: Optional[str] = None) -> LoggerFactory:
     """An MLflow run in ``experiment``; MLflow's default store unless ``tracking_uri`` (needs ``pip install mlflow``)."""
     module = require_module("mlflow", "mlflow", "nerkit.MLflowLogger.v1")
@@ -472,7 +466,6 @@ def mlflow_logger(experiment: str = "nerkit", tracking_uri: Optional[str] = None
     return build
 
 
-@registry.loggers("nerkit.MultiLogger.v1")
 def multi_logger(*loggers: LoggerFactory) -> LoggerFactory:
     """Several loggers at once: ``[training.logger.*.name]`` blocks, in order."""
 
@@ -482,7 +475,6 @@ def multi_logger(*loggers: LoggerFactory) -> LoggerFactory:
     return build
 
 
-@registry.loggers("nerkit.DefaultLoggers.v1")
 def default_loggers(
     console: bool = True,
     progress_bar: bool = True,

@@ -26,10 +26,12 @@ from confection import Config
 from torch import nn
 
 from ..assets import check_assets
-from ..config import check_config, filled_config, resolve_section, settings
-from ..errors import ConfigError, DataError
+from ..config import check_config, filled_config, interpolated, resolve_section, settings
+from ..data.corpus import read_corpus
+from ..errors import ConfigError
+from ..models.batching import Batch, make_batches
 from ..models.io import load_model, save_model
-from ..models.ner_model import Batch, NERModel, WindowFeatures
+from ..models.ner_model import NERModel
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
@@ -55,53 +57,6 @@ class TrainResult:
     steps: int
     output_dir: Optional[Path]
     history: List[Dict[str, Any]]
-
-
-# ---------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------
-
-
-def read_corpus(reader: Any, path: Optional[str], key: str, limit: int = 0) -> List[Example]:
-    if not path:
-        raise ConfigError(f"{key}: no file given. Set it in the config or with --{key} PATH.")
-    if not Path(path).exists():
-        raise DataError(f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH.")
-    examples = reader(path)  # a Corpus: keeps the reader's .warnings
-    if limit:
-        examples = examples[:limit]
-    if not examples:
-        raise DataError(f"{key}: {path} holds no records.")
-    return examples
-
-
-def make_batches(
-    feats: Sequence[WindowFeatures],
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    bucketing: bool,
-    bucket_size: int,
-) -> List[List[int]]:
-    """Feature indices per batch for one epoch; the same for the same (seed, epoch).
-
-    With bucketing, shuffled features are cut into chunks of
-    ``batch_size * bucket_size``, each chunk sorted by length and cut into
-    batches (little padding), and the batches shuffled again.
-    """
-    rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(feats)))
-    rng.shuffle(order)
-    if bucketing:
-        chunk = batch_size * max(1, bucket_size)
-        sorted_order: List[int] = []
-        for s in range(0, len(order), chunk):
-            sorted_order.extend(sorted(order[s : s + chunk], key=lambda i: feats[i].length))
-        order = sorted_order
-    batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
-    if bucketing:
-        rng.shuffle(batches)
-    return batches
 
 
 # ---------------------------------------------------------------------------
@@ -207,11 +162,13 @@ class Trainer:
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
     ) -> None:
+        written = cfg  # as written: asset errors name the ${paths.KEY} of each file
+        cfg = interpolated(cfg)  # once: the checks and sections below reuse it
         check_config(cfg)
         self.system = settings(cfg, "system")
         resolve_device(self.system.device)  # a device this machine lacks fails before anything is read
         # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
-        check_assets(cfg, sections=("corpora",) if resume else ("corpora", "model"))
+        check_assets(written, sections=("corpora",) if resume else ("corpora", "model"))
         self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
         self.training = settings(cfg, "training")
@@ -233,6 +190,10 @@ class Trainer:
         self.dev_examples = read_corpus(reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records)
 
         self.state = TrainState()
+        if self.output_dir is not None and self.dist.main:
+            # The writer, not the readers, recovers interrupted saves of its checkpoints.
+            for name in CHECKPOINTS:
+                recover_dir(self.output_dir / name)
         resume_dir = _resume_dir(resume) if resume else None
         if resume_dir is not None:
             self.model, _ = load_model(resume_dir, device="cpu")
@@ -269,7 +230,7 @@ class Trainer:
 
     def summary(self) -> Dict[str, Any]:
         """What this run is about to do: device, sizes, labels (``nerkit train``'s start banner)."""
-        from .. import __version__
+        from ..about import __version__
 
         params = list(self.model.parameters())
         precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
@@ -434,9 +395,9 @@ class Trainer:
         t = self.training
         st = self.state
         enc = self.model.encoder
-        freeze = getattr(enc, "freeze_steps", 0)
+        freeze = enc.freeze_steps
         started = time.time()
-        progress = self.logger.progress(self.total_steps) if self.dist.main and hasattr(self.logger, "progress") else None
+        progress = self.logger.progress(self.total_steps) if self.dist.main else None
         if progress is not None and st.step:
             progress.update(st.step, None)
         losses: List[float] = []
@@ -444,7 +405,7 @@ class Trainer:
         while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
             batches = self._epoch_batches(st.epoch)
             while st.batches_done < len(batches) and not stop:
-                if freeze and hasattr(enc, "set_frozen"):
+                if freeze:
                     enc.set_frozen(st.step < freeze)
                 group = batches[st.batches_done : st.batches_done + t.accumulate_gradient]
                 step_loss = sum(self._train_batch(idx) for idx in group) / len(group)
@@ -477,6 +438,9 @@ class Trainer:
         self._save("model-last", self.history[-1] if self.history else None, with_state=True)
         self.logger.close()
         return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
+
+
+CHECKPOINTS = ("model-best", "model-last")
 
 
 def _resume_dir(path: Path) -> Path:

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..registry import registry
 
 OptimizerFactory = Callable[[nn.Module], torch.optim.Optimizer]
 
@@ -126,7 +125,6 @@ def _bad(arg: str, value: object, why: str) -> ConfigError:
     )
 
 
-@registry.optimizers("nerkit.AdamW.v1")
 def adamw(
     learning_rate: float = 5e-5,
     head_learning_rate: Optional[float] = None,

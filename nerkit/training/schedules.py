@@ -20,7 +20,6 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..errors import ConfigError
-from ..registry import registry
 
 ScheduleFactory = Callable[[torch.optim.Optimizer, int], LambdaLR]
 
@@ -61,7 +60,6 @@ def _check_total(num_training_steps: int) -> None:
         )
 
 
-@registry.schedules("nerkit.ConstantSchedule.v1")
 def constant_schedule(warmup_steps: int = 0) -> ScheduleFactory:
     """Linear warmup over ``warmup_steps``, then the constant base rate."""
     _check_warmup("nerkit.ConstantSchedule.v1", warmup_steps, 0.0)
@@ -79,7 +77,6 @@ def constant_schedule(warmup_steps: int = 0) -> ScheduleFactory:
     return build
 
 
-@registry.schedules("nerkit.LinearWarmupDecay.v1")
 def linear_warmup_decay(warmup_steps: int = 0, warmup_ratio: float = 0.0) -> ScheduleFactory:
     """Linear warmup, then linear decay to 0 at ``num_training_steps``."""
     _check_warmup("nerkit.LinearWarmupDecay.v1", warmup_steps, warmup_ratio)
@@ -99,7 +96,6 @@ def linear_warmup_decay(warmup_steps: int = 0, warmup_ratio: float = 0.0) -> Sch
     return build
 
 
-@registry.schedules("nerkit.CosineSchedule.v1")
 def cosine_schedule(
     warmup_steps: int = 0,
     warmup_ratio: float = 0.0,

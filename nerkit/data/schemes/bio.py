@@ -28,9 +28,8 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ...models.base import TagScheme
-from ...registry import registry
 from ...types import CMEEE_LABELS, Entity
+from .base import TagScheme
 from .labels import check_entity, label_ids
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
@@ -294,7 +293,6 @@ class BIOScheme(TagScheme):
         return f"{type(self).__name__}(labels={list(self.labels)}, layers={[list(x) for x in self.layers]})"
 
 
-@registry.label_schemes("nerkit.BIO.v1")
 def bio_scheme(
     labels: List[str] = DEFAULT_LABELS, priority: Optional[List[str]] = None
 ) -> BIOScheme:

@@ -13,12 +13,8 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from ...errors import ConfigError
-from ...registry import registry
 from ...types import CMEEE_LABELS
 from .bio import DEFAULT_LABELS, BIOScheme
-
-# Registered builder's default (lists, as confection checks them against List[...]; never mutated).
-NESTED_LAYERS: List[List[str]] = [["sym"], [lab for lab in CMEEE_LABELS if lab != "sym"]]
 
 
 def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -> List[List[str]]:
@@ -47,13 +43,16 @@ class NestedBIOScheme(BIOScheme):
         super().__init__(labels=labels, layers=layers, priority=priority, name=name)
 
 
-@registry.label_schemes("nerkit.NestedBIO.v1")
 def nested_bio_scheme(
     labels: List[str] = DEFAULT_LABELS,
-    layers: List[List[str]] = NESTED_LAYERS,
+    layers: Optional[List[List[str]]] = None,
     priority: Optional[List[str]] = None,
 ) -> NestedBIOScheme:
-    """BIO layers partitioning ``labels`` (default: sym / the other eight CMeEE types)."""
+    """BIO layers partitioning ``labels`` (default: 'sym' / the other labels).
+
+    layers: a partition of ``labels``; null splits 'sym' from the other labels
+        (the study's layers for the nine CMeEE types).
+    """
     return NestedBIOScheme(
         labels=labels, layers=layers, priority=priority, name="nerkit.NestedBIO.v1"
     )

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import List, Sequence, Tuple
 
-from ...models.base import SpanScheme
-from ...registry import registry
 from ...types import CMEEE_LABELS, Entity
+from .base import SpanScheme
 from .bio import DEFAULT_LABELS
 from .labels import check_entity, label_ids
 
@@ -52,7 +51,6 @@ class SpanLabelScheme(SpanScheme):
         return f"{type(self).__name__}(labels={list(self.labels)})"
 
 
-@registry.label_schemes("nerkit.Spans.v1")
 def span_scheme(labels: List[str] = DEFAULT_LABELS) -> SpanLabelScheme:
     """(start, end, label id) spans over ``labels``; keeps every entity."""
     return SpanLabelScheme(labels=labels, name="nerkit.Spans.v1")

@@ -30,7 +30,6 @@ from torch.autograd.function import once_differentiable
 from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
-from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
@@ -443,14 +442,7 @@ class CRFDecoder(Decoder):
     ) -> Dict[str, Tensor]:
         """{"tags": LongTensor [B, num_layers, max(lengths)]}, 0 ("O") past each length."""
         check_windows(type(self).__name__, entities, lengths)
-        if hasattr(self.scheme, "encode_batch"):  # the BIO schemes' batched encoder
-            return {"tags": torch.as_tensor(self.scheme.encode_batch(entities, lengths, pad=0))}
-        width = max(lengths, default=0)
-        tags = torch.zeros(len(lengths), self.num_layers, width, dtype=torch.long)
-        for b, (ents, length) in enumerate(zip(entities, lengths, strict=True)):
-            if length:
-                tags[b, :, :length] = torch.as_tensor(self.scheme.encode(ents, length))
-        return {"tags": tags}
+        return {"tags": torch.as_tensor(self.scheme.encode_batch(entities, lengths, pad=0))}
 
     def loss(self, hidden: Tensor, mask: Tensor, targets: Dict[str, Tensor]) -> Tensor:
         """Mean over layers of the (mean or summed) negative log-likelihood."""
@@ -499,20 +491,8 @@ class CRFDecoder(Decoder):
 
     def _spans(self, tags: Tensor, lengths: List[int]) -> Tuple[np.ndarray, ...]:
         """(batch index, layer, start, end, label id) arrays of every entity in tags [B, layers, L]."""
-        if hasattr(self.scheme, "tag_spans"):  # the BIO schemes' vectorised reader
-            spans = self.scheme.tag_spans(tags)
-            return spans.batch, spans.layer, spans.start, spans.end, spans.label
-        index = {name: i for i, name in enumerate(self.scheme.labels)}
-        found = []
-        rows = tags.tolist()
-        for b, n in enumerate(lengths):
-            for layer in range(self.num_layers):
-                only = [[0] * n for _ in range(self.num_layers)]
-                only[layer] = rows[b][layer][:n]
-                found.extend((b, layer, e.start, e.end, index[e.label]) for e in self.scheme.decode(only))
-        if not found:
-            return tuple(np.zeros(0, dtype=np.int64) for _ in range(5))
-        return tuple(np.asarray(col, dtype=np.int64) for col in zip(*found, strict=True))
+        spans = self.scheme.tag_spans(tags)  # the TagScheme's vectorised reader
+        return spans.batch, spans.layer, spans.start, spans.end, spans.label
 
 
 def _check_args(name: str, dropout: float, reduction: str) -> None:
@@ -527,7 +507,6 @@ def _check_args(name: str, dropout: float, reduction: str) -> None:
         )
 
 
-@registry.decoders("nerkit.CRFDecoder.v1")
 def crf_decoder(
     scheme: TagScheme,
     dropout: float = 0.1,
@@ -543,7 +522,6 @@ def crf_decoder(
     return build
 
 
-@registry.decoders("nerkit.CRFNestedDecoder.v1")
 def crf_nested_decoder(
     dropout: float = 0.1,
     reduction: str = "mean",

@@ -18,7 +18,6 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ...registry import registry
 from ..base import DecoderFactory, SpanScheme
 from .global_pointer import GlobalPointerDecoder, rotary, span_decoder_factory
 
@@ -58,7 +57,6 @@ class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
         )
 
 
-@registry.decoders("nerkit.EfficientGlobalPointer.v1")
 def efficient_global_pointer(
     scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
 ) -> DecoderFactory:

@@ -25,7 +25,6 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ConfigError
-from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, SpanScheme
@@ -213,7 +212,6 @@ def span_decoder_factory(
     return build
 
 
-@registry.decoders("nerkit.GlobalPointer.v1")
 def global_pointer(
     scheme: SpanScheme, head_size: int = 64, rope: bool = True, dropout: float = 0.1
 ) -> DecoderFactory:

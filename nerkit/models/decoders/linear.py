@@ -23,7 +23,6 @@ from torch import Tensor, nn
 from ...data.schemes.bio import DEFAULT_LABELS
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
-from ...registry import registry
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, TagScheme
@@ -33,11 +32,9 @@ IGNORE = -100
 
 
 def _check_scheme(scheme: object, name: str) -> None:
-    needed = ("num_layers", "layer_tags", "encode_batch", "tag_spans")
-    missing = [attr for attr in needed if not hasattr(scheme, attr)]
-    if missing:
+    if not isinstance(scheme, TagScheme):
         raise ConfigError(
-            f"{name}: `scheme` {scheme!r} lacks {missing}. Use a BIO tag scheme such as "
+            f"{name}: `scheme` {scheme!r} is not a TagScheme (nerkit.data.schemes.base). Use a BIO tag scheme such as "
             f'@label_schemes = "nerkit.NestedBIO.v1" or "nerkit.BIO.v1" (span schemes '
             f"go with span decoders)."
         )
@@ -128,7 +125,6 @@ class LinearDecoder(Decoder):
         )
 
 
-@registry.decoders("nerkit.LinearDecoder.v1")
 def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], LinearDecoder]:
     """Linear softmax head per tag layer of ``scheme``; returns ``build(input_dim)``."""
     if not 0.0 <= dropout < 1.0:
@@ -141,7 +137,6 @@ def linear_decoder(scheme: TagScheme, dropout: float = 0.1) -> Callable[[int], L
     return build
 
 
-@registry.decoders("nerkit.LinearNestedDecoder.v1")
 def linear_nested_decoder(
     dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS
 ) -> Callable[[int], LinearDecoder]:

@@ -9,15 +9,13 @@ import torch
 from torch import Tensor, nn
 
 from ...data.chars import CharVocab
-from ...errors import ModelLoadError
-from ...registry import registry
+from ...errors import ConfigError, ModelLoadError
 from ...util import looks_local
 from ..base import Encoder
 
 
-@registry.encoders("nerkit.TransformerEncoder.v1")
 def transformer_encoder(
-    name_or_path: str,
+    name_or_path: Optional[str] = None,
     pretrained: bool = True,
     max_length: int = 512,
     mix_last_layers: int = 1,
@@ -29,8 +27,11 @@ def transformer_encoder(
 
     name_or_path: e.g. "bert-base-chinese", "hfl/chinese-roberta-wwm-ext", or a
         directory with config.json, the tokenizer files and (if pretrained) weights.
+        Init-only: set it in [initialize.model.encoder]; a model directory keeps the
+        tokenizer and config in encoder/ (``to_disk``) and loads without it.
     pretrained: False builds the model from its config with random weights
         (offline tests, quickstart); the tokenizer is still read from name_or_path.
+        Init-only, like name_or_path.
     max_length: positions per window incl. [CLS] and [SEP]; capped by the model.
     mix_last_layers: 1 uses the last hidden layer; N > 1 a learned softmax-weighted
         mix of the last N layers.
@@ -57,7 +58,7 @@ def _load_error(name: str, what: str, err: Optional[Exception] = None) -> ModelL
             "It is a local path (nerkit never sends such names to the Hugging Face hub). Put the model "
             "there (for the CMeEE assets see projects/cmeee/README.md and `make check-assets`; a hub model "
             f"downloads with `hf download ORG/NAME --local-dir {name}`), or point the config at "
-            "another directory: --model.encoder.name_or_path DIR"
+            "another directory: --initialize.model.encoder.name_or_path DIR"
         )
     else:
         first = str(err).splitlines()[0] if str(err) else ""
@@ -72,7 +73,7 @@ def _load_error(name: str, what: str, err: Optional[Exception] = None) -> ModelL
             where = (
                 "nerkit read it as a Hugging Face hub id. Without internet, download the model "
                 f"elsewhere (`hf download {name} --local-dir assets/{name.split('/')[-1]}`) and point "
-                f"the config at it: --model.encoder.name_or_path assets/{name.split('/')[-1]}"
+                f"the config at it: --initialize.model.encoder.name_or_path assets/{name.split('/')[-1]}"
             )
     error = ModelLoadError(f"Can't load the {what} of encoder '{name}' ({reason}). {where}")
     error.reason = reason  # type: ignore[attr-defined]  # the short cause, for callers that give their own advice
@@ -80,21 +81,47 @@ def _load_error(name: str, what: str, err: Optional[Exception] = None) -> ModelL
 
 
 class TransformerEncoder(Encoder):
+    """Built from ``name_or_path`` when given; otherwise empty until ``from_disk``."""
+
     def __init__(
         self,
-        name_or_path: str,
+        name_or_path: Optional[str],
         *,
-        pretrained: bool = True,
-        max_length: int = 512,
-        mix_last_layers: int = 1,
-        gradient_checkpointing: bool = False,
-        freeze_steps: int = 0,
-        config_overrides: Optional[Dict[str, Any]] = None,
+        pretrained: bool,
+        max_length: int,
+        mix_last_layers: int,
+        gradient_checkpointing: bool,
+        freeze_steps: int,
+        config_overrides: Optional[Dict[str, Any]],
     ) -> None:
         super().__init__()
+        self.name_or_path = name_or_path
+        self.requested_max_length = max_length
+        self.mix_last_layers = mix_last_layers
+        self.gradient_checkpointing = gradient_checkpointing
+        self.freeze_steps = freeze_steps
+        self.config_overrides = dict(config_overrides or {})
+        self.transformer: Optional[nn.Module] = None
+        if name_or_path is not None:
+            self._build(name_or_path, pretrained)
+
+    @property
+    def initialized(self) -> bool:
+        return self.transformer is not None
+
+    def initialize(self) -> None:
+        if not self.initialized:
+            raise ConfigError(
+                "model.encoder: no transformer to start from. Set name_or_path in "
+                "[initialize.model.encoder] (a hub name or a local directory, usually via "
+                "[paths], e.g. --paths.encoder models/bert), or load a trained model directory."
+            )
+
+    def _build(self, name_or_path: str, pretrained: bool) -> None:
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        self.name_or_path = name_or_path
+        max_length, mix_last_layers = self.requested_max_length, self.mix_last_layers
+        config_overrides = self.config_overrides
         if looks_local(name_or_path) and not Path(name_or_path).expanduser().exists():
             raise _load_error(name_or_path, "config")
         try:
@@ -119,20 +146,18 @@ class TransformerEncoder(Encoder):
                 raise _load_error(name_or_path, "weights", err) from None
         else:
             self.transformer = AutoModel.from_config(hf_config)
-        if gradient_checkpointing:
+        if self.gradient_checkpointing:
             self.transformer.gradient_checkpointing_enable()
         self.hidden_size = int(hf_config.hidden_size)
         limit = int(getattr(hf_config, "max_position_embeddings", max_length))
         self.max_length = min(max_length, limit)
         if self.max_length < 3:
             raise ModelLoadError(f"model.encoder.max_length must be at least 3, got {max_length}.")
-        self.freeze_steps = freeze_steps
         self.num_layers = int(hf_config.num_hidden_layers)
         if not 1 <= mix_last_layers <= self.num_layers:
             raise ModelLoadError(
                 f"model.encoder.mix_last_layers: expected 1..{self.num_layers}, got {mix_last_layers}."
             )
-        self.mix_last_layers = mix_last_layers
         if mix_last_layers > 1:
             self.layer_weights = nn.Parameter(torch.zeros(mix_last_layers))
         vocab = self.tokenizer.get_vocab()
@@ -186,12 +211,21 @@ class TransformerEncoder(Encoder):
                 return int(parts[i + 1]) + 1
         return n  # pooler, layer mix and anything above the last layer
 
-    def set_frozen(self, frozen: bool) -> None:
-        for p in self.parameters():
-            p.requires_grad_(not frozen)
-
-    def save_assets(self, path: Path) -> None:
-        """Write the tokenizer and model config (not weights) to ``path``."""
+    def to_disk(self, path: Path) -> None:
+        """Write the tokenizer and model config (not weights: model.safetensors has them)."""
+        path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(str(path))
         self.transformer.config.save_pretrained(str(path))
+
+    def from_disk(self, path: Path) -> TransformerEncoder:
+        """Build the transformer (random weights) and tokenizer from what ``to_disk`` wrote."""
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            what = f"{path}/ is missing" if not path.is_dir() else f"{path / 'config.json'} is missing"
+            raise ModelLoadError(
+                f"{what}: it holds the tokenizer and the transformer's config that `nerkit train` "
+                "saved with the model, and loading needs nothing else."
+            )
+        self._build(str(path), pretrained=False)
+        return self

@@ -25,7 +25,6 @@ import torch
 from torch import Tensor, nn
 
 from ...errors import ConfigError
-from ...registry import registry
 from ..base import Fusion, LatticeBatch
 from .relative_position import check_lattice, has_words, word_embedding
 
@@ -82,7 +81,6 @@ class ConcatFusion(Fusion):
         return self.out(torch.cat([chars, words], dim=-1))
 
 
-@registry.fusions("nerkit.ConcatFusion.v1")
 def concat_fusion(
     dropout: float = 0.1, freeze_vectors: bool = False, combine: str = "sum"
 ) -> Callable[[int, Optional[Any]], ConcatFusion]:

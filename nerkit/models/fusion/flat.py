@@ -67,7 +67,6 @@ from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from ...errors import ConfigError
-from ...registry import registry
 from ..base import LatticeBatch
 from .lattice import LatticeTransformer, PostNormLayer
 from .relative_position import check_sizes, sinusoid_table
@@ -437,7 +436,6 @@ class FLATFusion(LatticeTransformer):
         return self.output(chars, x)
 
 
-@registry.fusions("nerkit.FLAT.v1")
 def flat_fusion(
     num_layers: int = 1,
     num_heads: int = 8,

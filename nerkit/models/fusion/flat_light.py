@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...registry import registry
 from ..base import LatticeBatch
 from .lattice import LatticeTransformer, PostNormLayer
 from .relative_position import check_sizes, distance_indices
@@ -159,7 +158,6 @@ class FLATLightFusion(LatticeTransformer):
         return self.output(chars, x)
 
 
-@registry.fusions("nerkit.FLATLight.v1")
 def flat_light_fusion(
     num_layers: int = 1,
     num_heads: int = 8,

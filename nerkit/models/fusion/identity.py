@@ -6,7 +6,6 @@ from typing import Any, Callable, Optional
 
 from torch import Tensor
 
-from ...registry import registry
 from ..base import Fusion, LatticeBatch
 
 
@@ -22,7 +21,6 @@ class NoFusion(Fusion):
         return chars
 
 
-@registry.fusions("nerkit.NoFusion.v1")
 def no_fusion() -> Callable[[int, Optional[Any]], NoFusion]:
     """Use the encoder's character vectors as they are (no words)."""
 

@@ -16,12 +16,13 @@ can be tabulated once per distance value and looked up.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ...errors import ConfigError, DataError
+from ...lexicon.base import LexiconProtocol
 from ..base import LatticeBatch
 
 
@@ -99,7 +100,7 @@ def lattice_positions(
     return heads, tails, torch.cat([char_mask, word_mask], dim=1)
 
 
-def word_embedding(lexicon: Any, freeze: bool, component: str) -> nn.Embedding:
+def word_embedding(lexicon: Optional[LexiconProtocol], freeze: bool, component: str) -> nn.Embedding:
     """``lexicon.vectors`` [V, E] as an embedding with padding row 0 (shared when frozen)."""
     if lexicon is None:
         raise ConfigError(
@@ -107,7 +108,7 @@ def word_embedding(lexicon: Any, freeze: bool, component: str) -> nn.Embedding:
             'to the model config (model.lexicon = {"@lexicons": ...}), or use '
             "nerkit.NoFusion.v1 for a model without words."
         )
-    vectors = getattr(lexicon, "vectors", None)
+    vectors = getattr(lexicon, "vectors", None)  # validated below, for a clear error
     if not isinstance(vectors, Tensor) or vectors.dim() != 2 or vectors.shape[0] < 1:
         raise ConfigError(
             f"{component}: lexicon.vectors must be a float tensor [V, E] with the padding "
