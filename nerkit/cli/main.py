@@ -146,10 +146,14 @@ def evaluate(
 def predict(
     model: Path = typer.Argument(..., help="Model directory."),
     input: Path = typer.Argument(
-        ..., help="Input file (the model's reader, or --from); entities are ignored."
+        ...,
+        help="Input file (the model's reader, or --from; JSON Lines .jsonl, - for stdin); entities are ignored.",
     ),
     output: Path = typer.Option(
-        ..., "--output", "-o", help="Prediction file (format from --to or the extension)."
+        ...,
+        "--output",
+        "-o",
+        help="Prediction file (format from --to or the extension; .jsonl after a JSON Lines input, or -: streamed).",
     ),
     from_: Optional[str] = typer.Option(
         None, "--from", help="Format of INPUT; default: the model's reader."
@@ -162,8 +166,24 @@ def predict(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted JSON Lines output."),
+    chunk_size: int = typer.Option(1024, help="JSON Lines: records read, predicted and written at a time."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
-    """Predict entities for every record of INPUT, in order, keeping each record's id."""
+    """Predict entities for every record of INPUT, in order, keeping each record's id.
+
+    JSON Lines in and out (.jsonl, or - for stdin/stdout) is streamed: constant memory,
+    results written as they are ready, other fields of each record kept, --resume continues
+    an interrupted output; under torchrun the records are shared out across the ranks.
+    """
+    from .stream import check_options, is_streaming, stream_predict
+
+    streaming = from_ is None and to is None and is_streaming(input, output)
+    check_options(resume, streaming)
+    if streaming:
+        return stream_predict(
+            model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress
+        )
     from ..data import formats
     from ..data.submission import check_submission, submission_name_warning
     from ..pipeline import load
@@ -235,6 +255,43 @@ def _options(values: List[str], flag: str) -> dict:
 
 @app.command()
 @friendly
+@app.command()
+@friendly
+def serve(
+    model: Path = typer.Argument(
+        ..., help="Model directory (PyTorch, or ONNX from `nerkit export`)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    max_batch_size: int = typer.Option(
+        64, help="Texts per dynamic batch (concurrent requests run together)."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0, help="Longest wait for more requests before a batch runs."
+    ),
+    max_texts: int = typer.Option(256, help="Texts per request (413 beyond)."),
+    max_chars: int = typer.Option(
+        200_000, help="Characters per request over all its texts (413 beyond)."
+    ),
+    max_body_bytes: int = typer.Option(2_000_000, help="Bytes per request body (413 beyond)."),
+    batch_size: int = typer.Option(64, help="Windows per model call inside a batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per model call (cuts a batch by length)."
+    ),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
+) -> None:
+    """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""
+    from ..serve.cli import run_server
+
+    run_server(
+        model, host, port, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes, batch_size,
+        device, log_level, max_tokens,
+    )  # fmt: skip
+
+
+@app.command()
+@friendly
 def convert(
     input: Path = typer.Argument(..., help="A corpus file (a folder for brat)."),
     output: Path = typer.Argument(..., help="The file (or brat folder) to write."),
@@ -282,6 +339,30 @@ def convert(
         )
     _report_losses(report)
     typer.secho(f"✔ {src} -> {dst}: {report.summary()}", fg=typer.colors.GREEN)
+
+
+@app.command()
+@friendly
+def export(
+    model: Path = typer.Argument(..., help="Model directory written by `nerkit train`."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="New directory for the exported model."
+    ),
+    format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: dynamic int8 quantization."
+    ),
+) -> None:
+    """Export the network (encoder, fusion, decoder scores) to ONNX; nerkit.load(DIR) runs it."""
+    from ..errors import ConfigError
+
+    if format != "onnx":
+        raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
+    from ..export.onnx import export_onnx
+
+    export_onnx(model, output, quantize)
+    kind = " (int8 dynamic quantization)" if quantize else ""
+    typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)
 
 
 @app.command("score")

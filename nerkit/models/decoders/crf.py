@@ -23,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
@@ -460,12 +461,22 @@ class CRFDecoder(Decoder):
     @torch.no_grad()
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Viterbi entities of every layer, merged, with mean-marginal scores."""
-        batch = hidden.size(0)
+        return self.spans_from_scores(self.score_tensor(hidden, mask), mask)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """Emissions of every layer [B, layers, L, max tags] (0 past a layer's tags)."""
+        layers = self.emissions(hidden)
+        width = max(e.shape[-1] for e in layers)
+        return torch.stack([F.pad(e, (0, width - e.shape[-1])) for e in layers], 1)
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        batch = scores.size(0)
         if batch == 0:
             return SpanArrays.empty(0, self.scheme.labels)
         mask = mask.bool()
         all_tags, all_conf = [], []
-        for emissions, crf in zip(self.emissions(hidden), self.crfs, strict=True):
+        layers = [scores[:, k, :, : head.out_features] for k, head in enumerate(self.heads)]
+        for emissions, crf in zip(layers, self.crfs, strict=True):
             tags, _ = crf.viterbi(emissions, mask)  # [B, L]
             conf = crf.marginals(emissions, mask).gather(2, tags.unsqueeze(2)).squeeze(2)
             all_tags.append(tags)

@@ -101,8 +101,15 @@ class LinearDecoder(Decoder):
     @torch.no_grad()
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Entities with scores (mean max-probability over their tokens) per sequence."""
-        bsz = hidden.shape[0]
-        probs = self.logits(hidden).softmax(dim=-1)  # [B, K, L, N]
+        return self.spans_from_scores(self.score_tensor(hidden, mask), mask)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """Tag logits [B, K, L, N] (float32, -inf on missing tags)."""
+        return self.logits(hidden)
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        bsz = scores.shape[0]
+        probs = scores.softmax(dim=-1)  # [B, K, L, N]
         best, tags = probs.max(dim=-1)  # [B, K, L]
         tags = tags.masked_fill(~mask.bool()[:, None, :], 0)
         spans = self.scheme.tag_spans(tags)
