@@ -23,7 +23,10 @@ from nerkit.data.readers import read_cmeee  # noqa: E402
 from nerkit.export.onnx import ExportError, export_onnx  # noqa: E402
 from nerkit.models.io import save_model  # noqa: E402
 from nerkit.scoring import score  # noqa: E402
-from nerkit.types import Entity  # noqa: E402
+from nerkit.types import (
+    CMEEE_LABELS,
+    Entity,  # noqa: E402
+)
 
 from .conftest import CORPUS, fast_config  # noqa: E402
 
@@ -123,11 +126,11 @@ def untrained_dir(tmp_path: Path, **overrides) -> Path:
 @pytest.mark.parametrize(
     "decoder",
     [
-        {"@decoders": "nerkit.CRFNestedDecoder.v1"},
+        {"@decoders": "nerkit.CRFNestedDecoder.v1", "labels": list(CMEEE_LABELS)},
         {
             "@decoders": "nerkit.GlobalPointer.v1",
             "head_size": 16,
-            "scheme": {"@label_schemes": "nerkit.Spans.v1"},
+            "scheme": {"@label_schemes": "nerkit.Spans.v1", "labels": list(CMEEE_LABELS)},
         },
     ],
     ids=["crf", "global_pointer"],

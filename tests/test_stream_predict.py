@@ -149,7 +149,15 @@ def test_bad_lines_and_options_are_named(tiny_model_dir: Path, tmp_path: Path):
             str(tmp_path / "o.jsonl"),
         ],
     )
-    assert result.exit_code == 1 and "is streamed from JSON Lines input" in result.output
+    # a JSON list in is read whole, not streamed: the .jsonl output is written by the doccano
+    # writer, one line per input record, in order
+    assert result.exit_code == 0, result.output
+    from nerkit.data import formats
+
+    written = formats.read(tmp_path / "o.jsonl")
+    source = formats.read(CORPUS / "test.json")
+    assert formats.detect(tmp_path / "o.jsonl") == "doccano"
+    assert [ex.text for ex in written] == [ex.text for ex in source]
 
 
 def test_resume_refuses_the_output_of_another_input(tiny_model_dir: Path, tmp_path: Path):
