@@ -9,11 +9,11 @@ from .types import Entity, Example
 registry.populate_hook = staticmethod(_populate)
 
 
-def load(path, device: str = "auto"):
-    """Load a trained model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
+def load(path, device: str = "auto", backend: str = "auto"):
+    """Load a trained (or exported) model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
     from .pipeline import load as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, backend=backend)
 
 
 __all__ = ["registry", "load", "Entity", "Example", "__version__"]

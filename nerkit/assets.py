@@ -39,6 +39,8 @@ ASSET_ARGS: Dict[Tuple[str, str], Dict[str, Tuple[str, str, Tuple[str, ...]]]] =
     },
 }
 CORPUS_KEYS = ("train", "dev", "test")
+# Readers whose corpus is a folder (or one file of it): their paths may be directories.
+FOLDER_READERS = ("nerkit.Brat.v1",)
 
 _CBLUE = "the CBLUE benchmark, https://tianchi.aliyun.com/cblue (register, download CMeEE, unzip into assets/cmeee/)"
 # Where to get the assets of configs/base.cfg, by [paths] key (projects/cmeee/README.md has the details).
@@ -73,7 +75,7 @@ class AssetRef:
             return f"{'directory' if self.kind == 'dir' else 'file'} not found"
         if self.kind == "dir" and not path.is_dir():
             return f"is a file; expected a directory ({self.what})"
-        if self.kind == "file" and path.is_dir():
+        if self.kind == "file" and path.is_dir():  # kind "path": a file or a directory
             return f"is a directory; expected a file ({self.what})"
         lacking = [f for f in self.needs if not (path / f).exists()]
         if lacking:
@@ -93,6 +95,8 @@ def find_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> 
     found: List[AssetRef] = []
     if "corpora" in sections:
         corpora, raw_corpora = data.get("corpora", {}), raw.get("corpora", {})
+        reader = corpora.get("reader", {})
+        folder = isinstance(reader, dict) and reader.get("@readers") in FOLDER_READERS
         for key in CORPUS_KEYS:
             value = corpora.get(key)
             if isinstance(value, str) and value:
@@ -100,7 +104,7 @@ def find_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> 
                     AssetRef(
                         f"corpora.{key}",
                         value,
-                        "file",
+                        "path" if folder else "file",
                         f"{key} corpus",
                         _paths_key(raw_corpora.get(key)),
                     )

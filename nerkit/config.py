@@ -94,6 +94,9 @@ class CorporaSettings(_Strict):
     reader: Dict[str, Any]
     max_train_records: int = 0  # 0: all; >0 keeps the first N (quick runs)
     max_dev_records: int = 0
+    # dev entities whose label the model is not trained on: an error unless allowed
+    # (then they are scored as missed entities)
+    allow_unseen_labels: bool = False
 
 
 class TrainingSettings(_Strict):

@@ -45,6 +45,8 @@ _new_span = partial(tuple.__new__, Span)
 class Pipeline:
     """A loaded model plus the reader of its config."""
 
+    backend = "torch"  # what runs the network: "torch", or "onnx" (``OnnxPipeline``)
+
     def __init__(self, model: NERModel, config, path: Optional[Path] = None) -> None:
         self.model = model
         self.config = config
@@ -145,12 +147,20 @@ class Pipeline:
                 preds = self._predict(examples, batch_size, max_tokens, progress=lambda n: bar.advance(task, n))
         return [[e for e, _ in p] for p in preds.entities()]
 
-    def read(self, path: Union[str, Path], annotated: bool = True) -> List[Example]:
-        """Read a data file with the reader of the model's config (JSON list or JSON Lines: the format follows the file)."""
+    def read(
+        self, path: Union[str, Path], annotated: bool = True, fmt: Optional[str] = None
+    ) -> List[Example]:
+        """Read a data file with the reader of the model's config (for CMeEE, JSON list or
+        JSON Lines: the format follows the file), or in format ``fmt`` (see
+        :mod:`nerkit.data.formats`)."""
         from .errors import DataError
 
         if not Path(path).exists():
             raise DataError(f"file not found: {path}")
+        if fmt is not None:
+            from .data import formats
+
+            return list(formats.read(path, fmt))
         reader = resolve_section(self.config, "corpora")["reader"]
         return list(reader(path))
 
@@ -166,7 +176,23 @@ def _not_text(value: Any, where: str) -> str:
     return f"{where} expects a str, got {got}. {fix}"
 
 
-def load(path: Union[str, Path], device: str = "auto") -> Pipeline:
-    """Load a model directory written by ``nerkit train``."""
+def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") -> Pipeline:
+    """Load a model directory written by ``nerkit train`` (PyTorch) or ``nerkit export``
+    (ONNX, run by ONNX Runtime). ``backend``: "auto" (from the directory),
+    "torch" or "onnx"."""
+    from .errors import ModelLoadError
+
+    if backend not in ("auto", "torch", "onnx"):
+        raise ModelLoadError(f"backend: expected auto, torch or onnx, got {backend!r}.")
+    if backend != "torch":
+        from .export.runtime import is_onnx_dir, load_onnx
+
+        if is_onnx_dir(Path(path)):
+            return load_onnx(Path(path), device=device)
+        if backend == "onnx":
+            raise ModelLoadError(
+                f"{path} is not an ONNX model directory (no model.onnx with meta.json backend "
+                f"'onnx'). Write one with: nerkit export {path} --format onnx --output DIR"
+            )
     model, cfg = load_model(path, device=resolve_device(device, setting="device"))
     return Pipeline(model, cfg, Path(path))

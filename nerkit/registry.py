@@ -31,6 +31,7 @@ class registry(confection.registry):
     decoders = catalogue.create("nerkit", "decoders", entry_points=True)
     label_schemes = catalogue.create("nerkit", "label_schemes", entry_points=True)
     readers = catalogue.create("nerkit", "readers", entry_points=True)
+    writers = catalogue.create("nerkit", "writers", entry_points=True)
     adversarial = catalogue.create("nerkit", "adversarial", entry_points=True)
     averaging = catalogue.create("nerkit", "averaging", entry_points=True)
     optimizers = catalogue.create("nerkit", "optimizers", entry_points=True)

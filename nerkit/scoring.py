@@ -100,15 +100,27 @@ def score(
     }
 
 
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: wide (CJK) characters take two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def format_scores(scores: Dict[str, Any], digits: int = 2) -> str:
-    """A plain-text table: one row per type, then the micro-averaged total."""
-    header = f"{'type':<8}{'P':>8}{'R':>8}{'F1':>8}{'TP':>8}{'FP':>8}{'FN':>8}{'support':>9}"
+    """A plain-text table: one row per type, then the micro-averaged total.
+
+    The type column is as wide as the widest label (CJK characters count twice)."""
+    names = [*scores.get("per_type", {}), "micro", "type"]
+    width = max(8, max(_width(n) for n in names) + 2)
+    header = f"{'type':<{width}}{'P':>8}{'R':>8}{'F1':>8}{'TP':>8}{'FP':>8}{'FN':>8}{'support':>9}"
     lines = [header, "-" * len(header)]
 
     def row(name: str, s: Dict[str, Any], support: int) -> str:
         pct = [f"{100 * s[k]:.{digits}f}" for k in ("precision", "recall", "f1")]
+        pad = " " * (width - _width(name))
         return (
-            f"{name:<8}{pct[0]:>8}{pct[1]:>8}{pct[2]:>8}"
+            f"{name}{pad}{pct[0]:>8}{pct[1]:>8}{pct[2]:>8}"
             f"{s['tp']:>8}{s['fp']:>8}{s['fn']:>8}{support:>9}"
         )
 

@@ -25,6 +25,7 @@ class Example:
     entities: List[Entity] = field(default_factory=list)
     index: int = 0  # position of the record in its source file
     source: Optional[str] = None  # the file it came from, for error messages
+    id: Optional[str] = None  # the document's own id (doccano/Label Studio id, brat file name, ...)
 
 
 # Scored predictions: (entity, confidence in [0, 1]).

@@ -80,3 +80,21 @@ def fast_config(**extra):
     overrides = dict(FAST)
     overrides.update(extra)
     return load_config(QUICKSTART, overrides)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """The quickstart model trained for seconds on the sample corpus (model-last)."""
+    from nerkit.training.loop import Trainer
+
+    out = tmp_path_factory.mktemp("tiny-model")
+    Trainer(fast_config(**{"training.max_epochs": 3, "corpora.max_train_records": 96}), out).run()
+    return out / "model-last"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

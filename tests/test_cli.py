@@ -93,7 +93,7 @@ def test_debug_vectors(tmp_path: Path):
 def test_registry_lists_every_kind():
     result = runner.invoke(app, ["registry"])
     assert result.exit_code == 0
-    for kind in ("encoders", "segmenters", "vectors", "fusions", "decoders", "label_schemes", "readers",
+    for kind in ("encoders", "segmenters", "vectors", "fusions", "decoders", "label_schemes", "readers", "writers",
                  "adversarial", "averaging", "optimizers", "schedules", "loggers", "models"):
         assert f"{kind} (" in result.output
     bad = runner.invoke(app, ["registry", "decoder"])

@@ -331,6 +331,7 @@ def test_built_from_config():
 
         [decoder.scheme]
         @label_schemes = "nerkit.NestedBIO.v1"
+        labels = ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
 
         [nested]
         @decoders = "nerkit.CRFNestedDecoder.v1"

@@ -162,7 +162,7 @@ CHECK = textwrap.dedent(
     cfg = load_config(cfg_path, overrides, interpolate=True)
     name = cfg["model"]["decoder"]["@decoders"]
     factory = registry.get("decoders", name)
-    scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")()
+    scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")(labels=["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"])
 
     # gamma = 0 is plain cross-entropy: the same loss as nerkit's linear head
     torch.manual_seed(0)

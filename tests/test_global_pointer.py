@@ -194,6 +194,7 @@ def test_built_from_config():
 
         [gp.scheme]
         @label_schemes = "nerkit.Spans.v1"
+        labels = ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
 
         [egp]
         @decoders = "nerkit.EfficientGlobalPointer.v1"

@@ -12,7 +12,7 @@ from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
 from nerkit.errors import ConfigError
 from nerkit.models.decoders.linear import LinearDecoder
 from nerkit.registry import registry
-from nerkit.types import Entity
+from nerkit.types import CMEEE_LABELS, Entity
 
 
 def small_scheme() -> NestedBIOScheme:
@@ -69,7 +69,9 @@ def nested_examples():
 
 def test_overfits_nested_sequences_to_exact_decoding():
     torch.manual_seed(1)
-    build = registry.get("decoders", "nerkit.LinearNestedDecoder.v1")(dropout=0.0)
+    build = registry.get("decoders", "nerkit.LinearNestedDecoder.v1")(
+        dropout=0.0, labels=list(CMEEE_LABELS)
+    )
     dec = build(16)
     entities, lengths = nested_examples()
     hidden = torch.randn(2, 10, 16)
@@ -134,6 +136,7 @@ def test_registry_config_and_errors():
 
         [decoder.scheme]
         @label_schemes = "nerkit.NestedBIO.v1"
+        labels = ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
         """
     )
     dec = registry.resolve(cfg)["decoder"](12)

@@ -35,9 +35,9 @@ PLUGIN = textwrap.dedent(
             )
 
 
-    def smoothed_decoder(smoothing: float = 0.1, dropout: float = 0.1):
-        """Linear nested head trained with label smoothing."""
-        scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")()
+    def smoothed_decoder(smoothing: float = 0.1, dropout: float = 0.1, labels=None):
+        """Linear nested head trained with label smoothing (labels: learned by nerkit train if left out)."""
+        scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")(labels=labels)
         return lambda input_dim: SmoothedLinearDecoder(scheme, input_dim, dropout, smoothing)
     '''
 )

@@ -141,10 +141,17 @@ def test_reader_from_config(tmp_path):
 def test_entity_errors_name_file_record_field(tmp_path, entity, field, message):
     path = write_json(tmp_path / "CMeEE_dev.json", bad(entity))
     with pytest.raises(DataError) as info:
-        read_cmeee(path)
+        read_cmeee(path, labels=CMEEE_LABELS)
     text = str(info.value)
     assert text.startswith(f"{path}, record 1, {field}: ")
     assert message in text
+
+
+def test_labels_default_to_any_label(tmp_path):
+    # Without `labels` the reader takes every type: the label set is learned from the data.
+    data = [{"text": "左腿疼痛", "entities": [{"start_idx": 0, "end_idx": 1, "type": "身体 部位"}]}]
+    corpus = read_cmeee(write_json(tmp_path / "x.json", data))
+    assert corpus[0].entities == [Entity(0, 1, "身体 部位")]
 
 
 def test_record_errors(tmp_path):
@@ -347,7 +354,9 @@ def test_collect_lists_every_problem(tmp_path):
         },
     ]
     problems: list = []
-    corpus = CMeEEReader().collect(write_json(tmp_path / "d.json", records), problems)
+    corpus = CMeEEReader(labels=CMEEE_LABELS).collect(
+        write_json(tmp_path / "d.json", records), problems
+    )
     assert len(problems) == 3
     assert "record 0, entities[0].end_idx: 5 is outside" in problems[0]
     assert "record 1, text: is empty" in problems[1]

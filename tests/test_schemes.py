@@ -217,14 +217,17 @@ def test_layers_must_partition_labels():
 
 
 def test_registered_builders_resolve_from_config():
+    cmeee = '["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]'
     cfg = Config().from_str(
-        """
+        f"""
         [flat]
         @label_schemes = "nerkit.BIO.v1"
+        labels = {cmeee}
         priority = ["bod"]
 
         [nested]
         @label_schemes = "nerkit.NestedBIO.v1"
+        labels = {cmeee}
 
         [custom]
         @label_schemes = "nerkit.NestedBIO.v1"
@@ -233,6 +236,7 @@ def test_registered_builders_resolve_from_config():
 
         [spans]
         @label_schemes = "nerkit.Spans.v1"
+        labels = {cmeee}
         """
     )
     out = registry.resolve(cfg)
@@ -240,9 +244,15 @@ def test_registered_builders_resolve_from_config():
     assert out["nested"].layers == NestedBIOScheme().layers
     assert out["custom"].layer_tags(0) == ["O", "B-x", "I-x", "B-y", "I-y"]
     assert out["spans"].labels == CMEEE_LABELS
-    bad = Config().from_str('[s]\n@label_schemes = "nerkit.NestedBIO.v1"\nlayers = [["sym"]]')
+    bad = Config().from_str(
+        f'[s]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = {cmeee}\nlayers = [["sym"]]'
+    )
     with pytest.raises(ConfigError, match="`layers` leaves out"):
         registry.resolve(bad)
+    # no labels: a component built outside `nerkit train` says where they come from
+    for name in ("nerkit.BIO.v1", "nerkit.NestedBIO.v1", "nerkit.Spans.v1"):
+        with pytest.raises(ConfigError, match="learns them from the training corpus"):
+            registry.resolve(Config().from_str(f'[s]\n@label_schemes = "{name}"'))
 
 
 # -- ceilings on the real dev file -----------------------------------------------------------
@@ -290,5 +300,5 @@ def test_registered_nested_bio_defaults_match_the_class():
         assert built.num_layers == direct.num_layers == 2
         assert [built.layer_tags(i) for i in range(2)] == [direct.layer_tags(i) for i in range(2)]
         assert built.layer_tags(0) == ["O", "B-sym", "I-sym"]
-    default = build()
+    default = build(labels=list(CMEEE_LABELS))  # no labels: learned by nerkit train (test_labels.py)
     assert [default.layer_tags(i) for i in range(2)] == [NestedBIOScheme().layer_tags(i) for i in range(2)]

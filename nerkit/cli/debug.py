@@ -76,32 +76,40 @@ def debug_data(cfg: Config) -> None:
     Everything is printed first; then, if any file is missing or has invalid
     records, a DataError (exit status 1, as ``spacy debug data`` on errors).
     """
+    from ..data.labels import unknown_labels
     from ..data.stats import (
         UNKNOWN_WARN_RATE,
         char_coverage,
         corpus_stats,
         format_coverage,
+        format_extras,
         format_stats,
+        longest_records,
     )
+    from ..training.labels import fill_labels
 
     check_config(cfg)
     corpora = settings(cfg, "corpora")
     reader = resolve_section(cfg, "corpora")["reader"]
-    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
-    max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
-    scheme = None
-    dec = model_cfg.get("decoder", {})
-    if "scheme" in dec:
-        scheme = resolve_section(Config({"s": dec["scheme"]}), "s")
     paths = {name: getattr(corpora, name) for name in ("train", "dev", "test") if getattr(corpora, name)}
     if not paths:
         raise ConfigError("corpora: no train, dev or test file is set. Set [paths] train/dev or pass --paths.train PATH.")
+    collected = {name: _collect(reader, path, f"paths.{name}") for name, path in paths.items()}
+    train = collected["train"][0] if "train" in collected else []
+    if train:  # labels the config leaves out come from the training corpus, as in `nerkit train`
+        cfg, learned, _ = fill_labels(cfg, train)
+        if learned is not None:
+            typer.echo(f"labels (learned from train, as `nerkit train` does): {learned}")
+    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
+    max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
+    scheme = _scheme(model_cfg.get("decoder", {}))
+    train_labels = {e.label for ex in train for e in ex.entities}
     encoder, why = _encoder_vocab(model_cfg)
     splits: Dict[str, List[Example]] = {}
     total_problems = errors = 0
     first_error = ""
     for name, path in paths.items():
-        examples, problems = _collect(reader, path, f"paths.{name}")
+        examples, problems = collected[name]
         splits[name] = examples
         typer.secho(f"== {name}: {path}", bold=True)
         if examples:
@@ -110,6 +118,8 @@ def debug_data(cfg: Config) -> None:
                 cov = char_coverage([ex.text for ex in examples], encoder.char_ids, encoder.unk_id)
                 flag = "  ⚠ high: the model reads these as [UNK]" if cov["rate"] > UNKNOWN_WARN_RATE else ""
                 typer.echo(f"encoder vocabulary    {format_coverage(cov)}{flag}")
+            unseen = unknown_labels(examples, train_labels) if name != "train" and train else None
+            typer.echo(format_extras(longest_records(examples), unseen))
         errors += len(problems)
         first_error = first_error or (problems[0] if problems else "")
         warnings = getattr(examples, "warnings", [])  # tolerated (on_mismatch = "warn"): listed, not failures
@@ -147,6 +157,16 @@ def debug_data(cfg: Config) -> None:
         )
 
 
+def _scheme(decoder_cfg: Dict[str, Any]) -> Optional[Any]:
+    """The decoder's label scheme (a decoder built at width 8 holds it), or None."""
+    if not decoder_cfg:
+        return None
+    try:
+        return resolve_section(Config({"d": decoder_cfg}), "d")(8).scheme
+    except NerkitError:
+        return None  # e.g. labels still missing (no training file): no ceiling to show
+
+
 def debug_vectors(cfg: Config) -> None:
     from ..lexicon.coverage import format_coverage, lexicon_coverage
 
@@ -162,7 +182,7 @@ def debug_vectors(cfg: Config) -> None:
 
 
 def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], limit: int) -> None:
-    from ..data.readers import read_cmeee
+    from ..data.formats import read as read_any  # any format, detected from the file
     from ..visualize import write_html
 
     if (source / "config.cfg").exists():
@@ -174,15 +194,21 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
             examples = examples[:limit]
         preds = nlp.predict_examples(examples)
     else:
-        examples = read_cmeee(input)
-        pred_examples = read_cmeee(source)
+        examples = read_any(input)
+        pred_examples = read_any(source)
         if len(pred_examples) != len(examples):
             raise DataError(f"{source} has {len(pred_examples)} records but {input} has {len(examples)}.")
         if limit:
             examples, pred_examples = examples[:limit], pred_examples[:limit]
+        for i, (a, b) in enumerate(zip(examples, pred_examples, strict=True)):
+            if a.text != b.text:  # e.g. a brat folder read in another order
+                raise DataError(
+                    f"{source}, record {i}: its text differs from record {i} of {input}; the "
+                    "predictions must be the input's records in the same order."
+                )
         preds = [ex.entities for ex in pred_examples]
     gold_entities = None
     if gold is not None:
-        gold_examples = read_cmeee(gold)[: len(examples)]
+        gold_examples = read_any(gold)[: len(examples)]
         gold_entities = [ex.entities for ex in gold_examples]
     write_html(output, [ex.text for ex in examples], preds, gold=gold_entities, title=f"nerkit: {input.name}")

@@ -104,21 +104,36 @@ def format_banner(info: dict) -> str:
 @friendly
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
-    data: Path = typer.Argument(..., help="Annotated CMeEE file."),
+    data: Path = typer.Argument(..., help="Annotated file (the model's reader, or --from)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    from_: Optional[str] = typer.Option(
+        None,
+        "--from",
+        help="Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader.",
+    ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
-    """Strict micro P/R/F1 and a per-type table of a model on a file (JSON list or JSON Lines)."""
+    """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
+    from ..data.labels import unknown_labels
     from ..pipeline import load
     from ..scoring import format_scores, score
 
     nlp = load(model, device=device)
-    examples = nlp.read(data)
+    examples = nlp.read(data, fmt=from_)
     _warn_unknown_chars(nlp, examples, data)
+    unknown = unknown_labels(examples, nlp.labels)
+    if unknown:
+        listing = ", ".join(f"{lab} {n}" for lab, n in unknown.most_common())
+        typer.secho(
+            f"⚠ {data} has {sum(unknown.values())} entities with labels the model was not trained on "
+            f"({listing}); they count as missed entities.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
     preds = nlp.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
     scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
     typer.echo(format_scores(scores))
@@ -130,33 +145,73 @@ def evaluate(
 @friendly
 def predict(
     model: Path = typer.Argument(..., help="Model directory."),
-    input: Path = typer.Argument(..., help="CMeEE JSON (or JSON Lines) file; entities are ignored."),
-    output: Path = typer.Option(..., "--output", "-o", help="Prediction file in CMeEE format."),
+    input: Path = typer.Argument(
+        ...,
+        help="Input file (the model's reader, or --from; JSON Lines .jsonl, - for stdin); entities are ignored.",
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Prediction file (format from --to or the extension; .jsonl after a JSON Lines input, or -: streamed).",
+    ),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Format of INPUT; default: the model's reader."
+    ),
+    to: Optional[str] = typer.Option(
+        None, "--to", help="Format of OUTPUT; default: from its extension (.json: CMeEE)."
+    ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted JSON Lines output."),
+    chunk_size: int = typer.Option(1024, help="JSON Lines: records read, predicted and written at a time."),
+    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
 ) -> None:
-    """Predict entities for every record of INPUT, in order, in the CMeEE format."""
-    from ..data.submission import check_submission, submission_name_warning, write_cmeee
+    """Predict entities for every record of INPUT, in order, keeping each record's id.
+
+    JSON Lines in and out (.jsonl, or - for stdin/stdout) is streamed: constant memory,
+    results written as they are ready, other fields of each record kept, --resume continues
+    an interrupted output; under torchrun the records are shared out across the ranks.
+    """
+    from .stream import check_options, is_streaming, stream_predict
+
+    streaming = from_ is None and to is None and is_streaming(input, output)
+    check_options(resume, streaming)
+    if streaming:
+        return stream_predict(
+            model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress
+        )
+    from ..data import formats
+    from ..data.submission import check_submission, submission_name_warning
     from ..pipeline import load
+    from ..types import Example
 
     nlp = load(model, device=device)
-    examples = nlp.read(input, annotated=False)
+    examples = nlp.read(input, annotated=False, fmt=from_)
     _warn_unknown_chars(nlp, examples, input)
     preds = nlp.predict_examples(
         examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
     )
-    write_cmeee(output, [ex.text for ex in examples], preds)
-    problems = check_submission(output, input, labels=nlp.labels)
-    if problems:
-        raise NerkitError("The written file breaks the format rules: " + "; ".join(problems[:5]))
-    warning = submission_name_warning(output, input)
-    if warning:
-        typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
-    n = sum(len(p) for p in preds)
-    typer.secho(f"✔ {len(examples)} records, {n} entities -> {output}", fg=typer.colors.GREEN)
+    fmt = to or formats.output_format(output)
+    out = [
+        Example(ex.text, p, ex.index, ex.source, ex.id)
+        for ex, p in zip(examples, preds, strict=True)
+    ]
+    report = formats.write(output, out, fmt)
+    if fmt == "cmeee" and _is_cmeee(input):  # a CMeEE input: check the leaderboard rules too
+        problems = check_submission(output, input, labels=nlp.labels)
+        if problems:
+            raise NerkitError(
+                "The written file breaks the format rules: " + "; ".join(problems[:5])
+            )
+        warning = submission_name_warning(output, input)
+        if warning:
+            typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
+    _report_losses(report)
+    typer.secho(f"✔ {report.summary()}", fg=typer.colors.GREEN)
 
 
 def _warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:
@@ -166,6 +221,148 @@ def _warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:
     warning = format_unknown_warning(coverage, str(path))
     if warning:
         typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
+
+
+def _is_cmeee(path: Path) -> bool:
+    from ..data import formats
+    from ..errors import DataError
+
+    try:
+        return path.is_file() and formats.detect(path) == "cmeee"
+    except DataError:
+        return False
+
+
+def _report_losses(report) -> None:
+    for rule, n in sorted(report.dropped.items()):
+        typer.secho(f"⚠ {n} entities dropped: {rule}.", fg=typer.colors.YELLOW, err=True)
+    for rule, n in sorted(report.changed.items()):
+        typer.secho(f"⚠ {n} entities changed: {rule}.", fg=typer.colors.YELLOW, err=True)
+
+
+def _options(values: List[str], flag: str) -> dict:
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise NerkitError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} scheme=BIOES.")
+        try:
+            out[key.replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = raw
+    return out
+
+
+@app.command()
+@friendly
+@app.command()
+@friendly
+def serve(
+    model: Path = typer.Argument(
+        ..., help="Model directory (PyTorch, or ONNX from `nerkit export`)."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0: every interface)."),
+    port: int = typer.Option(8080, help="Port to listen on."),
+    max_batch_size: int = typer.Option(
+        64, help="Texts per dynamic batch (concurrent requests run together)."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0, help="Longest wait for more requests before a batch runs."
+    ),
+    max_texts: int = typer.Option(256, help="Texts per request (413 beyond)."),
+    max_chars: int = typer.Option(
+        200_000, help="Characters per request over all its texts (413 beyond)."
+    ),
+    max_body_bytes: int = typer.Option(2_000_000, help="Bytes per request body (413 beyond)."),
+    batch_size: int = typer.Option(64, help="Windows per model call inside a batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per model call (cuts a batch by length)."
+    ),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
+) -> None:
+    """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""
+    from ..serve.cli import run_server
+
+    run_server(
+        model, host, port, max_batch_size, max_wait_ms, max_texts, max_chars, max_body_bytes, batch_size,
+        device, log_level, max_tokens,
+    )  # fmt: skip
+
+
+@app.command()
+@friendly
+def convert(
+    input: Path = typer.Argument(..., help="A corpus file (a folder for brat)."),
+    output: Path = typer.Argument(..., help="The file (or brat folder) to write."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Input format; default: detected from extension and content."
+    ),
+    to: Optional[str] = typer.Option(
+        None,
+        "--to",
+        help="Output format; default: from the extension (.json cmeee, .jsonl doccano, .conll/.bio/.bmes/.bioes conll, no extension: brat folder).",
+    ),
+    reader_option: List[str] = typer.Option(
+        [],
+        "--reader-option",
+        "-r",
+        help="Reader option KEY=VALUE, e.g. -r scheme=BMES, -r discontinuous=cover.",
+    ),
+    writer_option: List[str] = typer.Option(
+        [], "--writer-option", "-w", help="Writer option KEY=VALUE, e.g. -w scheme=BIOES."
+    ),
+) -> None:
+    """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks.
+
+    Says how many entities the target could not hold (e.g. nested entities into one
+    CoNLL tag layer) and by which rule; nothing is dropped silently.
+    """
+    from ..data import formats
+
+    src = from_ or formats.detect(input)
+    dst = to or formats.output_format(output)
+    try:
+        corpus = formats.read(input, src, **_options(reader_option, "--reader-option"))
+        report = formats.write(output, corpus, dst, **_options(writer_option, "--writer-option"))
+    except TypeError as err:  # an option the reader or writer does not take
+        raise NerkitError(
+            f"convert: {err}. See docs/data-formats.md for each format's options."
+        ) from None
+    for w in corpus.warnings[:5]:
+        typer.secho(f"⚠ {w}", fg=typer.colors.YELLOW, err=True)
+    if len(corpus.warnings) > 5:
+        typer.secho(
+            f"⚠ ... {len(corpus.warnings) - 5} more reader warnings",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    _report_losses(report)
+    typer.secho(f"✔ {src} -> {dst}: {report.summary()}", fg=typer.colors.GREEN)
+
+
+@app.command()
+@friendly
+def export(
+    model: Path = typer.Argument(..., help="Model directory written by `nerkit train`."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="New directory for the exported model."
+    ),
+    format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: dynamic int8 quantization."
+    ),
+) -> None:
+    """Export the network (encoder, fusion, decoder scores) to ONNX; nerkit.load(DIR) runs it."""
+    from ..errors import ConfigError
+
+    if format != "onnx":
+        raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
+    from ..export.onnx import export_onnx
+
+    export_onnx(model, output, quantize)
+    kind = " (int8 dynamic quantization)" if quantize else ""
+    typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)
 
 
 @app.command("score")

@@ -25,14 +25,12 @@ from pathlib import Path
 from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, DataError
-from ..types import CMEEE_LABELS, Entity, Example
+from ..types import Entity, Example
 
 logger = logging.getLogger("nerkit")
 
 PathLike = Union[str, Path]
 ON_MISMATCH = ("error", "warn")
-# Registered builders' default (a list, as confection checks it against List[str]; never mutated).
-DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
 _UNREADABLE = object()  # a JSON Lines line that is not JSON (collecting mode)
 
 
@@ -73,15 +71,23 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _record_id(record: dict) -> Optional[str]:
+    """A record's own ``id`` (string or integer), kept as a string; None if absent."""
+    value = record.get("id")
+    if isinstance(value, str) or _is_int(value):
+        return str(value)
+    return None
+
+
 class _RecordParser:
     """Validates raw records and turns them into examples."""
 
-    def __init__(self, source: str, labels: Sequence[str], on_mismatch: str) -> None:
+    def __init__(self, source: str, labels: Optional[Sequence[str]], on_mismatch: str) -> None:
         self.source = source
         # a list: entity problems are appended to it and the entity skipped, instead of raising
         self.problems: Optional[List[str]] = None
-        self.labels = frozenset(labels)
-        self.label_list = ", ".join(labels)
+        self.labels = frozenset(labels) if labels is not None else None
+        self.label_list = ", ".join(labels or ())
         self.warn = on_mismatch == "warn"
         self.warnings: List[str] = []
 
@@ -108,7 +114,7 @@ class _RecordParser:
             raise self.fail(index, "text", "is empty", "Remove the record or give it its text.")
         raw = record.get("entities")
         if raw is None:
-            return Example(text, [], index, self.source)
+            return Example(text, [], index, self.source, _record_id(record))
         if not isinstance(raw, list):
             raise self.fail(index, "entities", f"expected a list, got {_describe(raw)}")
         entities: List[Entity] = []
@@ -119,7 +125,7 @@ class _RecordParser:
                 if self.problems is None:
                     raise
                 self.problems.append(str(err))  # collecting: keep the record's valid entities
-        return Example(text, entities, index, self.source)
+        return Example(text, entities, index, self.source, _record_id(record))
 
     def _entity(self, index: int, j: int, ent: Any, text: str) -> Entity:
         n = len(text)
@@ -134,7 +140,7 @@ class _RecordParser:
             raise self._bad_field(index, j, "end_idx", ent, "an integer")
         if not isinstance(label, str):
             raise self._bad_field(index, j, "type", ent, "a string")
-        if label not in self.labels:
+        if self.labels is not None and label not in self.labels:
             raise self.fail(
                 index,
                 f"entities[{j}].type",
@@ -189,9 +195,11 @@ class _RecordParser:
         self.warnings.append(f"{self.source}, record {index}, entities[{j}].entity: {problem}")
 
 
-def _check_args(labels: Sequence[str], on_mismatch: str) -> None:
+def _check_args(labels: Optional[Sequence[str]], on_mismatch: str) -> None:
     if on_mismatch not in ON_MISMATCH:
         raise ConfigError(f'reader.on_mismatch: expected "error" or "warn", got {on_mismatch!r}.')
+    if labels is None:
+        return
     if not labels or not all(isinstance(label, str) and label for label in labels):
         raise ConfigError(
             f"reader.labels: expected a non-empty list of type names, got {list(labels)!r}."
@@ -203,7 +211,7 @@ def _check_args(labels: Sequence[str], on_mismatch: str) -> None:
 def parse_records(
     records: Sequence[Any],
     source: str = "<records>",
-    labels: Sequence[str] = CMEEE_LABELS,
+    labels: Optional[Sequence[str]] = None,
     on_mismatch: str = "error",
     problems: Optional[List[str]] = None,
 ) -> Corpus:
@@ -328,14 +336,14 @@ class CMeEEReader:
 
     def __init__(
         self,
-        labels: Sequence[str] = CMEEE_LABELS,
+        labels: Optional[Sequence[str]] = None,
         on_mismatch: str = "error",
         fmt: str = "auto",
     ) -> None:
         _check_args(labels, on_mismatch)
         if fmt not in ("json", "jsonl", "auto"):
             raise ConfigError(f"reader format: expected json, jsonl or auto, got {fmt!r}.")
-        self.labels = tuple(labels)
+        self.labels = tuple(labels) if labels is not None else None
         self.on_mismatch = on_mismatch
         self.fmt = fmt
 
@@ -370,12 +378,13 @@ class CMeEEReader:
         return parse_records(records, str(path), self.labels, self.on_mismatch, problems=problems)
 
     def __repr__(self) -> str:
-        return f"CMeEEReader(labels={list(self.labels)!r}, on_mismatch={self.on_mismatch!r}, fmt={self.fmt!r})"
+        shown = list(self.labels) if self.labels is not None else None
+        return f"CMeEEReader(labels={shown!r}, on_mismatch={self.on_mismatch!r}, fmt={self.fmt!r})"
 
 
 def read_cmeee(
     path: PathLike,
-    labels: Sequence[str] = CMEEE_LABELS,
+    labels: Optional[Sequence[str]] = None,
     on_mismatch: str = "error",
 ) -> Corpus:
     """Read a CMeEE file; the format (JSON list or JSON Lines) follows the file."""
@@ -383,23 +392,23 @@ def read_cmeee(
 
 
 def cmeee_json_reader(
-    labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
+    labels: Optional[List[str]] = None, on_mismatch: str = "error"
 ) -> CMeEEReader:
     """CMeEE records: the official JSON list, or JSON Lines (the format follows the file).
 
-    labels: the entity types allowed; any other type is an error.
+    labels: the entity types allowed (any other type is an error); null: any type.
     on_mismatch: "error" or "warn" when an entity string differs from its text span.
     """
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
-def jsonl_reader(labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error") -> CMeEEReader:
+def jsonl_reader(labels: Optional[List[str]] = None, on_mismatch: str = "error") -> CMeEEReader:
     """CMeEE records, one JSON object per line (a JSON list file is read too: the format follows the file)."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
 def cmeee_auto_reader(
-    labels: List[str] = DEFAULT_LABELS, on_mismatch: str = "error"
+    labels: Optional[List[str]] = None, on_mismatch: str = "error"
 ) -> CMeEEReader:
     """The same reader as nerkit.CMeEEJson.v1: the format (JSON list or JSON Lines) follows the file."""
     return CMeEEReader(labels, on_mismatch, fmt="auto")

@@ -202,3 +202,24 @@ def format_stats(stats: Dict[str, Any]) -> str:
         if per:
             lines.append(f"  per type (%)        {per}")
     return "\n".join(lines)
+
+
+def longest_records(examples: Sequence[Example], n: int = 5) -> List[Dict[str, Any]]:
+    """The ``n`` longest records, longest first: index, id and length."""
+    order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].text), i))[:n]
+    return [{"index": i, "id": examples[i].id, "length": len(examples[i].text)} for i in order]
+
+
+def format_extras(longest: List[Dict[str, Any]], unseen: Optional[Counter]) -> str:
+    """Report lines for :func:`longest_records` and (for dev/test) labels not in train."""
+    lines = [
+        "longest records       "
+        + ", ".join(
+            f"#{r['index']}" + (f" ({r['id']})" if r["id"] is not None else "") + f" {r['length']}"
+            for r in longest
+        )
+    ]
+    if unseen is not None:
+        body = ", ".join(f"{lab} {k}" for lab, k in unseen.most_common()) if unseen else "-"
+        lines.append(f"labels not in train   {sum(unseen.values())}: {body}")
+    return "\n".join(lines)

@@ -127,7 +127,15 @@ def responsible_windows(
     """
     window_record, window_start, window_end, record_length, row_window, row_start, row_end = (
         np.asarray(a, dtype=np.int64).reshape(-1)
-        for a in (window_record, window_start, window_end, record_length, row_window, row_start, row_end)
+        for a in (
+            window_record,
+            window_start,
+            window_end,
+            record_length,
+            row_window,
+            row_start,
+            row_end,
+        )
     )
     size = window_end - window_start
     bad = (row_start < 0) | (row_end < row_start) | (row_end >= size[row_window])
@@ -147,7 +155,9 @@ def responsible_windows(
     first[1:] = window_record[1:] != window_record[:-1]
     # window i owns [own_start[i], own_start[i + 1]): from the middle of its overlap with i - 1
     own_start = g_start.copy()
-    own_start[1:] = np.where(first[1:], g_start[1:], (window_start[1:] + window_end[:-1]) // 2 + offset[1:])
+    own_start[1:] = np.where(
+        first[1:], g_start[1:], (window_start[1:] + window_end[:-1]) // 2 + offset[1:]
+    )
     s = start + offset[row_window]
     e = end + offset[row_window]
     owner = np.searchsorted(own_start, s, side="right") - 1
@@ -158,7 +168,9 @@ def responsible_windows(
     whole_lo = lo + (g_end[lo] == e + 1)
     whole_hi = hi - (g_start[hi] == s)
     has_whole = whole_lo <= whole_hi
-    responsible = np.clip(owner, np.where(has_whole, whole_lo, lo), np.where(has_whole, whole_hi, hi))
+    responsible = np.clip(
+        owner, np.where(has_whole, whole_lo, lo), np.where(has_whole, whole_hi, hi)
+    )
     return start, end, responsible == row_window
 
 
@@ -174,14 +186,25 @@ def merge_windows(
     _check_windows(windows)
     labels = sorted({ent.label for preds in per_window for ent, _ in preds})
     index = {name: i for i, name in enumerate(labels)}
-    rows = [(w, e.start, e.end, index[e.label], float(sc)) for w, preds in enumerate(per_window) for e, sc in preds]
+    rows = [
+        (w, e.start, e.end, index[e.label], float(sc))
+        for w, preds in enumerate(per_window)
+        for e, sc in preds
+    ]
     if not rows:
         return []
     row_window, row_start, row_end, row_label, row_score = zip(*rows, strict=True)
     n = len(windows)
     start, end, keep = responsible_windows(
-        np.zeros(n), [s for s, _ in windows], [e for _, e in windows], [windows[-1][1]],
-        row_window, row_start, row_end,
+        np.zeros(n),
+        [s for s, _ in windows],
+        [e for _, e in windows],
+        [windows[-1][1]],
+        row_window,
+        row_start,
+        row_end,
     )
-    merged = SpanArrays.build(1, np.zeros(len(rows)), start, end, row_label, row_score, labels, keep=keep)
+    merged = SpanArrays.build(
+        1, np.zeros(len(rows)), start, end, row_label, row_score, labels, keep=keep
+    )
     return merged.entities()[0]

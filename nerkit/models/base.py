@@ -85,6 +85,8 @@ class Encoder(nn.Module):
 
 class Fusion(nn.Module):
     output_dim: int
+    # Why this fusion cannot be traced to ONNX (``nerkit export``), or None when it can.
+    onnx_blocker: Optional[str] = None
 
     def forward(self, chars: Tensor, mask: Tensor, lattice: Optional[LatticeBatch]) -> Tensor:
         """chars [B, L, H], mask [B, L] bool -> [B, L, D]."""
@@ -116,6 +118,22 @@ class Decoder(nn.Module):
         if type(self).decode is Decoder.decode:
             raise NotImplementedError(f"{type(self).__name__} must implement decode_spans or decode.")
         return SpanArrays.from_entities(self.decode(hidden, mask), self.scheme.labels)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """The network part of decoding: hidden [B, L, D] -> one float32 score tensor
+        (what ``nerkit export`` puts at the end of the ONNX graph).
+
+        Decoders that implement it and ``spans_from_scores`` can be exported;
+        ``decode_spans(h, m)`` must equal ``spans_from_scores(score_tensor(h, m), m)``.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no score_tensor/spans_from_scores pair, so it cannot be "
+            "exported to ONNX."
+        )
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        """Entities from ``score_tensor``'s output (run by PyTorch or by ONNX Runtime)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot decode exported scores.")
 
     def decode(self, hidden: Tensor, mask: Tensor) -> List[List[Tuple[Entity, float]]]:
         """Entities with a confidence in [0, 1] for each sequence of the batch,

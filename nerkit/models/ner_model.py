@@ -208,6 +208,7 @@ class NERModel(nn.Module):
         progress: Optional[Callable[[int], None]] = None,
         autocast_dtype: Optional[torch.dtype] = None,
         max_tokens: Optional[int] = None,
+        decode_batch: Optional[Callable[[Batch], SpanArrays]] = None,
     ) -> SpanArrays:
         """Scored entities of every record (``seq`` = index in ``examples``), record coordinates.
 
@@ -216,21 +217,27 @@ class NERModel(nn.Module):
         batch), so each batch is one model call with little padding; the
         windows' predictions are merged (``nerkit.data.windows``) and sorted
         back into record order, all in numpy: no Python object per entity.
+        ``decode_batch`` replaces the network (and ``autocast_dtype``): the ONNX
+        backend passes ONNX Runtime's scores through the decoder's decoding.
         """
         was_training = self.training
         if was_training:  # (eval() walks every submodule: not per call when already in eval mode)
             self.eval()
-        device = self.device
+        if decode_batch is None:
+            device = self.device
+
+            def decode_batch(batch: Batch) -> SpanArrays:
+                with torch.autocast(
+                    device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+                ):
+                    return self.decode(batch.to(device))
+
         feats = self.featurize(examples)
         order = sorted(range(len(feats)), key=lambda i: feats[i].length)
         parts: List[SpanArrays] = []
         try:
             for idx in sorted_batches(order, [f.length + 2 for f in feats], batch_size, max_tokens):
-                batch = self.collate([feats[i] for i in idx]).to(device)
-                with torch.autocast(
-                    device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
-                ):
-                    spans = self.decode(batch)
+                spans = decode_batch(self.collate([feats[i] for i in idx]))
                 parts.append(replace(spans, seq=np.asarray(idx, dtype=np.int64)[spans.seq]))
                 if progress is not None:
                     progress(len(idx))

@@ -28,6 +28,7 @@ from torch import nn
 from ..assets import check_assets
 from ..config import check_config, filled_config, interpolated, resolve_section, settings
 from ..data.corpus import read_corpus
+from ..data.labels import label_counts
 from ..errors import ConfigError
 from ..models.batching import Batch, make_batches
 from ..models.io import load_model, save_model
@@ -36,6 +37,7 @@ from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
 from .averaging import NoAveraging, WeightAveraging, Weights
+from .labels import check_corpus_labels, fill_labels
 
 STATE_DIR = "training_state"
 
@@ -170,7 +172,6 @@ class Trainer:
         resolve_device(self.system.device)  # a device this machine lacks fails before anything is read
         # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
         check_assets(written, sections=("corpora",) if resume else ("corpora", "model"))
-        self.cfg = filled_config(cfg)
         self.output_dir = Path(output_dir) if output_dir else None
         self.training = settings(cfg, "training")
         self.corpora = settings(cfg, "corpora")
@@ -196,11 +197,21 @@ class Trainer:
             for name in CHECKPOINTS:
                 recover_dir(self.output_dir / name)
         resume_dir = _resume_dir(resume) if resume else None
+        # labels the config leaves out come from the training corpus (recorded in config.cfg;
+        # the same corpus gives the same labels when resuming)
+        cfg, self.labels_learned, _ = fill_labels(cfg, self.train_examples)
         if resume_dir is not None:
             self.model, _ = load_model(resume_dir, device="cpu")
         else:
             self.model = resolve_section(cfg, "model")
             self.model.initialize([ex.text for ex in self.train_examples + self.dev_examples])
+        self.cfg = filled_config(cfg)
+        check_corpus_labels(
+            self.model.labels,
+            self.train_examples,
+            self.dev_examples,
+            self.corpora.allow_unseen_labels,
+        )
         self.model.to(self.device)
         self.model.train()
 
@@ -290,7 +301,12 @@ class Trainer:
         """Write a model directory; ``raw``: the training weights when the model holds an average."""
         if self.output_dir is None or not self.dist.main:
             return
-        meta = {"step": self.state.step, "epoch": self.state.epoch}
+        meta = {
+            "step": self.state.step,
+            "epoch": self.state.epoch,
+            "labels_learned": self.labels_learned is not None,
+            "label_counts": dict(sorted(label_counts(self.train_examples).items())),
+        }
         if scores is not None:
             meta["scores"] = {k: scores[k] for k in ("precision", "recall", "f1")}
             meta["per_type"] = scores.get("per_type", {})

@@ -34,14 +34,11 @@ import torch
 from ...errors import ConfigError
 from ...types import CMEEE_LABELS, Entity
 from .base import TagScheme
-from .labels import check_entity, label_ids
+from .labels import check_entity, label_ids, require_labels
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
 READING_RULES = ("lenient", "strict")
-
-# Registered builders' defaults (lists, as confection checks them against List[str]; never mutated).
-DEFAULT_LABELS: List[str] = list(CMEEE_LABELS)
 
 
 @dataclass
@@ -314,7 +311,11 @@ class BIOScheme(TagScheme):
 
 
 def bio_scheme(
-    labels: List[str] = DEFAULT_LABELS, priority: Optional[List[str]] = None
+    labels: Optional[List[str]] = None, priority: Optional[List[str]] = None
 ) -> BIOScheme:
-    """One flat BIO layer over ``labels``; overlaps resolved by length, then ``priority``."""
-    return BIOScheme(labels=labels, layers=None, priority=priority, name="nerkit.BIO.v1")
+    """One flat BIO layer over ``labels``; overlaps resolved by length, then ``priority``.
+
+    labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
+    """
+    name = "nerkit.BIO.v1"
+    return BIOScheme(labels=require_labels(labels, name), layers=None, priority=priority, name=name)

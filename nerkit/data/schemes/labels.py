@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
 from ...types import CMEEE_LABELS, Entity
+
+
+def require_labels(labels: Optional[Sequence[str]], name: str) -> Sequence[str]:
+    """``labels``, or a ConfigError when a component is built with none (outside ``nerkit train``,
+    which fills them in from the training corpus)."""
+    if labels is None:
+        raise ConfigError(
+            f"{name}: no `labels`. `nerkit train` learns them from the training corpus when the "
+            "config lists none (and records them in the model directory); to build this component "
+            'directly, list them, e.g. labels = ["疾病", "症状"].'
+        )
+    return labels
 
 
 def label_ids(labels: Sequence[str], name: str) -> Tuple[Tuple[str, ...], Dict[str, int]]:

@@ -14,7 +14,8 @@ from typing import List, Optional, Sequence
 
 from ...errors import ConfigError
 from ...types import CMEEE_LABELS
-from .bio import DEFAULT_LABELS, BIOScheme
+from .bio import BIOScheme
+from .labels import require_labels
 
 
 def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -> List[List[str]]:
@@ -23,7 +24,8 @@ def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -
     if "sym" not in labels or len(labels) < 2:
         raise ConfigError(
             f"{name}: the default layers split 'sym' from the other labels, but `labels` is "
-            f"{labels}. Give `layers` explicitly (a partition of `labels`)."
+            f"{labels}. Give `layers` explicitly (a partition of `labels`), or leave out both "
+            "`labels` and `layers` to learn them from the training corpus."
         )
     return [["sym"], [lab for lab in labels if lab != "sym"]]
 
@@ -44,15 +46,17 @@ class NestedBIOScheme(BIOScheme):
 
 
 def nested_bio_scheme(
-    labels: List[str] = DEFAULT_LABELS,
+    labels: Optional[List[str]] = None,
     layers: Optional[List[List[str]]] = None,
     priority: Optional[List[str]] = None,
 ) -> NestedBIOScheme:
-    """BIO layers partitioning ``labels`` (default: 'sym' / the other labels).
+    """BIO layers partitioning ``labels``.
 
-    layers: a partition of ``labels``; null splits 'sym' from the other labels
-        (the study's layers for the nine CMeEE types).
+    labels: the entity types; left out, ``nerkit train`` learns them from the training corpus,
+    and (with ``layers`` left out too) layers that keep its overlapping types apart.
+    layers: a partition of ``labels``; default with ``labels`` given: ``sym`` / the others.
     """
+    name = "nerkit.NestedBIO.v1"
     return NestedBIOScheme(
-        labels=labels, layers=layers, priority=priority, name="nerkit.NestedBIO.v1"
+        labels=require_labels(labels, name), layers=layers, priority=priority, name=name
     )

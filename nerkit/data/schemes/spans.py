@@ -8,12 +8,11 @@ are left out. Output is sorted by (start, end, label id).
 
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from ...types import CMEEE_LABELS, Entity
 from .base import SpanScheme
-from .bio import DEFAULT_LABELS
-from .labels import check_entity, label_ids
+from .labels import check_entity, label_ids, require_labels
 
 
 class SpanLabelScheme(SpanScheme):
@@ -51,6 +50,9 @@ class SpanLabelScheme(SpanScheme):
         return f"{type(self).__name__}(labels={list(self.labels)})"
 
 
-def span_scheme(labels: List[str] = DEFAULT_LABELS) -> SpanLabelScheme:
-    """(start, end, label id) spans over ``labels``; keeps every entity."""
-    return SpanLabelScheme(labels=labels, name="nerkit.Spans.v1")
+def span_scheme(labels: Optional[List[str]] = None) -> SpanLabelScheme:
+    """(start, end, label id) spans over ``labels``; keeps every entity.
+
+    labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
+    """
+    return SpanLabelScheme(labels=require_labels(labels, "nerkit.Spans.v1"), name="nerkit.Spans.v1")

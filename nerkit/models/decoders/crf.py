@@ -23,10 +23,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ...data.schemes.bio import DEFAULT_LABELS
+from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...spans import SpanArrays
@@ -461,13 +462,22 @@ class CRFDecoder(Decoder):
     @torch.no_grad()
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Viterbi entities of every layer, merged, with mean-marginal scores."""
-        batch = hidden.size(0)
+        return self.spans_from_scores(self.score_tensor(hidden, mask), mask)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """Emissions of every layer [B, layers, L, max tags] (0 past a layer's tags)."""
+        layers = self.emissions(hidden)
+        width = max(e.shape[-1] for e in layers)
+        return torch.stack([F.pad(e, (0, width - e.shape[-1])) for e in layers], 1)
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        batch = scores.size(0)
         if batch == 0:
             return SpanArrays.empty(0, self.scheme.labels)
         mask = mask.bool()
         all_tags, all_conf = [], []
-        layers = zip(self.emissions(hidden), self.crfs, self._decode_constraints, strict=True)
-        for emissions, crf, extra in layers:
+        layers = [scores[:, k, :, : head.out_features] for k, head in enumerate(self.heads)]
+        for emissions, crf, extra in zip(layers, self.crfs, self._decode_constraints, strict=True):
             tags, _ = crf.viterbi(emissions, mask, extra)  # [B, L]
             conf = crf.marginals(emissions, mask).gather(2, tags.unsqueeze(2)).squeeze(2)
             all_tags.append(tags)
@@ -523,14 +533,18 @@ def crf_decoder(
 def crf_nested_decoder(
     dropout: float = 0.1,
     reduction: str = "mean",
-    labels: List[str] = DEFAULT_LABELS,
+    labels: Optional[List[str]] = None,
     constrain_bio: bool = True,
+    layers: Optional[List[List[str]]] = None,
     decoding: str = DEFAULT_DECODING,
 ) -> DecoderFactory:
-    """The "CRF nested" head: NestedBIO (sym / the other types) + a CRF per layer."""
+    """The "CRF nested" head: NestedBIO (sym / the other types) + a CRF per layer.
+
+    labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
+    """
     name = "nerkit.CRFNestedDecoder.v1"
     _check_args(name, dropout, reduction, decoding)
-    scheme = NestedBIOScheme(labels=labels)
+    scheme = NestedBIOScheme(labels=require_labels(labels, name), layers=layers)
 
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)

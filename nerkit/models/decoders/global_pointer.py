@@ -256,13 +256,20 @@ class GlobalPointerDecoder(Decoder):
     @torch.no_grad()
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Every valid span with score > 0, confidence sigmoid(score)."""
-        logits, valid = self.logits(hidden, mask)
+        return self.spans_from_scores(self.score_tensor(hidden, mask), mask)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """Unmasked float32 span scores [B, C, L, L]."""
+        return self.scores(hidden).float()
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        logits, valid = scores, span_mask(mask)
         hits = (logits > 0) & valid  # [B, C, L, L]
         index = hits.nonzero()  # [N, 4]: batch, label, start, end
         probs = torch.sigmoid(logits[hits]).double().cpu().numpy()
         idx = index.cpu().numpy()
         return SpanArrays.build(
-            hidden.size(0), idx[:, 0], idx[:, 2], idx[:, 3], idx[:, 1], probs, self.scheme.labels
+            scores.size(0), idx[:, 0], idx[:, 2], idx[:, 3], idx[:, 1], probs, self.scheme.labels
         )
 
 

@@ -16,14 +16,14 @@ decoded tag at each token (for argmax decoding: the highest probability there).
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.schemes.bio import DEFAULT_LABELS
+from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...spans import SpanArrays
@@ -119,12 +119,18 @@ class LinearDecoder(Decoder):
     @torch.no_grad()
     def decode_spans(self, hidden: Tensor, mask: Tensor) -> SpanArrays:
         """Entities with scores (mean max-probability over their tokens) per sequence."""
-        bsz = hidden.shape[0]
+        return self.spans_from_scores(self.score_tensor(hidden, mask), mask)
+
+    def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
+        """Tag logits [B, K, L, N] (float32, -inf on missing tags)."""
+        return self.logits(hidden)
+
+    def spans_from_scores(self, scores: Tensor, mask: Tensor) -> SpanArrays:
+        bsz = scores.shape[0]
         mask = mask.bool()
-        logits = self.logits(hidden)  # [B, K, L, N]
-        probs = logits.softmax(dim=-1)  # [B, K, L, N]
-        if self.decoding == "constrained" and bsz and hidden.shape[1]:
-            tags = self._constrained_tags(logits.log_softmax(dim=-1), mask)  # [B, K, L]
+        probs = scores.softmax(dim=-1)  # [B, K, L, N]
+        if self.decoding == "constrained" and bsz and scores.shape[2]:
+            tags = self._constrained_tags(scores.log_softmax(dim=-1), mask)  # [B, K, L]
         else:
             tags = probs.argmax(dim=-1)  # [B, K, L]
         tags = tags.masked_fill(~mask[:, None, :], 0)
@@ -174,7 +180,17 @@ def linear_decoder(
 
 
 def linear_nested_decoder(
-    dropout: float = 0.1, labels: List[str] = DEFAULT_LABELS, decoding: str = DEFAULT_DECODING
+    dropout: float = 0.1,
+    labels: Optional[List[str]] = None,
+    layers: Optional[List[List[str]]] = None,
+    decoding: str = DEFAULT_DECODING,
 ) -> Callable[[int], LinearDecoder]:
-    """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder."""
-    return linear_decoder(NestedBIOScheme(labels=labels), dropout, decoding)
+    """The study's linear nested head: NestedBIO (sym / other types) + LinearDecoder.
+
+    labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
+    decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
+    """
+    name = "nerkit.LinearNestedDecoder.v1"
+    return linear_decoder(
+        NestedBIOScheme(labels=require_labels(labels, name), layers=layers), dropout, decoding
+    )

@@ -376,6 +376,11 @@ class FLATFusion(LatticeTransformer):
     """FLAT over the encoder's characters and the lexicon's words; D = input_dim."""
 
     name = "nerkit.FLAT.v1"
+    onnx_blocker = (
+        "its relative position scores are a custom autograd function (_PositionScores) over a "
+        "plan of query chunks computed in Python from each batch's lattice (make_plan), which a "
+        "traced graph would freeze to the shapes of the tracing batch."
+    )
 
     def __init__(
         self,

@@ -1,0 +1,171 @@
+"""doccano JSON Lines (``nerkit.Doccano.v1``, ``nerkit.DoccanoWriter.v1``).
+
+One JSON object per line with the text under ``text`` (older exports: ``data``),
+an optional ``id``, and the entities in either of doccano's two export forms,
+end offsets *exclusive*::
+
+    {"id": 7, "text": "右下腹疼痛", "label": [[0, 3, "部位"], [0, 5, "症状"]]}
+    {"id": 7, "text": "右下腹疼痛", "entities": [{"id": 1, "start_offset": 0, "end_offset": 3, "label": "部位"}]}
+
+A JSON list of such objects is read too. The reader checks every offset
+against the text and every label against ``labels`` (if given); ``relations``
+and other keys are ignored. The writer writes the ``label`` form (``style =
+"entities"`` for the other), keeping every entity, nested ones included.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from ...errors import ConfigError, DataError
+from ...types import Entity, Example
+from ..readers import Corpus
+from .base import (
+    Format,
+    PathLike,
+    WriteReport,
+    add_format,
+    as_corpus,
+    check_reader_labels,
+    check_span,
+    describe,
+    id_value,
+    load_json_records,
+    record_id,
+    unique_entities,
+    write_json_records,
+)
+
+WHAT = 'a doccano record {"text": ..., "label": [[start, end, type]]}'
+
+
+class DoccanoReader:
+    """``reader(path) -> Corpus`` for doccano JSON Lines; see the module docstring."""
+
+    def __init__(self, labels: Optional[Sequence[str]] = None) -> None:
+        self.labels = check_reader_labels(labels, "reader")
+
+    def __call__(self, path: PathLike) -> Corpus:
+        path = Path(path)
+        examples = [
+            self._record(place, rec, i, path)
+            for i, (place, rec) in enumerate(load_json_records(path, "doccano JSONL"))
+        ]
+        return as_corpus(examples, path)
+
+    def _record(self, place: str, rec: Any, index: int, path: Path) -> Example:
+        if not isinstance(rec, dict):
+            raise DataError(
+                f"{place}: expected a JSON object ({WHAT}), got {describe(rec)}. Fix the record."
+            )
+        key = "text" if "text" in rec else "data"
+        text = rec.get(key)
+        if not isinstance(text, str):
+            raise DataError(
+                f"{place}, text: expected a string, got {describe(text)}. Every record needs its 'text'."
+            )
+        entities: List[Entity] = []
+        if "label" in rec and isinstance(rec["label"], list):
+            for j, item in enumerate(rec["label"]):
+                where = f"{place}, label[{j}]"
+                if not (isinstance(item, list) and len(item) == 3):
+                    raise DataError(
+                        f"{where}: expected [start, end, type], got {describe(item)}. Fix the record."
+                    )
+                entities.append(
+                    check_span(where, text, item[0], item[1], item[2], self.labels, exclusive=True)
+                )
+        elif "entities" in rec:
+            raw = rec["entities"]
+            if not isinstance(raw, list):
+                raise DataError(
+                    f"{place}, entities: expected a list, got {describe(raw)}. Fix the record."
+                )
+            for j, item in enumerate(raw):
+                where = f"{place}, entities[{j}]"
+                if not isinstance(item, dict):
+                    raise DataError(
+                        f"{where}: expected an object, got {describe(item)}. Fix the record."
+                    )
+                for k in ("start_offset", "end_offset", "label"):
+                    if k not in item:
+                        raise DataError(
+                            f"{where}.{k}: missing; doccano entities have start_offset, end_offset and label."
+                        )
+                entities.append(
+                    check_span(
+                        where,
+                        text,
+                        item["start_offset"],
+                        item["end_offset"],
+                        item["label"],
+                        self.labels,
+                        exclusive=True,
+                    )
+                )
+        elif rec.get("label") is not None:
+            raise DataError(
+                f"{place}, label: expected a list of [start, end, type], got {describe(rec['label'])}."
+            )
+        return Example(text, entities, index, str(path), record_id(rec.get("id")))
+
+
+class DoccanoWriter:
+    def __init__(self, style: str = "label") -> None:
+        if style not in ("label", "entities"):
+            raise ConfigError(f'writer.style: expected "label" or "entities", got {style!r}.')
+        self.style = style
+
+    def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
+        report = WriteReport(Path(path))
+        records = []
+        for ex in examples:
+            ents = unique_entities(ex)
+            rec: dict = {"id": id_value(ex), "text": ex.text}
+            if self.style == "label":
+                rec["label"] = [[e.start, e.end + 1, e.label] for e in ents]
+            else:
+                rec["entities"] = [
+                    {"id": k, "start_offset": e.start, "end_offset": e.end + 1, "label": e.label}
+                    for k, e in enumerate(ents, start=1)
+                ]
+            records.append(rec)
+            report.records += 1
+            report.entities += len(ents)
+        write_json_records(path, records, lines=True)
+        return report
+
+
+def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
+    """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
+
+    labels: the entity types allowed (null: any).
+    """
+    return DoccanoReader(labels)
+
+
+def doccano_writer(style: str = "label") -> DoccanoWriter:
+    """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
+    return DoccanoWriter(style)
+
+
+def _sniff(path: Path, head: str) -> bool:
+    first = head.lstrip()[:2000]
+    return (
+        first.startswith("{")
+        and ('"label"' in first or '"start_offset"' in first)
+        and '"originalText"' not in first
+    )
+
+
+FORMAT = add_format(
+    Format(
+        "doccano",
+        (".jsonl",),
+        DoccanoReader,
+        lambda **kw: DoccanoWriter(**kw),
+        _sniff,
+        "doccano JSONL",
+    )
+)

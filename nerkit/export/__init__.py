@@ -1,0 +1,1 @@
+"""Model export (``nerkit export``): ONNX graphs and the ONNX Runtime backend."""

@@ -1,0 +1,93 @@
+"""Labels learned from the training corpus: collection, layers, filling a config."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from confection import Config
+
+from nerkit.config import resolve_section
+from nerkit.data.labels import (
+    collect_labels,
+    nesting_layers,
+    overlapping_label_pairs,
+    unknown_labels,
+)
+from nerkit.training.labels import fill_labels
+from nerkit.types import Entity, Example
+
+TRAIN = [
+    Example(
+        "右下腹疼痛三天", [Entity(0, 2, "身体 部位"), Entity(0, 4, "Symptom"), Entity(5, 6, "时间")]
+    ),
+    Example("血钾降低", [Entity(0, 1, "检验"), Entity(0, 3, "Symptom"), Entity(0, 3, "Symptom")]),
+    Example("无", []),
+]
+
+
+def test_collect_and_unknown_labels():
+    assert collect_labels(TRAIN) == sorted(["身体 部位", "Symptom", "时间", "检验"])
+    assert unknown_labels(TRAIN, ["Symptom"]) == {"身体 部位": 1, "时间": 1, "检验": 1}
+
+
+def test_nesting_layers_separate_every_overlapping_pair():
+    rng = random.Random(0)
+    labels = list("abcdefg")
+    examples = []
+    for _ in range(40):
+        ents = []
+        for _ in range(rng.randint(0, 5)):
+            s = rng.randint(0, 20)
+            ents.append(Entity(s, s + rng.randint(0, 4), rng.choice(labels)))
+        examples.append(Example("x" * 30, ents))
+    layers = nesting_layers(examples, labels)
+    assert sorted(itertools.chain(*layers)) == labels  # a partition
+    # brute force: no two labels of one layer have overlapping entities anywhere
+    for ex in examples:
+        for a, b in itertools.combinations(ex.entities, 2):
+            if a.label != b.label and a.start <= b.end and b.start <= a.end:
+                assert not any(a.label in layer and b.label in layer for layer in layers)
+    pairs = overlapping_label_pairs(TRAIN)
+    assert pairs["Symptom"] == {"身体 部位", "检验"}
+    assert nesting_layers(TRAIN, collect_labels(TRAIN)) == [
+        ["Symptom", "时间"],
+        ["检验", "身体 部位"],
+    ]
+
+
+def test_fill_labels_fills_only_what_the_config_leaves_out():
+    cfg = Config().from_str(
+        """
+        [model]
+        [model.decoder]
+        @decoders = "nerkit.LinearDecoder.v1"
+        [model.decoder.scheme]
+        @label_schemes = "nerkit.NestedBIO.v1"
+        [model.other]
+        @label_schemes = "nerkit.Spans.v1"
+        labels = ["x"]
+        """
+    )
+    filled, learned, paths = fill_labels(cfg, TRAIN)
+    assert learned == collect_labels(TRAIN)
+    assert paths == ["model.decoder.scheme.labels", "model.decoder.scheme.layers"]
+    scheme = resolve_section(Config({"s": filled["model"]["decoder"]["scheme"]}), "s")
+    assert scheme.labels == tuple(learned) and scheme.num_layers == 2
+    # the nested pairs survive the encode/decode round trip in separate layers
+    for ex in TRAIN:
+        assert scheme.decode(scheme.encode(ex.entities, len(ex.text))) == sorted(set(ex.entities))
+    assert filled["model"]["other"]["labels"] == ["x"]
+    # listed labels without "sym" and no layers: layers learned; with "sym": the study's split stays
+    listed = Config().from_str(
+        '[model]\n[model.a]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["Symptom", "检验", "身体 部位"]\n'
+        '[model.b]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["sym", "bod"]'
+    )
+    out, none, paths = fill_labels(listed, TRAIN)
+    assert none is None and paths == ["model.a.layers"]
+    assert out["model"]["a"]["layers"] == [["Symptom"], ["检验", "身体 部位"]]
+    _, none, nothing = fill_labels(
+        Config().from_str('[model]\n[model.s]\n@label_schemes = "nerkit.BIO.v1"\nlabels = ["a"]'),
+        TRAIN,
+    )
+    assert none is None and nothing == []
