@@ -34,7 +34,9 @@ def write_encoder_dir(dest: Path, vocab: Path, layers: int, hidden: int, max_len
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(vocab, dest / "vocab.txt")
     n_vocab = sum(1 for _ in vocab.open(encoding="utf8"))
-    config = json.loads((ROOT / "projects/quickstart/tiny-bert/config.json").read_text(encoding="utf8"))
+    config = json.loads(
+        (ROOT / "projects/quickstart/tiny-bert/config.json").read_text(encoding="utf8")
+    )
     config.update(
         hidden_size=hidden,
         num_hidden_layers=layers,
@@ -44,7 +46,9 @@ def write_encoder_dir(dest: Path, vocab: Path, layers: int, hidden: int, max_len
         max_position_embeddings=max(512, max_length),
     )
     (dest / "config.json").write_text(json.dumps(config, indent=2), encoding="utf8")
-    shutil.copyfile(ROOT / "projects/quickstart/tiny-bert/tokenizer_config.json", dest / "tokenizer_config.json")
+    shutil.copyfile(
+        ROOT / "projects/quickstart/tiny-bert/tokenizer_config.json", dest / "tokenizer_config.json"
+    )
 
 
 def main() -> None:
@@ -52,7 +56,9 @@ def main() -> None:
     ap.add_argument("output", type=Path, help="model directory to write")
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--hidden", type=int, default=768)
-    ap.add_argument("--max-length", type=int, default=512, help="encoder max_length (window = this - 2)")
+    ap.add_argument(
+        "--max-length", type=int, default=512, help="encoder max_length (window = this - 2)"
+    )
     ap.add_argument("--vocab", type=Path, default=VOCAB)
     args = ap.parse_args()
     if not args.vocab.is_file():
@@ -76,7 +82,9 @@ def main() -> None:
         model.eval()
         save_model(model, args.output, cfg, {"note": "random weights, for throughput only"})
     n = sum(p.numel() for p in model.parameters())
-    print(f"wrote {args.output}: {args.layers} layers, width {args.hidden}, {n / 1e6:.1f}M parameters")
+    print(
+        f"wrote {args.output}: {args.layers} layers, width {args.hidden}, {n / 1e6:.1f}M parameters"
+    )
 
 
 if __name__ == "__main__":

@@ -88,7 +88,9 @@ def main() -> None:
     grads_ours = torch.autograd.grad(nll_ours.sum(), [emissions, ours.transitions])
     grads_theirs = torch.autograd.grad(nll_theirs.sum(), [emissions, theirs.transitions])
     max_nll_diff = (nll_ours - nll_theirs).abs().max().item()
-    max_grad_diff = max((a - b).abs().max().item() for a, b in zip(grads_ours, grads_theirs, strict=True))
+    max_grad_diff = max(
+        (a - b).abs().max().item() for a, b in zip(grads_ours, grads_theirs, strict=True)
+    )
     print(
         f"workload: batch {batch} x length {length} x {num_tags} tags, lengths "
         f"{lengths.min().item()}..{lengths.max().item()} (mean {lengths.float().mean():.1f}), "

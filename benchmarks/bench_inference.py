@@ -50,10 +50,16 @@ def _timed(fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path)
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/cmeee/CMeEE_test.json")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "shared/data/cmeee/CMeEE_test.json",
+    )
     ap.add_argument("--limit", type=int, default=0, help="use the first N texts (0: all)")
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--max-tokens", type=int, default=None, help="cap on padded positions per batch")
+    ap.add_argument(
+        "--max-tokens", type=int, default=None, help="cap on padded positions per batch"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0)
@@ -97,20 +103,34 @@ def main() -> None:
     pipe_s, loop_s, fwd_s = [], [], []
     for _ in range(args.repeat):  # alternate, each from a collected heap, results dropped after
         fwd_s.append(_timed(forward_only))
-        pipe_s.append(_timed(lambda: list(nlp.pipe(texts, batch_size=args.batch_size, max_tokens=args.max_tokens))))
+        pipe_s.append(
+            _timed(
+                lambda: list(
+                    nlp.pipe(texts, batch_size=args.batch_size, max_tokens=args.max_tokens)
+                )
+            )
+        )
         loop_s.append(_timed(lambda: [nlp(x) for x in texts]))
 
     n = len(texts)
     loop, pipe, fwd = (statistics.median(x) for x in (loop_s, pipe_s, fwd_s))
     print(f"model: {args.model}  device: {args.device}  threads: {torch.get_num_threads()}")
-    print(f"data: {args.data.name}, {n} texts, {len(order)} windows in {len(batches)} batches, medians of {args.repeat} runs")
+    print(
+        f"data: {args.data.name}, {n} texts, {len(order)} windows in {len(batches)} batches, medians of {args.repeat} runs"
+    )
     print("| method | seconds | texts/s | vs one text per call |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| one text per call | {loop:.2f} | {n / loop:.0f} | 1.0x |")
     cap = f", max {args.max_tokens} tokens" if args.max_tokens else ""
-    print(f"| nlp.pipe (batch {args.batch_size}{cap}) | {pipe:.2f} | {n / pipe:.0f} | {loop / pipe:.1f}x |")
-    print(f"| forward pass alone (pipe's batches) | {fwd:.2f} | {n / fwd:.0f} | {loop / fwd:.1f}x |")
-    print(f"speed-up of pipe per run: {', '.join(f'{a / b:.1f}x' for a, b in zip(loop_s, pipe_s, strict=True))}")
+    print(
+        f"| nlp.pipe (batch {args.batch_size}{cap}) | {pipe:.2f} | {n / pipe:.0f} | {loop / pipe:.1f}x |"
+    )
+    print(
+        f"| forward pass alone (pipe's batches) | {fwd:.2f} | {n / fwd:.0f} | {loop / fwd:.1f}x |"
+    )
+    print(
+        f"speed-up of pipe per run: {', '.join(f'{a / b:.1f}x' for a, b in zip(loop_s, pipe_s, strict=True))}"
+    )
     print(f"same entities: {same}; records out: {n_out} (in: {n}), entities: {n_ents}")
 
 

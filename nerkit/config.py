@@ -106,7 +106,9 @@ class TrainingSettings(_Strict):
     eval_batch_size: int = Field(64, ge=1)
     accumulate_gradient: int = Field(1, ge=1)
     grad_clip: float = Field(1.0, ge=0)  # 0: no clipping
-    eval_frequency: int = Field(0, ge=0)  # optimizer steps between evaluations; 0: end of epoch only
+    eval_frequency: int = Field(
+        0, ge=0
+    )  # optimizer steps between evaluations; 0: end of epoch only
     patience: int = Field(0, ge=0)  # evaluations without improvement before stopping; 0: never
     length_bucketing: bool = True
     bucket_size: int = Field(100, ge=1)  # batches per sorted bucket
@@ -209,7 +211,8 @@ def interpolated(cfg: Config) -> Config:
         return cfg.interpolate()
     except ConfigValidationError as err:
         detail = "; ".join(
-            f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg')}" for e in err.errors or []
+            f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg')}"
+            for e in err.errors or []
         )
         raise ConfigError(
             f"Can't resolve a ${{...}} reference in the config: {detail or err.desc or err.title}"
@@ -225,7 +228,9 @@ def _load_with_bases(path: Path, seen: Tuple[Path, ...]) -> Dict[str, Any]:
         chain = " -> ".join(str(p) for p in (*seen, path.resolve()))
         raise ConfigError(f"Config files extend each other in a cycle: {chain}")
     try:
-        cfg = Config().from_str(_add_parent_sections(path.read_text(encoding="utf8")), interpolate=False)
+        cfg = Config().from_str(
+            _add_parent_sections(path.read_text(encoding="utf8")), interpolate=False
+        )
     except ConfigValidationError as err:
         raise ConfigError(f"{path}: can't parse the config: {err.text.strip()}") from None
     except Exception as err:  # configparser errors
@@ -366,7 +371,11 @@ def validate_config(cfg: Config, initialize: bool = True) -> List[str]:
     data = _to_dict(cfg)
     problems: List[str] = []
     problems.extend(_check_initialize(data))
-    data = with_initialize(data) if initialize else {k: v for k, v in data.items() if k != INIT_SECTION}
+    data = (
+        with_initialize(data)
+        if initialize
+        else {k: v for k, v in data.items() if k != INIT_SECTION}
+    )
     for section in ("model", "corpora", "training"):
         if section not in data:
             problems.append(f"[{section}]: missing section.")
@@ -389,7 +398,11 @@ def with_initialize(data: Dict[str, Any]) -> Dict[str, Any]:
     (what training builds), and without the ``[initialize]`` section."""
     out = {k: v for k, v in data.items() if k != INIT_SECTION}
     init = data.get(INIT_SECTION) or {}
-    if isinstance(init, dict) and isinstance(init.get("model"), dict) and isinstance(out.get("model"), dict):
+    if (
+        isinstance(init, dict)
+        and isinstance(init.get("model"), dict)
+        and isinstance(out.get("model"), dict)
+    ):
         out["model"] = _overlay(out["model"], init["model"])
     return out
 
@@ -459,7 +472,9 @@ def _check_settings(section: str, values: Dict[str, Any], schema: type[BaseModel
             elif e["type"] in ("greater_than_equal", "greater_than"):
                 bound = ctx.get("ge", ctx.get("gt"))
                 op = "at least" if e["type"] == "greater_than_equal" else "more than"
-                out.append(f"{path}: must be {op} {bound}, got {_show(e.get('input'))}. Fix it in the config or with --{path} VALUE.")
+                out.append(
+                    f"{path}: must be {op} {bound}, got {_show(e.get('input'))}. Fix it in the config or with --{path} VALUE."
+                )
             elif e["type"] == "extra_forbidden":
                 out.append(
                     f"{path}: unknown setting{_suggest(str(e['loc'][0]), fields)}. "
@@ -512,7 +527,11 @@ def _check_promises(node: Dict[str, Any], path: str, problems: List[str]) -> Non
         where = f"{path}.{arg}"
         if arg not in params:
             if not var_kw:
-                names = [p for p in params if params[p].kind not in (params[p].VAR_POSITIONAL, params[p].VAR_KEYWORD)]
+                names = [
+                    p
+                    for p in params
+                    if params[p].kind not in (params[p].VAR_POSITIONAL, params[p].VAR_KEYWORD)
+                ]
                 problems.append(
                     f"{where}: '{name}' has no argument '{arg}'{_suggest(arg, names)}. "
                     f"Its arguments: {', '.join(names) or '(none)'}."
@@ -628,4 +647,6 @@ def filled_config(cfg: Config) -> Config:
             for field, info in schema.model_fields.items():
                 if field not in data[name] and not info.is_required():
                     data[name][field] = info.default
-    return Config(data, section_order=["paths", "system", "corpora", "model", INIT_SECTION, "training"])
+    return Config(
+        data, section_order=["paths", "system", "corpora", "model", INIT_SECTION, "training"]
+    )

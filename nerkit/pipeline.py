@@ -1,10 +1,10 @@
 """Using a trained model from Python::
 
-    import nerkit
-    nlp = nerkit.load("runs/q/model-best")
-    nlp("患者右下腹疼痛三天")          # -> [Span(start=2, end=6, type='sym', ...), ...]
-    for spans in nlp.pipe(texts, batch_size=64):
-        ...
+import nerkit
+nlp = nerkit.load("runs/q/model-best")
+nlp("患者右下腹疼痛三天")          # -> [Span(start=2, end=6, type='sym', ...), ...]
+for spans in nlp.pipe(texts, batch_size=64):
+    ...
 """
 
 from __future__ import annotations
@@ -36,7 +36,13 @@ class Span(NamedTuple):
     score: float
 
     def to_dict(self) -> dict:
-        return {"start_idx": self.start, "end_idx": self.end, "type": self.type, "entity": self.text, "score": self.score}
+        return {
+            "start_idx": self.start,
+            "end_idx": self.end,
+            "type": self.type,
+            "entity": self.text,
+            "score": self.score,
+        }
 
 
 _new_span = partial(tuple.__new__, Span)
@@ -108,7 +114,9 @@ class Pipeline:
                 i = next(i for i, t in enumerate(chunk) if not isinstance(t, str))
                 raise InputError(_not_text(chunk[i], f"item {done + i} of nlp.pipe(texts)"))
             done += len(chunk)
-            spans = self._predict([Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size, max_tokens)
+            spans = self._predict(
+                [Example(text=t, index=i) for i, t in enumerate(chunk)], batch_size, max_tokens
+            )
             bounds = spans.bounds()
             starts, ends = spans.start.tolist(), spans.end.tolist()
             stops = (spans.end + 1).tolist()
@@ -118,7 +126,12 @@ class Pipeline:
                 a, b = bounds[i], bounds[i + 1]
                 # one Span per entity, built by C-level map/zip (no Python frame per entity)
                 texts = map(text.__getitem__, map(slice, starts[a:b], stops[a:b]))
-                yield list(map(_new_span, zip(starts[a:b], ends[a:b], names[a:b], texts, scores[a:b], strict=True)))
+                yield list(
+                    map(
+                        _new_span,
+                        zip(starts[a:b], ends[a:b], names[a:b], texts, scores[a:b], strict=True),
+                    )
+                )
 
     def _predict(
         self, examples: Sequence[Example], batch_size: int, max_tokens: Optional[int], progress=None
@@ -126,7 +139,11 @@ class Pipeline:
         dev = self.model.device
         dtype = torch.bfloat16 if dev.type == "cuda" and torch.cuda.is_bf16_supported() else None
         return self.model.predict_spans(
-            examples, batch_size=batch_size, progress=progress, autocast_dtype=dtype, max_tokens=max_tokens
+            examples,
+            batch_size=batch_size,
+            progress=progress,
+            autocast_dtype=dtype,
+            max_tokens=max_tokens,
         )
 
     def predict_examples(
@@ -144,7 +161,9 @@ class Pipeline:
             with Progress(transient=True) as bar:
                 n_windows = sum(len(self.model.windows(len(ex.text))) for ex in examples)
                 task = bar.add_task("predicting", total=n_windows)
-                preds = self._predict(examples, batch_size, max_tokens, progress=lambda n: bar.advance(task, n))
+                preds = self._predict(
+                    examples, batch_size, max_tokens, progress=lambda n: bar.advance(task, n)
+                )
         return [[e for e, _ in p] for p in preds.entities()]
 
     def read(

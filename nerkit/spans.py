@@ -59,14 +59,20 @@ class SpanArrays:
         of its rows is kept; its score is still the best over all its rows.
         """
         labels = tuple(labels)
-        seq, start, end, label = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (seq, start, end, label))
+        seq, start, end, label = (
+            np.asarray(a, dtype=np.int64).reshape(-1) for a in (seq, start, end, label)
+        )
         score = np.asarray(score, dtype=np.float64).reshape(-1)
         if len(seq) == 0:
             return cls.empty(size, labels)
-        rank = np.argsort(np.argsort(np.asarray(labels, dtype=object)))[label]  # alphabetical rank of the name
+        rank = np.argsort(np.argsort(np.asarray(labels, dtype=object)))[
+            label
+        ]  # alphabetical rank of the name
         # sort by (seq, start, end, label name): one composite int64 key (one sort) when it fits
         n_lab, n_pos = len(labels), int(max(start.max(), end.max())) + 1
-        if (int(seq.max()) + 1) * n_pos * n_pos * n_lab < 2**62 and min(seq.min(), start.min()) >= 0:
+        if (int(seq.max()) + 1) * n_pos * n_pos * n_lab < 2**62 and min(
+            seq.min(), start.min()
+        ) >= 0:
             key = ((seq * n_pos + start) * n_pos + end) * n_lab + rank
             order = np.argsort(key, kind="stable")
             key = key[order]
@@ -76,7 +82,9 @@ class SpanArrays:
             order = np.lexsort((rank, end, start, seq))
             s, a, e, r = seq[order], start[order], end[order], rank[order]
             first = np.ones(len(s), dtype=bool)
-            first[1:] = (s[1:] != s[:-1]) | (a[1:] != a[:-1]) | (e[1:] != e[:-1]) | (r[1:] != r[:-1])
+            first[1:] = (
+                (s[1:] != s[:-1]) | (a[1:] != a[:-1]) | (e[1:] != e[:-1]) | (r[1:] != r[:-1])
+            )
         groups = np.flatnonzero(first)  # first row of each distinct entity
         best = np.maximum.reduceat(score[order], groups)
         rows = order[groups]
@@ -96,7 +104,9 @@ class SpanArrays:
         if not parts:
             raise ValueError("SpanArrays.concat needs at least one part.")
         fields = ("seq", "start", "end", "label", "score")
-        return cls(size, *(np.concatenate([getattr(p, f) for p in parts]) for f in fields), parts[0].labels)
+        return cls(
+            size, *(np.concatenate([getattr(p, f) for p in parts]) for f in fields), parts[0].labels
+        )
 
     @classmethod
     def from_entities(
@@ -105,7 +115,11 @@ class SpanArrays:
         """Lists of ``(Entity, score)`` per sequence -> sorted, de-duplicated arrays."""
         labels = tuple(labels)
         index = {name: i for i, name in enumerate(labels)}
-        rows = [(b, e.start, e.end, e.label, float(s)) for b, ents in enumerate(per_seq) for e, s in ents]
+        rows = [
+            (b, e.start, e.end, e.label, float(s))
+            for b, ents in enumerate(per_seq)
+            for e, s in ents
+        ]
         unknown = sorted({r[3] for r in rows} - index.keys())
         if unknown:
             raise ValueError(f"entity labels {unknown} are not among the labels {list(labels)}.")

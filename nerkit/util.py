@@ -72,7 +72,20 @@ def _fsync_tree(root: Path) -> None:
 
 
 # First path components that name a project's own folders, never a hub organisation.
-LOCAL_ROOTS = frozenset({"assets", "models", "model", "runs", "data", "projects", "configs", "checkpoints", "outputs", "output"})
+LOCAL_ROOTS = frozenset(
+    {
+        "assets",
+        "models",
+        "model",
+        "runs",
+        "data",
+        "projects",
+        "configs",
+        "checkpoints",
+        "outputs",
+        "output",
+    }
+)
 HUB_ID_RE = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
@@ -91,7 +104,11 @@ def looks_local(name: str) -> bool:
         return True
     if Path(name).expanduser().exists():
         return True
-    if name.startswith(("/", "./", "../", "~", ".\\", "..\\")) or "\\" in name or re.match(r"[A-Za-z]:", name):
+    if (
+        name.startswith(("/", "./", "../", "~", ".\\", "..\\"))
+        or "\\" in name
+        or re.match(r"[A-Za-z]:", name)
+    ):
         return True
     if not HUB_ID_RE.fullmatch(name):
         return True
@@ -139,5 +156,7 @@ def resolve_device(name: str, setting: str = "system.device") -> torch.device:
                 f"cuda:0 to cuda:{count - 1}. Use {flag} cuda:0 (or auto)."
             )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"{setting}: 'mps' was asked for but MPS is not available here. Use {flag} cpu (or auto).")
+        raise ConfigError(
+            f"{setting}: 'mps' was asked for but MPS is not available here. Use {flag} cpu (or auto)."
+        )
     return dev

@@ -163,7 +163,11 @@ def run_steps(strategy, model: TinyNER, batches, scale: float, grad_scale: float
     losses = []
     for batch in batches:
         losses.append(
-            strategy.step(model, lambda b=batch: model.loss(b) * scale, lambda loss: (loss * grad_scale).backward())
+            strategy.step(
+                model,
+                lambda b=batch: model.loss(b) * scale,
+                lambda loss: (loss * grad_scale).backward(),
+            )
         )
     return losses
 
@@ -228,7 +232,9 @@ def test_grad_scaler_with_accumulation_matches_manual_after_unscale(kind):
     strategy = CASES[kind][0]()
     batches = [make_batch(11), make_batch(12)]
     for batch in batches:
-        strategy.step(model, lambda b=batch: model.loss(b) * 0.5, lambda loss: scaler.scale(loss).backward())
+        strategy.step(
+            model, lambda b=batch: model.loss(b) * 0.5, lambda loss: scaler.scale(loss).backward()
+        )
     scaler.unscale_(optimizer)
     manual = CASES[kind][1]
     assert_grads(model, add(manual(reference, batches[0], 0.5), manual(reference, batches[1], 0.5)))
@@ -372,7 +378,11 @@ def test_registered_builders_and_config_errors():
         """
     )
     out = registry.resolve(cfg)
-    assert isinstance(out["a"], PGD) and (out["a"].epsilon, out["a"].alpha, out["a"].steps) == (0.5, 0.3, 2)
+    assert isinstance(out["a"], PGD) and (out["a"].epsilon, out["a"].alpha, out["a"].steps) == (
+        0.5,
+        0.3,
+        2,
+    )
     assert isinstance(out["b"], FreeLB) and out["b"].steps == 3
     assert isinstance(out["c"], FGM) and out["c"].epsilon == 1.0
     assert isinstance(out["d"], NoAdversarial)

@@ -77,7 +77,13 @@ def test_checkpoint_complete_or_absent_after_sigkill(tmp_path: Path):
     seen_complete = 0
     for _ in range(5):
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(tmp_path / "out"), json.dumps(overrides), str(QUICKSTART)],
+            [
+                sys.executable,
+                str(script),
+                str(tmp_path / "out"),
+                json.dumps(overrides),
+                str(QUICKSTART),
+            ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -135,11 +141,25 @@ def test_two_gloo_processes_train_the_same_model(tmp_path: Path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [
-            sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-            "--master-addr", "127.0.0.1", "--master-port", str(_free_port()),
-            str(script), str(out), json.dumps(overrides), str(QUICKSTART),
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(_free_port()),
+            str(script),
+            str(out),
+            json.dumps(overrides),
+            str(QUICKSTART),
         ],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     r0 = json.loads((out / "rank0.json").read_text())

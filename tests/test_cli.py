@@ -19,7 +19,10 @@ runner = CliRunner()
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli")
     logger = {"@loggers": "nerkit.DefaultLoggers.v1", "progress_bar": False}
-    result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(out), *cli_args(**{"training.logger": logger})])
+    result = runner.invoke(
+        app,
+        ["train", str(QUICKSTART), "--output", str(out), *cli_args(**{"training.logger": logger})],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -32,7 +35,9 @@ def test_help_lists_commands():
 
 def test_score_perfect_and_json(tmp_path: Path):
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["score", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "--output", str(out)])
+    result = runner.invoke(
+        app, ["score", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
     assert m["precision"] == m["recall"] == m["f1"] == 1.0
@@ -40,17 +45,31 @@ def test_score_perfect_and_json(tmp_path: Path):
 
 
 def test_score_hand_computed(tmp_path: Path):
-    gold = [{"text": "右下腹疼痛", "entities": [
-        {"start_idx": 0, "end_idx": 4, "type": "sym", "entity": "右下腹疼痛"},
-        {"start_idx": 0, "end_idx": 2, "type": "bod", "entity": "右下腹"}]}]
-    pred = [{"text": "右下腹疼痛", "entities": [
-        {"start_idx": 0, "end_idx": 4, "type": "sym"},
-        {"start_idx": 0, "end_idx": 1, "type": "bod"},
-        {"start_idx": 3, "end_idx": 4, "type": "sym"}]}]
+    gold = [
+        {
+            "text": "右下腹疼痛",
+            "entities": [
+                {"start_idx": 0, "end_idx": 4, "type": "sym", "entity": "右下腹疼痛"},
+                {"start_idx": 0, "end_idx": 2, "type": "bod", "entity": "右下腹"},
+            ],
+        }
+    ]
+    pred = [
+        {
+            "text": "右下腹疼痛",
+            "entities": [
+                {"start_idx": 0, "end_idx": 4, "type": "sym"},
+                {"start_idx": 0, "end_idx": 1, "type": "bod"},
+                {"start_idx": 3, "end_idx": 4, "type": "sym"},
+            ],
+        }
+    ]
     (tmp_path / "g.json").write_text(json.dumps(gold, ensure_ascii=False), encoding="utf8")
     (tmp_path / "p.json").write_text(json.dumps(pred, ensure_ascii=False), encoding="utf8")
     out = tmp_path / "m.json"
-    result = runner.invoke(app, ["score", str(tmp_path / "g.json"), str(tmp_path / "p.json"), "-o", str(out)])
+    result = runner.invoke(
+        app, ["score", str(tmp_path / "g.json"), str(tmp_path / "p.json"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     m = json.loads(out.read_text())
     assert m["precision"] == pytest.approx(1 / 3)
@@ -93,8 +112,22 @@ def test_debug_vectors(tmp_path: Path):
 def test_registry_lists_every_kind():
     result = runner.invoke(app, ["registry"])
     assert result.exit_code == 0
-    for kind in ("encoders", "segmenters", "vectors", "fusions", "decoders", "label_schemes", "readers", "writers",
-                 "adversarial", "averaging", "optimizers", "schedules", "loggers", "models"):
+    for kind in (
+        "encoders",
+        "segmenters",
+        "vectors",
+        "fusions",
+        "decoders",
+        "label_schemes",
+        "readers",
+        "writers",
+        "adversarial",
+        "averaging",
+        "optimizers",
+        "schedules",
+        "loggers",
+        "models",
+    ):
         assert f"{kind} (" in result.output
     bad = runner.invoke(app, ["registry", "decoder"])
     assert bad.exit_code == 1 and "Did you mean 'decoders'?" in bad.output
@@ -102,16 +135,32 @@ def test_registry_lists_every_kind():
 
 def test_visualize_from_model_and_from_predictions(run_dir: Path, tmp_path: Path):
     page = tmp_path / "page.html"
-    result = runner.invoke(app, ["visualize", str(run_dir / "model-best"), str(CORPUS / "dev.json"),
-                                 "--gold", str(CORPUS / "dev.json"), "--limit", "5", "-o", str(page)])
+    result = runner.invoke(
+        app,
+        [
+            "visualize",
+            str(run_dir / "model-best"),
+            str(CORPUS / "dev.json"),
+            "--gold",
+            str(CORPUS / "dev.json"),
+            "--limit",
+            "5",
+            "-o",
+            str(page),
+        ],
+    )
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf8")
-    assert html.count('class="rec"') == 5 or html.count("class=\"rec\"") >= 5
+    assert html.count('class="rec"') == 5 or html.count('class="rec"') >= 5
     page2 = tmp_path / "page2.html"
-    result = runner.invoke(app, ["visualize", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "-o", str(page2)])
+    result = runner.invoke(
+        app, ["visualize", str(CORPUS / "dev.json"), str(CORPUS / "dev.json"), "-o", str(page2)]
+    )
     assert result.exit_code == 0, result.output
     gold = json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))
-    assert page2.read_text(encoding="utf8").count("data-label=") >= sum(len(r["entities"]) for r in gold)
+    assert page2.read_text(encoding="utf8").count("data-label=") >= sum(
+        len(r["entities"]) for r in gold
+    )
 
 
 def test_plot_from_training_log(run_dir: Path, tmp_path: Path):
@@ -125,7 +174,17 @@ def test_plot_from_training_log(run_dir: Path, tmp_path: Path):
 def test_predict_cmeee_test_file(run_dir: Path, tmp_path: Path, shared_data: Path):
     src = needs_shared("cmeee/CMeEE_test.json")
     out = tmp_path / "CMeEE_test.json"
-    args = ["predict", str(run_dir / "model-best"), str(src), "-o", str(out), "--device", "cpu", "--max-tokens", "4096"]
+    args = [
+        "predict",
+        str(run_dir / "model-best"),
+        str(src),
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+        "--max-tokens",
+        "4096",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text(encoding="utf8"))
@@ -156,8 +215,12 @@ def test_readme_torch_install_is_the_cpu_wheel_index_and_ci_uses_it():
     assert f"pip install torch==2.13.0 --index-url {cpu} && pip install -e" in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf8")
     install = re.search(r"^pip install .*torch==2\.13\.0.*$", ci, re.M).group(0)
-    assert f"--index-url {cpu}" in install and "--retries 1" in install and "--timeout 15" in install
-    assert "torch.version.cuda is not None or nvidia" in ci and ci.index(install) < ci.index("pip install -q -e")
+    assert (
+        f"--index-url {cpu}" in install and "--retries 1" in install and "--timeout 15" in install
+    )
+    assert "torch.version.cuda is not None or nvidia" in ci and ci.index(install) < ci.index(
+        "pip install -q -e"
+    )
     assert ci.rstrip().endswith(".ci/no-shared")  # the tests that read ../shared, without it
 
 
@@ -175,7 +238,9 @@ def test_readme_commands_write_only_ignored_files():
                 outputs += re.findall(r"(?:-o|--output)\s+(\S+)", line)
     assert len(outputs) >= 8, outputs
     ignored = subprocess.run(
-        ["git", "-C", str(ROOT), "check-ignore", "--no-index", *outputs], capture_output=True, text=True
+        ["git", "-C", str(ROOT), "check-ignore", "--no-index", *outputs],
+        capture_output=True,
+        text=True,
     ).stdout.split()
     assert sorted(ignored) == sorted(outputs), f"not ignored by git: {set(outputs) - set(ignored)}"
 
@@ -189,8 +254,13 @@ def test_documented_debug_data_on_best_cfg_names_the_real_asset_path(cwd, monkey
         pytest.skip("the CMeEE assets are in place here: nothing is missing")
     monkeypatch.chdir(ROOT / cwd)
     config = "configs/best.cfg" if cwd == "." else str(ROOT / "configs" / "best.cfg")
-    assert f"nerkit debug data {config}" in (ROOT / "docs" / "getting-started.md").read_text("utf8") or cwd != "."
+    assert (
+        f"nerkit debug data {config}" in (ROOT / "docs" / "getting-started.md").read_text("utf8")
+        or cwd != "."
+    )
     result = runner.invoke(app, ["debug", "data", config])
     assert result.exit_code == 1, result.output
-    assert str(ROOT / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json") in result.output
+    assert (
+        str(ROOT / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json") in result.output
+    )
     assert "Traceback" not in result.output

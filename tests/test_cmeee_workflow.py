@@ -75,7 +75,9 @@ def test_check_assets_missing_and_incomplete(asset_tree: Path, capsys):
     rc = check_assets.main(["--root", str(asset_tree)])
     out = capsys.readouterr().out
     assert rc == 1
-    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith(("ok", "PROBLEM"))}
+    lines = {
+        line.split()[1]: line for line in out.splitlines() if line.startswith(("ok", "PROBLEM"))
+    }
     assert lines["medvec"].startswith("PROBLEM")
     assert "missing" in lines["medvec"] and "Chinese-Word2vec-Medicine" in lines["medvec"]
     assert lines["bert"].startswith("PROBLEM")
@@ -93,9 +95,16 @@ def test_check_assets_checksums(asset_tree: Path, capsys):
     rc = check_assets.main(["--root", str(asset_tree), "--sha256", "sgns=" + "0" * 64])
     out = capsys.readouterr().out
     assert rc == 1
-    assert f"checksum mismatch: {asset_tree / 'assets' / 'sgns.merge.word'} has SHA-256 {good}" in out
+    assert (
+        f"checksum mismatch: {asset_tree / 'assets' / 'sgns.merge.word'} has SHA-256 {good}" in out
+    )
     # --no-checksums skips the comparison
-    assert check_assets.main(["--root", str(asset_tree), "--sha256", "sgns=" + "0" * 64, "--no-checksums"]) == 0
+    assert (
+        check_assets.main(
+            ["--root", str(asset_tree), "--sha256", "sgns=" + "0" * 64, "--no-checksums"]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert check_assets.main(["--root", str(asset_tree), "--sha256", "sgns=xyz"]) == 2
 
@@ -107,22 +116,32 @@ def test_check_assets_pkuseg_archive_checksum(asset_tree: Path):
     (med.parent / "medicine.zip").write_bytes(b"not the release")
     res = check_assets.check_asset(asset, med)
     assert not res.ok and "medicine.zip has SHA-256" in res.message
-    mine = check_assets.Asset(**{**asset.__dict__, "archive_sha256": hashlib.sha256(b"not the release").hexdigest()})
+    mine = check_assets.Asset(
+        **{**asset.__dict__, "archive_sha256": hashlib.sha256(b"not the release").hexdigest()}
+    )
     res = check_assets.check_asset(mine, med)
     assert res.ok and res.message == "medicine.zip sha256 ok"
 
 
 def test_check_assets_only_what_the_config_uses(asset_tree: Path, capsys):
     shutil.rmtree(asset_tree / "assets" / "chinese-roberta-wwm-ext-large")
-    rc = check_assets.main(["--root", str(asset_tree), "--config", str(CONFIGS / "bert-linear-nested.cfg")])
+    rc = check_assets.main(
+        ["--root", str(asset_tree), "--config", str(CONFIGS / "bert-linear-nested.cfg")]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     keys = [line.split()[1] for line in out.splitlines() if line.startswith(("ok", "PROBLEM"))]
     assert keys == ["bert", "dev", "train"]
     # an overridden path is the user's file: presence only, advice names the override
     rc = check_assets.main(
-        ["--root", str(asset_tree), "--config", str(CONFIGS / "bert-linear-nested.cfg"),
-         "--paths.train", "assets/cmeee-split/train.json"]
+        [
+            "--root",
+            str(asset_tree),
+            "--config",
+            str(CONFIGS / "bert-linear-nested.cfg"),
+            "--paths.train",
+            "assets/cmeee-split/train.json",
+        ]
     )
     out = capsys.readouterr().out
     assert rc == 1
@@ -136,7 +155,10 @@ def test_check_assets_rejects_other_overrides():
 
 
 def test_referenced_paths():
-    data = {"paths": {"a": "x", "b": "${paths.a}"}, "model": {"enc": {"name": "${paths.bert}"}, "x": ["${paths.c}/y"]}}
+    data = {
+        "paths": {"a": "x", "b": "${paths.a}"},
+        "model": {"enc": {"name": "${paths.bert}"}, "x": ["${paths.c}/y"]},
+    }
     assert check_assets.referenced_paths(data) == {"bert", "c"}
 
 
@@ -188,8 +210,12 @@ def test_split_dev_errors(tmp_path: Path, capsys):
 def _run(runs: Path, name: str, p: float, r: float, f: float, dev: str = "CMeEE_dev.json") -> Path:
     best = runs / name / "model-best"
     best.mkdir(parents=True)
-    (best / "meta.json").write_text(json.dumps({"step": 10, "scores": {"precision": p, "recall": r, "f1": f}}))
-    (best / "config.cfg").write_text(f'[paths]\ndev = "assets/x/{dev}"\n\n[corpora]\ndev = ${{paths.dev}}\n')
+    (best / "meta.json").write_text(
+        json.dumps({"step": 10, "scores": {"precision": p, "recall": r, "f1": f}})
+    )
+    (best / "config.cfg").write_text(
+        f'[paths]\ndev = "assets/x/{dev}"\n\n[corpora]\ndev = ${{paths.dev}}\n'
+    )
     return runs / name
 
 
@@ -199,25 +225,72 @@ def test_collect_results_table(tmp_path: Path, capsys):
     best = _run(runs, "best", 0.7, 0.6, 0.65, dev="eval.json")
     _run(runs, "my-own", 0.1, 0.2, 0.3)
     (runs / "empty").mkdir()
-    assert collect_results.main(["--record", str(best), "--f1", "66.5", "--precision", "65", "--recall", "68"]) == 0
+    assert (
+        collect_results.main(
+            ["--record", str(best), "--f1", "66.5", "--precision", "65", "--recall", "68"]
+        )
+        == 0
+    )
     assert json.loads((best / "test-metrics.json").read_text()) == {
-        "precision": 0.65, "recall": 0.68, "f1": 0.665, "source": "CBLUE leaderboard"
+        "precision": 0.65,
+        "recall": 0.68,
+        "f1": 0.665,
+        "source": "CBLUE leaderboard",
     }
     capsys.readouterr()
     out_file = tmp_path / "results.md"
-    assert collect_results.main([str(runs), "--configs", str(CONFIGS), "--output", str(out_file)]) == 0
+    assert (
+        collect_results.main([str(runs), "--configs", str(CONFIGS), "--output", str(out_file)]) == 0
+    )
     table = capsys.readouterr().out
     assert out_file.read_text(encoding="utf8") == table
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-            for line in table.splitlines() if line.startswith("| `")}
-    assert rows["`bert-linear-nested`"] == ["62.684", "60.000", "50.000", "55.000", "CMeEE_dev.json", "–", "–", "–", "–"]
-    assert rows["`best`"] == ["66.032", "70.000", "60.000", "65.000", "eval.json", "65.000", "68.000", "66.500", "+0.468"]
-    assert rows["`my-own`"] == ["–", "10.000", "20.000", "30.000", "CMeEE_dev.json", "–", "–", "–", "–"]
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in table.splitlines()
+        if line.startswith("| `")
+    }
+    assert rows["`bert-linear-nested`"] == [
+        "62.684",
+        "60.000",
+        "50.000",
+        "55.000",
+        "CMeEE_dev.json",
+        "–",
+        "–",
+        "–",
+        "–",
+    ]
+    assert rows["`best`"] == [
+        "66.032",
+        "70.000",
+        "60.000",
+        "65.000",
+        "eval.json",
+        "65.000",
+        "68.000",
+        "66.500",
+        "+0.468",
+    ]
+    assert rows["`my-own`"] == [
+        "–",
+        "10.000",
+        "20.000",
+        "30.000",
+        "CMeEE_dev.json",
+        "–",
+        "–",
+        "–",
+        "–",
+    ]
     assert "`empty`" not in rows
     # study experiments without a run are listed too, in the study's order (by reported F1)
     assert rows["`roberta-flat-pkuseg-pgd`"][0] == "64.482"
     names = list(rows)
-    assert names.index("`bert-linear-nested`") < names.index("`roberta-flat-pkuseg`") < names.index("`best`")
+    assert (
+        names.index("`bert-linear-nested`")
+        < names.index("`roberta-flat-pkuseg`")
+        < names.index("`best`")
+    )
     assert names[-1] == "`my-own`"
     assert "Test scores from: CBLUE leaderboard." in table
 
@@ -247,7 +320,9 @@ def test_collect_results_errors(tmp_path: Path, capsys):
 def _make(*args: str) -> str:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    res = subprocess.run(["make", "-n", *args], cwd=PROJECT, capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        ["make", "-n", *args], cwd=PROJECT, capture_output=True, text=True, check=True
+    )
     return res.stdout
 
 
@@ -268,10 +343,14 @@ def test_makefile_train_commands():
 
 
 def test_makefile_evaluate_submission_results():
-    assert "nerkit evaluate runs/x/model-best assets/cmeee-split/eval.json" in _make("evaluate", "EXP=x", "SPLIT=1")
+    assert "nerkit evaluate runs/x/model-best assets/cmeee-split/eval.json" in _make(
+        "evaluate", "EXP=x", "SPLIT=1"
+    )
     out = _make("submission", "EXP=x")
     assert "nerkit predict runs/x/model-best assets/cmeee/CMeEE_test.json" in out
     assert "--output runs/x/submission/CMeEE_test.json" in out
     assert "python -m zipfile -c runs/x/submission.zip runs/x/submission/CMeEE_test.json" in out
-    assert "python collect_results.py runs --configs ../../configs --output results.md" in _make("results")
+    assert "python collect_results.py runs --configs ../../configs --output results.md" in _make(
+        "results"
+    )
     assert "split_dev.py assets/cmeee/CMeEE_dev.json --out assets/cmeee-split" in _make("split-dev")

@@ -16,12 +16,30 @@ from .conftest import QUICKSTART, fast_config
 
 def test_parse_overrides_types():
     got = parse_overrides(
-        ["--training.max_epochs", "3", "--paths.train=x.json", "--a.b", "true", "--a.c", "null", "--a.d", "[1, 2]"]
+        [
+            "--training.max_epochs",
+            "3",
+            "--paths.train=x.json",
+            "--a.b",
+            "true",
+            "--a.c",
+            "null",
+            "--a.d",
+            "[1, 2]",
+        ]
     )
-    assert got == {"training.max_epochs": 3, "paths.train": "x.json", "a.b": True, "a.c": None, "a.d": [1, 2]}
+    assert got == {
+        "training.max_epochs": 3,
+        "paths.train": "x.json",
+        "a.b": True,
+        "a.c": None,
+        "a.d": [1, 2],
+    }
 
 
-@pytest.mark.parametrize("bad", [["training.max_epochs", "3"], ["--training.max_epochs"], ["--max_epochs", "3"]])
+@pytest.mark.parametrize(
+    "bad", [["training.max_epochs", "3"], ["--training.max_epochs"], ["--max_epochs", "3"]]
+)
 def test_parse_overrides_errors(bad):
     with pytest.raises(ConfigError):
         parse_overrides(bad)
@@ -33,13 +51,18 @@ def test_quickstart_is_valid():
 
 
 def test_override_applies():
-    cfg = load_config(QUICKSTART, {"training.max_epochs": 3, "paths.train": "x.json"}, interpolate=True)
+    cfg = load_config(
+        QUICKSTART, {"training.max_epochs": 3, "paths.train": "x.json"}, interpolate=True
+    )
     assert cfg["training"]["max_epochs"] == 3
     assert cfg["corpora"]["train"] == "x.json"
 
 
 def test_override_unknown_section():
-    with pytest.raises(ConfigError, match=r"--trainig.max_epochs: the config has no section 'trainig' \(did you mean 'training'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"--trainig.max_epochs: the config has no section 'trainig' \(did you mean 'training'\?\)",
+    ):
         load_config(QUICKSTART, {"trainig.max_epochs": 3})
 
 
@@ -76,7 +99,10 @@ def test_unknown_settings_key():
 
 def test_unknown_component_argument():
     cfg = load_config(QUICKSTART, {"model.decoder.dropuot": 0.2})
-    with pytest.raises(ConfigError, match=r"model\.decoder\.dropuot: 'nerkit.LinearDecoder.v1' has no argument 'dropuot' \(did you mean 'dropout'\?\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model\.decoder\.dropuot: 'nerkit.LinearDecoder.v1' has no argument 'dropuot' \(did you mean 'dropout'\?\)",
+    ):
         check_config(cfg)
 
 
@@ -105,7 +131,9 @@ def test_initialize_blocks_overlay_model_blocks():
 def test_initialize_block_without_a_model_block_is_an_error():
     cfg = load_config(QUICKSTART, {"initialize.model.encodr": {"name_or_path": "x"}})
     problems = validate_config(cfg)
-    assert any(p.startswith("initialize.model.encodr: there is no block [model.encodr]") for p in problems), problems
+    assert any(
+        p.startswith("initialize.model.encodr: there is no block [model.encodr]") for p in problems
+    ), problems
 
 
 def test_several_problems_reported_together():
@@ -119,13 +147,20 @@ def test_missing_data_file(tmp_path: Path):
     from nerkit.training.loop import train
 
     cfg = fast_config(**{"paths.train": str(tmp_path / "nope.json")})
-    with pytest.raises(AssetError, match=r"corpora\.train = .*nope\.json \(\$\{paths\.train\}\): file not found"):
+    with pytest.raises(
+        AssetError, match=r"corpora\.train = .*nope\.json \(\$\{paths\.train\}\): file not found"
+    ):
         train(cfg)
 
 
 def test_extends_merges_and_replaces(tmp_path: Path):
     base = tmp_path / "base.cfg"
-    base.write_text(QUICKSTART.read_text(encoding="utf8").replace("projects/", str(QUICKSTART.parents[1]) + "/projects/"), encoding="utf8")
+    base.write_text(
+        QUICKSTART.read_text(encoding="utf8").replace(
+            "projects/", str(QUICKSTART.parents[1]) + "/projects/"
+        ),
+        encoding="utf8",
+    )
     child = tmp_path / "child.cfg"
     child.write_text(
         '[nerkit]\nextends = "base.cfg"\n\n[training]\nmax_epochs = 1\n\n'
@@ -181,7 +216,9 @@ def test_relative_paths_in_a_file_follow_the_file(tmp_path, monkeypatch):
         encoding="utf8",
     )
     monkeypatch.chdir(elsewhere)
-    cfg = interpolated(load_config(Path("..") / "exp" / "sub" / "exp.cfg", {"paths.cli": "cli/x.json"}))
+    cfg = interpolated(
+        load_config(Path("..") / "exp" / "sub" / "exp.cfg", {"paths.cli": "cli/x.json"})
+    )
     paths = cfg["paths"]
     assert paths["assets"] == str(base_dir / "assets")  # the base's folder, not the child's
     assert paths["vectors"] == str(base_dir / "assets" / "v.txt")  # ${...} follows its reference
@@ -225,8 +262,12 @@ def test_experiment_configs_find_their_assets_from_any_folder(tmp_path, monkeypa
     for cwd in (root, root / "projects" / "cmeee", tmp_path):
         monkeypatch.chdir(cwd)
         paths = interpolated(load_config(root / "configs" / "best.cfg"))["paths"]
-        assert paths["train"] == str(root / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json")
-        assert paths["roberta_large"] == str(root / "projects" / "cmeee" / "assets" / "chinese-roberta-wwm-ext-large")
+        assert paths["train"] == str(
+            root / "projects" / "cmeee" / "assets" / "cmeee" / "CMeEE_train.json"
+        )
+        assert paths["roberta_large"] == str(
+            root / "projects" / "cmeee" / "assets" / "chinese-roberta-wwm-ext-large"
+        )
 
 
 def test_a_copied_quickstart_config_runs_from_another_folder(tmp_path, monkeypatch):
@@ -247,7 +288,9 @@ def test_a_copied_quickstart_config_runs_from_another_folder(tmp_path, monkeypat
     from nerkit.config import interpolated
 
     paths = interpolated(load_config(copy))["paths"]
-    assert paths["encoder"] == str(tiny / "tiny-bert") and paths["train"] == str(tiny / "corpus" / "train.json")
+    assert paths["encoder"] == str(tiny / "tiny-bert") and paths["train"] == str(
+        tiny / "corpus" / "train.json"
+    )
     args = [
         "--corpora.max_train_records", "8", "--corpora.max_dev_records", "4", "--training.max_steps", "1",
         "--training.batch_size", "8", "--system.device", "cpu",

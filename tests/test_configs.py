@@ -32,21 +32,71 @@ IDS = [p.stem for p in CONFIG_FILES]
 # (encoder [paths] key, fusion, segmenter, vectors [paths] key, adversarial, layer-wise decay)
 STUDY: Dict[str, tuple] = {
     "bert-linear-nested": (62.684, "bert", None, None, None, "nerkit.NoAdversarial.v1", None),
-    "bert-flat-sgns": (63.392, "bert", "nerkit.FLAT.v1", "nerkit.LexiconMatcher.v1", "sgns",
-                       "nerkit.NoAdversarial.v1", None),
-    "roberta-flat-pkuseg": (64.155, "roberta", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1", "sgns",
-                            "nerkit.NoAdversarial.v1", None),
-    "roberta-flat-pkuseg-fgm": (64.349, "roberta", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1", "sgns",
-                                "nerkit.FGM.v1", None),
-    "roberta-flat-pkuseg-pgd": (64.482, "roberta", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1", "sgns",
-                                "nerkit.PGD.v1", None),
-    "roberta-flat-pkuseg-pgd-medvec": (64.728, "roberta", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1",
-                                       "medvec", "nerkit.PGD.v1", None),
+    "bert-flat-sgns": (
+        63.392,
+        "bert",
+        "nerkit.FLAT.v1",
+        "nerkit.LexiconMatcher.v1",
+        "sgns",
+        "nerkit.NoAdversarial.v1",
+        None,
+    ),
+    "roberta-flat-pkuseg": (
+        64.155,
+        "roberta",
+        "nerkit.FLAT.v1",
+        "nerkit.PkusegSegmenter.v1",
+        "sgns",
+        "nerkit.NoAdversarial.v1",
+        None,
+    ),
+    "roberta-flat-pkuseg-fgm": (
+        64.349,
+        "roberta",
+        "nerkit.FLAT.v1",
+        "nerkit.PkusegSegmenter.v1",
+        "sgns",
+        "nerkit.FGM.v1",
+        None,
+    ),
+    "roberta-flat-pkuseg-pgd": (
+        64.482,
+        "roberta",
+        "nerkit.FLAT.v1",
+        "nerkit.PkusegSegmenter.v1",
+        "sgns",
+        "nerkit.PGD.v1",
+        None,
+    ),
+    "roberta-flat-pkuseg-pgd-medvec": (
+        64.728,
+        "roberta",
+        "nerkit.FLAT.v1",
+        "nerkit.PkusegSegmenter.v1",
+        "medvec",
+        "nerkit.PGD.v1",
+        None,
+    ),
     "bert-linear-nested-lld0.8": (62.905, "bert", None, None, None, "nerkit.NoAdversarial.v1", 0.8),
     "bert-linear-nested-lld0.9": (63.010, "bert", None, None, None, "nerkit.NoAdversarial.v1", 0.9),
-    "bert-linear-nested-lld0.95": (62.905, "bert", None, None, None, "nerkit.NoAdversarial.v1", 0.95),
-    "best": (66.032, "roberta_large", "nerkit.FLAT.v1", "nerkit.PkusegSegmenter.v1", "medvec",
-             "nerkit.PGD.v1", None),
+    "bert-linear-nested-lld0.95": (
+        62.905,
+        "bert",
+        None,
+        None,
+        None,
+        "nerkit.NoAdversarial.v1",
+        0.95,
+    ),
+    "best": (
+        66.032,
+        "roberta_large",
+        "nerkit.FLAT.v1",
+        "nerkit.PkusegSegmenter.v1",
+        "medvec",
+        "nerkit.PGD.v1",
+        None,
+    ),
 }
 BEYOND = ["roberta-globalpointer", "roberta-large-flat-globalpointer", "bert-crf-nested", "sota"]
 # Offline configs over the bundled sample files, not experiments (no study F1, not based on base.cfg).
@@ -54,7 +104,11 @@ QUICKSTARTS = ("quickstart", "quickstart-flat")
 
 
 def _study_line(path: Path):
-    m = re.search(r"^#\s*Study test F1:\s*(\S+)", path.read_text(encoding="utf8"), re.MULTILINE | re.IGNORECASE)
+    m = re.search(
+        r"^#\s*Study test F1:\s*(\S+)",
+        path.read_text(encoding="utf8"),
+        re.MULTILINE | re.IGNORECASE,
+    )
     return m.group(1) if m else None
 
 
@@ -75,7 +129,9 @@ def test_config_loads_and_validates(path: Path):
     # every experiment extends base.cfg (directly or through another experiment)
     chain, current = [], path
     while True:
-        m = re.search(r'^\[nerkit\]\s*\nextends\s*=\s*"([^"]+)"', current.read_text(encoding="utf8"), re.M)
+        m = re.search(
+            r'^\[nerkit\]\s*\nextends\s*=\s*"([^"]+)"', current.read_text(encoding="utf8"), re.M
+        )
         if m is None:
             break
         current = (current.parent / m.group(1)).resolve()
@@ -128,16 +184,23 @@ def test_sota_config_is_the_published_recipe():
         assert figure in header
 
 
-@pytest.mark.parametrize("path", [p for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)],
-                         ids=[p.stem for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)])
+@pytest.mark.parametrize(
+    "path",
+    [p for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)],
+    ids=[p.stem for p in CONFIG_FILES if p.stem not in ("base", *QUICKSTARTS)],
+)
 def test_header_states_study_f1_and_settings(path: Path):
     value = _study_line(path)
-    assert value is not None, f"{path.name}: add a '# Study test F1: <number>' (or 'none (...)') header line"
+    assert value is not None, (
+        f"{path.name}: add a '# Study test F1: <number>' (or 'none (...)') header line"
+    )
     if path.stem in STUDY:
         assert float(value) == STUDY[path.stem][0]
     else:
         assert value.lower().startswith("none")
-    header = "".join(line for line in path.read_text(encoding="utf8").splitlines(True) if line.startswith("#"))
+    header = "".join(
+        line for line in path.read_text(encoding="utf8").splitlines(True) if line.startswith("#")
+    )
     assert "Settings" in header, f"{path.name}: the header should list the settings"
 
 
@@ -239,7 +302,9 @@ def test_config_trains_two_steps(path: Path, tiny_pkuseg: Path, tmp_path: Path, 
     assert (model.fusion is not None) == ("fusion" in data["model"])
     assert (model.lexicon is not None) == ("lexicon" in data["model"])
     if "lexicon" in data["model"]:
-        assert model.lexicon.initialized and model.lexicon.vectors.shape[1] == 16  # the quickstart vectors
+        assert (
+            model.lexicon.initialized and model.lexicon.vectors.shape[1] == 16
+        )  # the quickstart vectors
     adversarial = data["training"]["adversarial"]["@adversarial"].split(".")[1]
     assert type(trainer.adversarial).__name__ == adversarial
     averaging = data["training"].get("averaging", {"@averaging": "nerkit.NoAveraging.v1"})

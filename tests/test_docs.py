@@ -27,7 +27,10 @@ except ModuleNotFoundError:  # Python 3.10
 
 DOCS = ROOT / "docs"
 # Markdown files whose links are checked: the docs, and the READMEs that link into them.
-LINKED = sorted(DOCS.glob("**/*.md")) + [ROOT / "README.md", ROOT / "projects" / "cmeee" / "README.md"]
+LINKED = sorted(DOCS.glob("**/*.md")) + [
+    ROOT / "README.md",
+    ROOT / "projects" / "cmeee" / "README.md",
+]
 REGENERATE = "python -m nerkit registry --markdown > docs/components.md"
 
 
@@ -37,12 +40,18 @@ def test_components_md_is_the_registry_output():
     current = (DOCS / "components.md").read_text(encoding="utf8")
     if current != result.output:
         diff = "".join(
-            list(difflib.unified_diff(
-                current.splitlines(True), result.output.splitlines(True),
-                "docs/components.md", "nerkit registry --markdown",
-            ))[:40]
+            list(
+                difflib.unified_diff(
+                    current.splitlines(True),
+                    result.output.splitlines(True),
+                    "docs/components.md",
+                    "nerkit registry --markdown",
+                )
+            )[:40]
         )
-        pytest.fail(f"docs/components.md is out of date. Regenerate it with\n    {REGENERATE}\n\n{diff}")
+        pytest.fail(
+            f"docs/components.md is out of date. Regenerate it with\n    {REGENERATE}\n\n{diff}"
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -61,7 +70,9 @@ def _links(text: str) -> List[str]:
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", heading.strip()).lower()
+    text = re.sub(
+        r"[`*_]|\[([^\]]*)\]\([^)]*\)", lambda m: m.group(1) or "", heading.strip()
+    ).lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
 
@@ -103,7 +114,9 @@ def test_relative_links_resolve(doc: Path):
 def test_docs_index_lists_every_guide():
     index = (DOCS / "index.md").read_text(encoding="utf8")
     linked = {t.partition("#")[0] for t in _links(index)}
-    missing = [p.name for p in sorted(DOCS.glob("*.md")) if p.name != "index.md" and p.name not in linked]
+    missing = [
+        p.name for p in sorted(DOCS.glob("*.md")) if p.name != "index.md" and p.name not in linked
+    ]
     assert not missing, f"docs/index.md does not link {missing}"
 
 
@@ -115,7 +128,9 @@ def test_docs_index_lists_every_guide():
 def _files_in(doc: Path) -> Dict[str, str]:
     """Code blocks whose first line is a comment naming a file: {path: content}."""
     files = {}
-    for lang, body in re.findall(r"^```(\w+)\n(.*?)^```", doc.read_text(encoding="utf8"), re.MULTILINE | re.DOTALL):
+    for lang, body in re.findall(
+        r"^```(\w+)\n(.*?)^```", doc.read_text(encoding="utf8"), re.MULTILINE | re.DOTALL
+    ):
         first, _, rest = body.partition("\n")
         m = re.fullmatch(r"#\s*(\S+\.(?:py|toml|cfg))", first.strip())
         if m:
@@ -136,7 +151,8 @@ def _install(files: Dict[str, str], root: Path) -> Tuple[Path, str]:
     dist = src / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n", encoding="utf8"
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n",
+        encoding="utf8",
     )
     lines = []
     for group, entries in project["entry-points"].items():
@@ -188,19 +204,29 @@ CHECK = textwrap.dedent(
 
 def test_plugin_example_installs_registers_and_trains(tmp_path: Path):
     files = _files_in(DOCS / "plugins.md")
-    assert {"pyproject.toml", "src/nerkit_focal/__init__.py", "configs/bert-focal.cfg"} <= set(files)
+    assert {"pyproject.toml", "src/nerkit_focal/__init__.py", "configs/bert-focal.cfg"} <= set(
+        files
+    )
     site, dist_name = _install(files, tmp_path / "pkg")
     config = tmp_path / "bert-focal.cfg"
     config.write_text(
-        files["configs/bert-focal.cfg"].replace('"base.cfg"', f'"{ROOT / "configs" / "base.cfg"}"'), encoding="utf8"
+        files["configs/bert-focal.cfg"].replace('"base.cfg"', f'"{ROOT / "configs" / "base.cfg"}"'),
+        encoding="utf8",
     )
     env = dict(os.environ, PYTHONPATH=str(site), NERKIT_CACHE=str(tmp_path / "cache"))
 
     listed = subprocess.run(
-        [sys.executable, "-m", "nerkit", "registry", "decoders"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "nerkit", "registry", "decoders"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert listed.returncode == 0, listed.stderr
-    assert "acme.FocalLinearDecoder.v1  [nerkit_focal (plugin)]  (scheme, gamma=2.0, dropout=0.1)" in listed.stdout
+    assert (
+        "acme.FocalLinearDecoder.v1  [nerkit_focal (plugin)]  (scheme, gamma=2.0, dropout=0.1)"
+        in listed.stdout
+    )
 
     overrides = {
         "paths.train": str(CORPUS / "train.json"),
@@ -217,12 +243,17 @@ def test_plugin_example_installs_registers_and_trains(tmp_path: Path):
     }
     run = subprocess.run(
         [sys.executable, "-c", CHECK, str(config), str(tmp_path / "run"), json.dumps(overrides)],
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["steps"] == 2
-    assert report["meta"]["components"]["decoders:acme.FocalLinearDecoder.v1"] == dist_name, report["meta"]
+    assert report["meta"]["components"]["decoders:acme.FocalLinearDecoder.v1"] == dist_name, report[
+        "meta"
+    ]
 
 
 def test_settings_tables_list_every_setting():
@@ -231,7 +262,11 @@ def test_settings_tables_list_every_setting():
 
     training = (DOCS / "training.md").read_text(encoding="utf8")
     components = {"optimizer", "schedule", "adversarial", "logger"}
-    missing = [f for f in TrainingSettings.model_fields if f not in components and f"| `{f}` |" not in training]
+    missing = [
+        f
+        for f in TrainingSettings.model_fields
+        if f not in components and f"| `{f}` |" not in training
+    ]
     assert not missing, f"docs/training.md's [training] table lacks {missing}"
     configs = (DOCS / "configs.md").read_text(encoding="utf8")
     for schema in (SystemSettings, CorporaSettings):
@@ -256,7 +291,9 @@ def test_quickstart_time_and_f1_are_the_same_everywhere():
     ]
     for path in files:
         text = path.read_text(encoding="utf8")
-        assert "53.30" in text and "47 s" in text, f"{path.name}: the quickstart's F1 53.30 and 47 s of CPU"
+        assert "53.30" in text and "47 s" in text, (
+            f"{path.name}: the quickstart's F1 53.30 and 47 s of CPU"
+        )
         assert "a few minutes" not in text and "under a minute" not in text, path.name
     assert "22.92" not in (DOCS / "results.md").read_text(encoding="utf8")  # the stale row is gone
 

@@ -73,5 +73,7 @@ def test_bad_settings():
         TransformerEncoder(str(TINY_BERT), pretrained=False, mix_last_layers=9)
     with pytest.raises(ModelLoadError, match="config_overrides.no_such_key"):
         TransformerEncoder(str(TINY_BERT), pretrained=False, config_overrides={"no_such_key": 1})
-    enc = TransformerEncoder(str(TINY_BERT), pretrained=False, config_overrides={"hidden_dropout_prob": 0.0})
+    enc = TransformerEncoder(
+        str(TINY_BERT), pretrained=False, config_overrides={"hidden_dropout_prob": 0.0}
+    )
     assert enc.transformer.config.hidden_dropout_prob == 0.0

@@ -253,7 +253,9 @@ def test_boundary_smoothing_targets_by_hand():
     from nerkit.models.decoders.global_pointer import boundary_smoothing_targets
 
     # bod (1, 2) in a window of 4, eps 0.2, D 1: (0,2) (2,2) (1,1) (1,3) share 0.2
-    dec = GlobalPointerDecoder(scheme(), input_dim=4, head_size=4, dropout=0.0, boundary_smoothing=0.2)
+    dec = GlobalPointerDecoder(
+        scheme(), input_dim=4, head_size=4, dropout=0.0, boundary_smoothing=0.2
+    )
     soft = dec.make_targets([[Entity(1, 2, "bod")]], [4])["spans"]
     assert soft.dtype == torch.float32 and soft.shape == (1, 3, 4, 4)
     expect = torch.zeros(4, 4)
@@ -271,7 +273,9 @@ def test_boundary_smoothing_targets_by_hand():
     assert torch.allclose(got, expect)
 
     # a one-character window has no neighbour: the gold span keeps everything
-    assert boundary_smoothing_targets(np.array([[0, 2, 0, 0]]), [1], 3, 0.2, 1)[0, 2].tolist() == [[1.0]]
+    assert boundary_smoothing_targets(np.array([[0, 2, 0, 0]]), [1], 3, 0.2, 1)[0, 2].tolist() == [
+        [1.0]
+    ]
 
     # two adjacent entities of one label in a batch of two windows: contributions add up
     got = boundary_smoothing_targets(np.array([[1, 0, 0, 0], [1, 0, 1, 1]]), [3, 2], 1, 0.2, 1)
@@ -306,7 +310,14 @@ def test_loss_with_zero_smoothing_equals_todays(cls):
     ents = [[Entity(0, 2, "sym"), Entity(1, 1, "bod")], [Entity(3, 4, "dis")]]
     hidden, mask = torch.randn(2, 6, 8), torch.arange(6)[None, :] < torch.tensor([[6], [5]])
     plain = cls(scheme(), input_dim=8, head_size=4, dropout=0.0)
-    zero = cls(scheme(), input_dim=8, head_size=4, dropout=0.0, boundary_smoothing=0.0, smoothing_distance=2)
+    zero = cls(
+        scheme(),
+        input_dim=8,
+        head_size=4,
+        dropout=0.0,
+        boundary_smoothing=0.0,
+        smoothing_distance=2,
+    )
     smooth = cls(scheme(), input_dim=8, head_size=4, dropout=0.0, boundary_smoothing=0.2)
     zero.load_state_dict(plain.state_dict())
     smooth.load_state_dict(plain.state_dict())
@@ -335,4 +346,6 @@ def test_boundary_smoothing_settings_are_checked():
             build(scheme(), boundary_smoothing=1.0)
         with pytest.raises(ConfigError, match="`smoothing_distance` = 0"):
             build(scheme(), boundary_smoothing=0.1, smoothing_distance=0)
-        assert build(scheme(), boundary_smoothing=0.1, smoothing_distance=2)(8).smoothing_distance == 2
+        assert (
+            build(scheme(), boundary_smoothing=0.1, smoothing_distance=2)(8).smoothing_distance == 2
+        )

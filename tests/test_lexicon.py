@@ -116,7 +116,13 @@ def test_missing_words_random_or_unknown(vectors_file, tmp_path):
     unk.initialize(texts)
     assert unk.words == ["", "", "发热"] and unk.unknown_words == ["治疗", "有效"]
     assert unk.lattice("发热治疗") == [(0, 1, 2), (2, 3, UNK)]
-    dropping = Lexicon(seg, Word2Vec(str(vectors_file)), missing="unknown", drop_unknown=True, cache_dir=str(tmp_path))
+    dropping = Lexicon(
+        seg,
+        Word2Vec(str(vectors_file)),
+        missing="unknown",
+        drop_unknown=True,
+        cache_dir=str(tmp_path),
+    )
     dropping.initialize(texts)
     assert dropping.lattice("发热治疗") == [(0, 1, 2)]
     assert dropping.lattice("头痛有效") == []
@@ -182,8 +188,14 @@ path = "{vec}"
     assert not lex.has_vector("出现") and lex.has_vector("发热咳嗽")
     out = tmp_path / "model" / "lexicon"
     lex.to_disk(out)
-    assert sorted(p.name for p in out.iterdir()) == ["segmenter", "vectors.safetensors", "words.json"]
-    assert [p.name for p in (out / "segmenter").iterdir()] == ["0"]  # the pkuseg copy; the matcher has no files
+    assert sorted(p.name for p in out.iterdir()) == [
+        "segmenter",
+        "vectors.safetensors",
+        "words.json",
+    ]
+    assert [p.name for p in (out / "segmenter").iterdir()] == [
+        "0"
+    ]  # the pkuseg copy; the matcher has no files
     vec.unlink()  # prediction needs no vectors file
 
     loaded = build(cfg.split("[lex.vectors]")[0])  # as nerkit.load_model does: vectors = null
@@ -194,7 +206,9 @@ path = "{vec}"
     assert torch.equal(loaded.pretrained_rows, lex.pretrained_rows)
     for text in texts + new_texts:
         assert loaded.lattice(text) == lex.lattice(text), text
-    assert any(w == UNK for _, _, w in loaded.lattice(new_texts[0]))  # 治疗/肺炎: pkuseg words not in vocab
+    assert any(
+        w == UNK for _, _, w in loaded.lattice(new_texts[0])
+    )  # 治疗/肺炎: pkuseg words not in vocab
     assert loaded.segmenter.segmenters[0].loaded  # pkuseg still segments new texts
 
 
@@ -270,7 +284,12 @@ path = "{vec}"
     assert (sym["entities"], sym["exact"], sym["exact_found"]) == (3, 3, 1)
     assert sym["exact_rate"] == 1.0 and sym["exact_found_rate"] == pytest.approx(1 / 3)
     assert (sym["overlap_words"], sym["overlap_found"], sym["overlap_rate"]) == (4, 2, 0.5)
-    assert (dis["entities"], dis["exact"], dis["overlap_words"], dis["overlap_found"]) == (1, 0, 3, 2)
+    assert (dis["entities"], dis["exact"], dis["overlap_words"], dis["overlap_found"]) == (
+        1,
+        0,
+        3,
+        2,
+    )
     text = format_coverage(cov)
     assert "66.67%" in text and "sym" in text and "发热咳嗽 (1)" in text
 

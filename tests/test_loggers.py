@@ -57,11 +57,31 @@ def test_console_prints_header_once_and_rows_in_percent():
     console, out = text_console()
     logger = ConsoleLogger(console=console)
     logger.log_eval(ROW)
-    logger.log_eval({**ROW, "step": 600, "f1": 0.5, "precision": 0.5, "recall": 0.5, "best": False, "loss": None})
+    logger.log_eval(
+        {
+            **ROW,
+            "step": 600,
+            "f1": 0.5,
+            "precision": 0.5,
+            "recall": 0.5,
+            "best": False,
+            "loss": None,
+        }
+    )
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["Epoch", "Step", "Loss", "P%", "R%", "F1%", "Time"]
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].split() == ["2", "300", "0.1235", "65.43", "60.12", "62.66", "12.3s", "*", "best"]
+    assert lines[2].split() == [
+        "2",
+        "300",
+        "0.1235",
+        "65.43",
+        "60.12",
+        "62.66",
+        "12.3s",
+        "*",
+        "best",
+    ]
     assert lines[3].split() == ["2", "600", "-", "50.00", "50.00", "50.00", "12.3s"]
     assert len(lines) == 4
 
@@ -78,8 +98,13 @@ def test_console_off_terminal_keeps_step_lines_out_of_the_table():
     lines = out.getvalue().splitlines()
     header = ConsoleLogger.header(logger).splitlines()
     assert lines == [
-        "step 10  loss 1.0000", *header, logger.format_row(ROW), logger.format_row({**ROW, "step": 400, "best": False}),
-        "step 410  loss 0.5000", *header, logger.format_row({**ROW, "step": 500, "best": False}),
+        "step 10  loss 1.0000",
+        *header,
+        logger.format_row(ROW),
+        logger.format_row({**ROW, "step": 400, "best": False}),
+        "step 410  loss 0.5000",
+        *header,
+        logger.format_row({**ROW, "step": 500, "best": False}),
     ]
 
 
@@ -92,7 +117,10 @@ def test_console_step_lines_without_a_bar_and_null_progress_off_terminal():
     progress.close()
     logger.log_step(50, {"epoch": 1, "loss": torch.tensor(0.25), "lr": 3e-5})
     assert out.getvalue().strip() == "step 50  epoch 1  loss 0.2500  lr 3.000e-05"
-    assert type(ConsoleLogger(progress_bar=False, console=text_console(True)[0]).progress(5)) is StepProgress
+    assert (
+        type(ConsoleLogger(progress_bar=False, console=text_console(True)[0]).progress(5))
+        is StepProgress
+    )
 
 
 def test_console_progress_bar_on_terminal_hides_step_lines():
@@ -133,13 +161,37 @@ def test_jsonl_exact_records_and_append(tmp_path):
         assert start - 1 <= record.pop("time") <= time.time() + 1
     assert records[0] == {"event": "step", "step": 10, "epoch": 0, "loss": 1.5, "lr": 2e-5}
     assert list(records[1]) == [
-        "event", "step", "epoch", "loss", "precision", "recall", "f1", "best", "score", "seconds"
+        "event",
+        "step",
+        "epoch",
+        "loss",
+        "precision",
+        "recall",
+        "f1",
+        "best",
+        "score",
+        "seconds",
     ]
     assert records[1] == {
-        "event": "eval", "step": 300, "epoch": 2, "loss": 0.123456, "precision": 0.654321,
-        "recall": 0.6012, "f1": 0.62662, "best": True, "score": 0.62662, "seconds": 12.34,
+        "event": "eval",
+        "step": 300,
+        "epoch": 2,
+        "loss": 0.123456,
+        "precision": 0.654321,
+        "recall": 0.6012,
+        "f1": 0.62662,
+        "best": True,
+        "score": 0.62662,
+        "seconds": 12.34,
     }
-    assert records[2] == {"event": "step", "step": 20, "epoch": 1, "loss": 1.25, "lr": 1e-5, "grad_norm": 3.0}
+    assert records[2] == {
+        "event": "step",
+        "step": 20,
+        "epoch": 1,
+        "loss": 1.25,
+        "lr": 1e-5,
+        "grad_norm": 3.0,
+    }
 
 
 def test_jsonl_needs_an_output_dir():
@@ -168,7 +220,9 @@ def test_missing_backend_is_a_clear_config_error(monkeypatch, name, module, pack
     assert name in message
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed"
+)
 def test_tensorboard_really_missing_here():
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         get("nerkit.TensorBoardLogger.v1")()
@@ -216,9 +270,14 @@ def test_tensorboard_logger_with_fake_module(monkeypatch, tmp_path):
     assert rec.calls[1][:2] == ("text", "config") and '"lr": 0.001' in rec.calls[1][2]
     scalars = [c[1:] for c in rec.calls if c[0] == "scalar"]
     assert scalars == [
-        ("train/epoch", 0.0, 5), ("train/loss", 2.0, 5), ("train/lr", 1e-3, 5),
-        ("eval/loss", 0.123456, 300), ("eval/precision", 0.654321, 300), ("eval/recall", 0.6012, 300),
-        ("eval/f1", 0.62662, 300), ("eval/score", 0.62662, 300),
+        ("train/epoch", 0.0, 5),
+        ("train/loss", 2.0, 5),
+        ("train/lr", 1e-3, 5),
+        ("eval/loss", 0.123456, 300),
+        ("eval/precision", 0.654321, 300),
+        ("eval/recall", 0.6012, 300),
+        ("eval/f1", 0.62662, 300),
+        ("eval/score", 0.62662, 300),
     ]
     assert rec.calls[-2:] == [("flush",), ("close",)]
 
@@ -252,18 +311,34 @@ def test_wandb_logger_with_fake_module(monkeypatch, tmp_path):
     logger.log_eval({**ROW, "best": False, "f1": 0.1})
     logger.log_eval(ROW)
     logger.close()
-    assert rec.calls[0] == ("init", {"project": "p", "name": "r1", "config": {"a": 1}, "dir": str(tmp_path)})
+    assert rec.calls[0] == (
+        "init",
+        {"project": "p", "name": "r1", "config": {"a": 1}, "dir": str(tmp_path)},
+    )
     assert rec.calls[1] == ("log", {"train/loss": 2.0, "train/lr": 1e-3}, 5)
     assert rec.calls[2][1]["eval/f1"] == 0.1 and rec.calls[2][2] == 300
     assert rec.calls[-1] == (
         "finish",
-        {"best_f1": 0.62662, "best_precision": 0.654321, "best_recall": 0.6012, "best_score": 0.62662, "best_step": 300},
+        {
+            "best_f1": 0.62662,
+            "best_precision": 0.654321,
+            "best_recall": 0.6012,
+            "best_score": 0.62662,
+            "best_step": 300,
+        },
     )
 
 
 def fake_mlflow(rec: Recorder) -> types.ModuleType:
     module = types.ModuleType("mlflow")
-    for name in ("set_tracking_uri", "set_experiment", "start_run", "log_params", "log_metrics", "end_run"):
+    for name in (
+        "set_tracking_uri",
+        "set_experiment",
+        "start_run",
+        "log_params",
+        "log_metrics",
+        "end_run",
+    ):
 
         def call(*args, _name=name, **kwargs):
             rec.calls.append((_name, args, kwargs))
@@ -275,14 +350,27 @@ def fake_mlflow(rec: Recorder) -> types.ModuleType:
 def test_mlflow_logger_with_fake_module(monkeypatch):
     rec = Recorder()
     monkeypatch.setitem(sys.modules, "mlflow", fake_mlflow(rec))
-    config = {"training": {"optimizer": {"lr": 1e-3}, "long": "x" * 600}, **{f"k{i}": i for i in range(150)}}
-    logger = get("nerkit.MLflowLogger.v1")(experiment="exp", tracking_uri="file:/tmp/m")(None, config)
+    config = {
+        "training": {"optimizer": {"lr": 1e-3}, "long": "x" * 600},
+        **{f"k{i}": i for i in range(150)},
+    }
+    logger = get("nerkit.MLflowLogger.v1")(experiment="exp", tracking_uri="file:/tmp/m")(
+        None, config
+    )
     logger.log_step(7, {"loss": 1.0, "lr": 2e-5, "epoch": 1})
     logger.log_eval(ROW)
     logger.close()
     names = [c[0] for c in rec.calls]
-    assert names == ["set_tracking_uri", "set_experiment", "start_run", "log_params", "log_params",
-                     "log_metrics", "log_metrics", "end_run"]
+    assert names == [
+        "set_tracking_uri",
+        "set_experiment",
+        "start_run",
+        "log_params",
+        "log_params",
+        "log_metrics",
+        "log_metrics",
+        "end_run",
+    ]
     assert rec.calls[0][1] == ("file:/tmp/m",) and rec.calls[1][1] == ("exp",)
     params = {**rec.calls[3][1][0], **rec.calls[4][1][0]}
     assert len(rec.calls[3][1][0]) == 100 and len(params) == 152
@@ -320,8 +408,14 @@ def test_multi_logger_forwards_in_order_and_closes_all():
         bar.update(1, 0.5)
     with pytest.raises(RuntimeError, match="a failed"):
         multi.close()
-    assert events == [("a", "step", 1), ("b", "step", 1), ("a", "eval", 300), ("b", "eval", 300),
-                      ("a", "close"), ("b", "close")]
+    assert events == [
+        ("a", "step", 1),
+        ("b", "step", 1),
+        ("a", "eval", 300),
+        ("b", "eval", 300),
+        ("a", "close"),
+        ("b", "close"),
+    ]
 
 
 def test_default_loggers_config_with_extra_block(monkeypatch, tmp_path):

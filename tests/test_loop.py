@@ -13,11 +13,19 @@ DECODERS = {
     "linear-nested": ({"@decoders": "nerkit.LinearNestedDecoder.v1"}, 0.1),
     "crf-nested": ({"@decoders": "nerkit.CRFNestedDecoder.v1"}, 0.5),
     "global-pointer": (
-        {"@decoders": "nerkit.GlobalPointer.v1", "head_size": 16, "scheme": {"@label_schemes": "nerkit.Spans.v1"}},
+        {
+            "@decoders": "nerkit.GlobalPointer.v1",
+            "head_size": 16,
+            "scheme": {"@label_schemes": "nerkit.Spans.v1"},
+        },
         0.5,
     ),
     "efficient-global-pointer": (
-        {"@decoders": "nerkit.EfficientGlobalPointer.v1", "head_size": 16, "scheme": {"@label_schemes": "nerkit.Spans.v1"}},
+        {
+            "@decoders": "nerkit.EfficientGlobalPointer.v1",
+            "head_size": 16,
+            "scheme": {"@label_schemes": "nerkit.Spans.v1"},
+        },
         0.5,
     ),
 }
@@ -48,7 +56,9 @@ def test_freeze_steps_keeps_encoder_fixed():
     head_before = {k: v.clone() for k, v in trainer.model.decoder.state_dict().items()}
     trainer.run()
     assert all(torch.equal(v, enc_before[k]) for k, v in trainer.model.encoder.state_dict().items())
-    assert any(not torch.equal(v, head_before[k]) for k, v in trainer.model.decoder.state_dict().items())
+    assert any(
+        not torch.equal(v, head_before[k]) for k, v in trainer.model.decoder.state_dict().items()
+    )
 
 
 def test_patience_stops_early():
@@ -68,7 +78,9 @@ def test_patience_stops_early():
 
 
 def test_max_steps_and_accumulation_count_optimizer_steps():
-    cfg = fast_config(**{"training.accumulate_gradient": 2, "training.max_epochs": 1, "training.batch_size": 8})
+    cfg = fast_config(
+        **{"training.accumulate_gradient": 2, "training.max_epochs": 1, "training.batch_size": 8}
+    )
     trainer = Trainer(cfg)
     n_batches = len(make_batches(trainer.train_feats, 8, 42, 0, True, 100))
     result = trainer.run()

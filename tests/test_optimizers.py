@@ -22,7 +22,9 @@ def lr_of(optimizer: torch.optim.Optimizer, param: nn.Parameter) -> float:
 
 
 def wd_of(optimizer: torch.optim.Optimizer, param: nn.Parameter) -> float:
-    return next(g["weight_decay"] for g in optimizer.param_groups if any(p is param for p in g["params"]))
+    return next(
+        g["weight_decay"] for g in optimizer.param_groups if any(p is param for p in g["params"])
+    )
 
 
 # Hand-computed: top layer (3) gets the base rate, layer k gets base * r**(3 - k),
@@ -40,8 +42,12 @@ def test_layerwise_decay_rates(r):
     opt = adamw(learning_rate=3e-5, head_learning_rate=1e-3, layerwise_decay=r)(model)
     bert = model.encoder.bert
     expected = EXPECTED[r]
-    assert lr_of(opt, bert.embeddings.word_embeddings.weight) == pytest.approx(expected["embeddings"], rel=1e-12)
-    assert lr_of(opt, bert.embeddings.LayerNorm.weight) == pytest.approx(expected["embeddings"], rel=1e-12)
+    assert lr_of(opt, bert.embeddings.word_embeddings.weight) == pytest.approx(
+        expected["embeddings"], rel=1e-12
+    )
+    assert lr_of(opt, bert.embeddings.LayerNorm.weight) == pytest.approx(
+        expected["embeddings"], rel=1e-12
+    )
     for k in range(3):
         layer = bert.encoder.layer[k]
         want = expected[f"layer{k + 1}"]
@@ -52,7 +58,13 @@ def test_layerwise_decay_rates(r):
     names = groups_by_name(opt)
     assert set(names) == {
         f"{part}.{kind}"
-        for part in ("encoder.embeddings", "encoder.layer1", "encoder.layer2", "encoder.layer3", "head")
+        for part in (
+            "encoder.embeddings",
+            "encoder.layer1",
+            "encoder.layer2",
+            "encoder.layer3",
+            "head",
+        )
         for kind in ("decay", "no_decay")
     }
     assert names["encoder.layer2.decay"]["lr"] == pytest.approx(expected["layer2"], rel=1e-12)
@@ -109,7 +121,9 @@ def test_head_rate_and_defaults_without_layerwise_decay():
     assert names["head.decay"]["lr"] == names["head.no_decay"]["lr"] == 1e-3
     assert [p for p in names["head.decay"]["params"]] == [model.head.weight]
     assert {id(p) for p in names["head.no_decay"]["params"]} == {
-        id(model.norm.weight), id(model.norm.bias), id(model.head.bias)
+        id(model.norm.weight),
+        id(model.norm.bias),
+        id(model.head.bias),
     }
     same = adamw(learning_rate=2e-5)(model)
     assert {g["lr"] for g in same.param_groups} == {2e-5}

@@ -18,7 +18,9 @@ from .conftest import CORPUS, TINY_BERT, fast_config
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("pipe")
-    trainer = Trainer(fast_config(**{"training.max_epochs": 3, "corpora.max_train_records": 96}), out)
+    trainer = Trainer(
+        fast_config(**{"training.max_epochs": 3, "corpora.max_train_records": 96}), out
+    )
     trainer.run()
     return trainer, out
 
@@ -44,7 +46,9 @@ def test_load_then_predict_equals_training_model(trained):
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]
     for p, q in zip(before, after, strict=True):
         assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-6)
-    for a, b in zip(trainer.model.state_dict().values(), nlp.model.state_dict().values(), strict=True):
+    for a, b in zip(
+        trainer.model.state_dict().values(), nlp.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a.cpu(), b)
 
 
@@ -132,8 +136,18 @@ def test_inference_benchmark_runs_and_agrees(trained):
 
     _, out = trained
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference.py"
-    args = [str(out / "model-last"), "--data", str(CORPUS / "dev.json"), "--limit", "30", "--repeat", "1"]
-    res = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=300)
+    args = [
+        str(out / "model-last"),
+        "--data",
+        str(CORPUS / "dev.json"),
+        "--limit",
+        "30",
+        "--repeat",
+        "1",
+    ]
+    res = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr
     assert "same entities: True; records out: 30 (in: 30)" in res.stdout
     assert "| nlp.pipe (batch 128) |" in res.stdout
@@ -153,20 +167,35 @@ def test_base_model_script_writes_a_loadable_model(tmp_path):
     args = [str(dest), "--layers", "1", "--hidden", "64", "--max-length", "64"]
     missing = subprocess.run(
         [sys.executable, str(script), *args, "--vocab", str(tmp_path / "none.txt")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert missing.returncode == 1 and "Vocabulary not found" in missing.stderr and "--vocab" in missing.stderr
+    assert (
+        missing.returncode == 1
+        and "Vocabulary not found" in missing.stderr
+        and "--vocab" in missing.stderr
+    )
     assert not dest.exists()
     res = subprocess.run(
-        [sys.executable, str(script), *args, "--vocab", str(vocab)], capture_output=True, text=True, timeout=300
+        [sys.executable, str(script), *args, "--vocab", str(vocab)],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert res.returncode == 0, res.stderr
     assert "1 layers, width 64" in res.stdout
     nlp = nerkit.load(dest, device="cpu")
-    assert nlp.model.encoder.transformer.config.vocab_size == len(vocab.read_text("utf8").splitlines()) == 716
+    assert (
+        nlp.model.encoder.transformer.config.vocab_size
+        == len(vocab.read_text("utf8").splitlines())
+        == 716
+    )
     text = "患者头痛" * 40  # 160 characters: three windows of 62
     spans = nlp(text)
-    assert all(0 <= s.start <= s.end < len(text) and s.text == text[s.start : s.end + 1] for s in spans)
+    assert all(
+        0 <= s.start <= s.end < len(text) and s.text == text[s.start : s.end + 1] for s in spans
+    )
 
 
 def test_sorted_batches_respect_both_caps():

@@ -64,7 +64,12 @@ def make_plugin(root: Path) -> Path:
 def run(args, site: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(site))
     return subprocess.run(
-        [sys.executable, "-m", "nerkit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "nerkit", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
 
@@ -75,7 +80,9 @@ def test_plugin_listed_and_trained(tmp_path: Path):
     assert "demo.SmoothedLinear.v1  [nerkit_demo_plugin (plugin)]" in listed.stdout
     assert "nerkit.LinearDecoder.v1" in listed.stdout
 
-    overrides = cli_args(**{"model.decoder": {"@decoders": "demo.SmoothedLinear.v1", "smoothing": 0.05}})
+    overrides = cli_args(
+        **{"model.decoder": {"@decoders": "demo.SmoothedLinear.v1", "smoothing": 0.05}}
+    )
     out = tmp_path / "run"
     trained = run(["train", str(QUICKSTART), "--output", str(out), *overrides], site)
     assert trained.returncode == 0, trained.stdout + trained.stderr
@@ -85,7 +92,9 @@ def test_plugin_listed_and_trained(tmp_path: Path):
     # Without the plugin on the path, loading names the component and its package.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     code = f"import nerkit; nerkit.load({str(out / 'model-best')!r})"
-    failed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    failed = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT
+    )
     assert failed.returncode != 0
     assert "demo.SmoothedLinear.v1" in failed.stderr
     assert "nerkit-demo-plugin" in failed.stderr

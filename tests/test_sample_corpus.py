@@ -162,7 +162,9 @@ def test_lexicon_and_vectors():
 
     kv = KeyedVectors.load_word2vec_format(str(CORPUS / "vectors.txt"), binary=False)
     assert len(kv) == count and kv.vector_size == dim
-    assert kv["阿莫西林"].tolist() == pytest.approx([float(x) for x in rows[words.index("阿莫西林")][1:]])
+    assert kv["阿莫西林"].tolist() == pytest.approx(
+        [float(x) for x in rows[words.index("阿莫西林")][1:]]
+    )
     # Vectors cluster by type: a drug is closer to another drug than to a department.
     assert kv.similarity("阿莫西林", "头孢曲松") > kv.similarity("阿莫西林", "消化内科")
 

@@ -35,7 +35,9 @@ def trace(build, total: int, steps: int) -> List[float]:
 
 
 def test_constant_with_warmup():
-    assert trace(constant_schedule(warmup_steps=3), 10, 6) == pytest.approx([0, 1 / 3, 2 / 3, 1, 1, 1, 1])
+    assert trace(constant_schedule(warmup_steps=3), 10, 6) == pytest.approx(
+        [0, 1 / 3, 2 / 3, 1, 1, 1, 1]
+    )
     assert trace(constant_schedule(), 10, 3) == [1.0, 1.0, 1.0, 1.0]
 
 
@@ -59,7 +61,11 @@ def test_cosine_values():
     assert got[6] == pytest.approx(0.5, abs=1e-12)
     assert got[10] == pytest.approx(0.0, abs=1e-12) and got[12] == pytest.approx(0.0, abs=1e-12)
     floor = trace(cosine_schedule(warmup_steps=2, min_ratio=0.1), 10, 11)
-    assert floor[6] == pytest.approx(0.55) and floor[10] == pytest.approx(0.1) and floor[11] == pytest.approx(0.1)
+    assert (
+        floor[6] == pytest.approx(0.55)
+        and floor[10] == pytest.approx(0.1)
+        and floor[11] == pytest.approx(0.1)
+    )
     full = trace(cosine_schedule(num_cycles=1.0), 8, 8)
     assert full[0] == pytest.approx(1.0) and full[4] == pytest.approx(0.0, abs=1e-12)
     assert full[2] == pytest.approx(0.5) and full[8] == pytest.approx(1.0)
@@ -73,7 +79,11 @@ def test_cosine_warmup_ratio():
 
 @pytest.mark.parametrize(
     "build",
-    [constant_schedule(warmup_steps=2), linear_warmup_decay(warmup_steps=3), cosine_schedule(warmup_ratio=0.2)],
+    [
+        constant_schedule(warmup_steps=2),
+        linear_warmup_decay(warmup_steps=3),
+        cosine_schedule(warmup_ratio=0.2),
+    ],
 )
 def test_state_dict_round_trip_resumes_schedule(build):
     optimizer = make_optimizer()
@@ -92,7 +102,9 @@ def test_state_dict_round_trip_resumes_schedule(build):
         optimizer2.step()
         scheduler2.step()
         assert scheduler2.get_last_lr() == scheduler.get_last_lr()
-        assert [g["lr"] for g in optimizer2.param_groups] == [g["lr"] for g in optimizer.param_groups]
+        assert [g["lr"] for g in optimizer2.param_groups] == [
+            g["lr"] for g in optimizer.param_groups
+        ]
 
 
 def test_registered_builders_and_errors():

@@ -300,5 +300,9 @@ def test_registered_nested_bio_defaults_match_the_class():
         assert built.num_layers == direct.num_layers == 2
         assert [built.layer_tags(i) for i in range(2)] == [direct.layer_tags(i) for i in range(2)]
         assert built.layer_tags(0) == ["O", "B-sym", "I-sym"]
-    default = build(labels=list(CMEEE_LABELS))  # no labels: learned by nerkit train (test_labels.py)
-    assert [default.layer_tags(i) for i in range(2)] == [NestedBIOScheme().layer_tags(i) for i in range(2)]
+    default = build(
+        labels=list(CMEEE_LABELS)
+    )  # no labels: learned by nerkit train (test_labels.py)
+    assert [default.layer_tags(i) for i in range(2)] == [
+        NestedBIOScheme().layer_tags(i) for i in range(2)
+    ]

@@ -76,7 +76,13 @@ def test_pkuseg_segments_through_registry(pkuseg_model):
 
     seg = resolve(pkuseg_cfg(pkuseg_model))
     assert not seg.loaded  # loaded on first call, not at resolve time
-    assert seg(TEXTS[0]) == [("患者", 0, 1), ("出现", 2, 3), ("发热", 4, 5), ("咳嗽", 6, 7), ("症状", 8, 9)]
+    assert seg(TEXTS[0]) == [
+        ("患者", 0, 1),
+        ("出现", 2, 3),
+        ("发热", 4, 5),
+        ("咳嗽", 6, 7),
+        ("症状", 8, 9),
+    ]
     assert seg.loaded
     reference = spacy_pkuseg.pkuseg(str(pkuseg_model))  # same dictionaries (default.pkl)
     for text in TEXTS:
@@ -159,7 +165,10 @@ def test_pkuseg_named_model_found_in_home(pkuseg_model, tmp_path, monkeypatch):
     local = resolve(pkuseg_cfg(pkuseg_model))
     for text in TEXTS:
         assert named(text) == local(text)
-    assert named.cache_key.startswith("nerkit.PkusegSegmenter.v1|") and "model=medicine@" in named.cache_key
+    assert (
+        named.cache_key.startswith("nerkit.PkusegSegmenter.v1|")
+        and "model=medicine@" in named.cache_key
+    )
 
 
 def test_pkuseg_bad_local_path_fails_at_build(tmp_path):
@@ -174,7 +183,12 @@ def test_pkuseg_bad_local_path_fails_at_build(tmp_path):
 
 def test_is_chinese():
     assert is_chinese("阿莫西林") and is_chinese("𠀀𪚥")
-    assert not is_chinese("CT检查") and not is_chinese("39.5") and not is_chinese("发热，") and not is_chinese("")
+    assert (
+        not is_chinese("CT检查")
+        and not is_chinese("39.5")
+        and not is_chinese("发热，")
+        and not is_chinese("")
+    )
 
 
 # -- trie matcher ---------------------------------------------------------------------
@@ -290,7 +304,10 @@ def test_cache_prevents_resegmentation(tmp_path):
     assert segment_corpus(second, texts, tmp_path) == out
     assert second.calls == 0
     # only new texts are segmented; another setting has its own cache
-    assert segment_corpus(second, texts + ["新的句子"], tmp_path)[-1] == [("新的", 0, 1), ("句子", 2, 3)]
+    assert segment_corpus(second, texts + ["新的句子"], tmp_path)[-1] == [
+        ("新的", 0, 1),
+        ("句子", 2, 3),
+    ]
     assert second.calls == 1
     other = CountingSegmenter("counting|v2")
     segment_corpus(other, texts, tmp_path)

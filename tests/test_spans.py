@@ -15,7 +15,13 @@ LABELS = ("sym", "dis", "bod")  # not alphabetical: output order follows the nam
 
 def test_build_sorts_by_name_and_keeps_best_score_of_duplicates():
     # rows: (seq, start, end, label id, score)
-    rows = [(1, 0, 1, 0, 0.2), (0, 3, 4, 0, 0.5), (0, 3, 4, 1, 0.1), (0, 3, 4, 0, 0.9), (0, 0, 2, 2, 0.3)]
+    rows = [
+        (1, 0, 1, 0, 0.2),
+        (0, 3, 4, 0, 0.5),
+        (0, 3, 4, 1, 0.1),
+        (0, 3, 4, 0, 0.9),
+        (0, 0, 2, 2, 0.3),
+    ]
     seq, start, end, label, score = zip(*rows, strict=True)
     spans = SpanArrays.build(3, seq, start, end, label, score, LABELS)
     assert spans.entities() == [
@@ -47,7 +53,9 @@ def _reference_build(size, rows, keep):
     return out
 
 
-@pytest.mark.parametrize("far", [10, 2_000_000_000])  # 2e9: the composite key would overflow: lexsort path
+@pytest.mark.parametrize(
+    "far", [10, 2_000_000_000]
+)  # 2e9: the composite key would overflow: lexsort path
 def test_build_equals_a_dict_reference_on_random_rows(far):
     rng = np.random.default_rng(far)
     for _ in range(20):
@@ -57,13 +65,26 @@ def test_build_equals_a_dict_reference_on_random_rows(far):
         end = start + rng.integers(0, 2, n)
         label, score = rng.integers(0, len(LABELS), n), rng.random(n).round(2)
         keep = rng.random(n) < 0.7
-        rows = list(zip(seq.tolist(), start.tolist(), end.tolist(), label.tolist(), score.tolist(), strict=True))
+        rows = list(
+            zip(
+                seq.tolist(),
+                start.tolist(),
+                end.tolist(),
+                label.tolist(),
+                score.tolist(),
+                strict=True,
+            )
+        )
         spans = SpanArrays.build(size, seq, start, end, label, score, LABELS, keep=keep)
         assert spans.entities() == _reference_build(size, rows, keep.tolist())
 
 
 def test_entities_round_trip_and_empty():
-    per_seq = [[(Entity(0, 0, "bod"), 0.5), (Entity(2, 5, "sym"), 0.25)], [], [(Entity(1, 1, "dis"), 1.0)]]
+    per_seq = [
+        [(Entity(0, 0, "bod"), 0.5), (Entity(2, 5, "sym"), 0.25)],
+        [],
+        [(Entity(1, 1, "dis"), 1.0)],
+    ]
     spans = SpanArrays.from_entities(per_seq, LABELS)
     assert len(spans) == 3 and spans.entities() == per_seq
     assert SpanArrays.from_entities([[], []], LABELS).entities() == [[], []]
@@ -82,7 +103,9 @@ class ListDecoder(Decoder):
     scheme = _Scheme()
 
     def decode(self, hidden, mask):
-        return [[(Entity(1, 2, "dis"), 0.7), (Entity(0, 0, "sym"), 0.6)] for _ in range(hidden.size(0))]
+        return [
+            [(Entity(1, 2, "dis"), 0.7), (Entity(0, 0, "sym"), 0.6)] for _ in range(hidden.size(0))
+        ]
 
 
 class ArrayDecoder(Decoder):

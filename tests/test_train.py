@@ -24,7 +24,13 @@ def trained(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     result = runner.invoke(
         app,
-        ["train", str(QUICKSTART), "--output", str(out), *cli_args(**{"corpora.max_dev_records": 0})],
+        [
+            "train",
+            str(QUICKSTART),
+            "--output",
+            str(out),
+            *cli_args(**{"corpora.max_dev_records": 0}),
+        ],
     )
     assert result.exit_code == 0, result.output
     return out
@@ -33,7 +39,13 @@ def trained(tmp_path_factory) -> Path:
 def test_train_writes_complete_model_dirs(trained: Path):
     for name in ("model-best", "model-last"):
         d = trained / name
-        for f in ("config.cfg", "model.safetensors", "meta.json", "encoder/tokenizer_config.json", "encoder/config.json"):
+        for f in (
+            "config.cfg",
+            "model.safetensors",
+            "meta.json",
+            "encoder/tokenizer_config.json",
+            "encoder/config.json",
+        ):
             assert (d / f).exists(), f"{name}/{f} missing"
         meta = json.loads((d / "meta.json").read_text())
         assert meta["labels"] == ["dis", "sym", "pro", "equ", "dru", "ite", "bod", "dep", "mic"]
@@ -46,7 +58,16 @@ def test_evaluate_reproduces_training_f1(trained: Path, tmp_path: Path):
     meta = json.loads((trained / "model-best" / "meta.json").read_text())
     out = tmp_path / "metrics.json"
     result = runner.invoke(
-        app, ["evaluate", str(trained / "model-best"), str(CORPUS / "dev.json"), "--output", str(out), "--device", "cpu"]
+        app,
+        [
+            "evaluate",
+            str(trained / "model-best"),
+            str(CORPUS / "dev.json"),
+            "--output",
+            str(out),
+            "--device",
+            "cpu",
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
@@ -57,7 +78,10 @@ def test_evaluate_reproduces_training_f1(trained: Path, tmp_path: Path):
 def test_predict_writes_every_record(trained: Path, tmp_path: Path):
     out = tmp_path / "pred.json"
     src = CORPUS / "test.json"
-    result = runner.invoke(app, ["predict", str(trained / "model-best"), str(src), "--output", str(out), "--device", "cpu"])
+    result = runner.invoke(
+        app,
+        ["predict", str(trained / "model-best"), str(src), "--output", str(out), "--device", "cpu"],
+    )
     assert result.exit_code == 0, result.output
     records = json.loads(out.read_text(encoding="utf8"))
     inputs = json.loads(src.read_text(encoding="utf8"))
@@ -77,7 +101,9 @@ def test_debug_config_prints_filled_config():
 
 
 def test_cli_error_is_one_paragraph():
-    result = runner.invoke(app, ["debug", "config", str(QUICKSTART), "--model.decoder.dropout", "high"])
+    result = runner.invoke(
+        app, ["debug", "config", str(QUICKSTART), "--model.decoder.dropout", "high"]
+    )
     assert result.exit_code == 1
     assert 'model.decoder.dropout: expected float, got "high"' in result.output
     assert "Traceback" not in result.output
@@ -88,16 +114,24 @@ def _weights(path: Path):
 
 
 def test_resume_equals_uninterrupted(tmp_path: Path):
-    extra = {"training.max_epochs": 2, "training.eval_frequency": 3, "corpora.max_train_records": 40}
+    extra = {
+        "training.max_epochs": 2,
+        "training.eval_frequency": 3,
+        "corpora.max_train_records": 40,
+    }
     full = train(fast_config(**extra), tmp_path / "full")
     with pytest.raises(KeyboardInterrupt):
         train(fast_config(**extra), tmp_path / "cut", stop_after_steps=6)
-    state = json.loads((tmp_path / "cut" / "model-last" / "training_state" / "trainer.json").read_text())
+    state = json.loads(
+        (tmp_path / "cut" / "model-last" / "training_state" / "trainer.json").read_text()
+    )
     assert state["state"]["step"] == 6
     resumed = train(fast_config(**extra), tmp_path / "cut", resume=tmp_path / "cut")
     assert resumed.steps == full.steps
     assert [r["f1"] for r in resumed.history] == [r["f1"] for r in full.history]
-    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in full.history], rel=0, abs=0)
+    assert [r["loss"] for r in resumed.history] == pytest.approx(
+        [r["loss"] for r in full.history], rel=0, abs=0
+    )
     a, b = _weights(tmp_path / "full" / "model-last"), _weights(tmp_path / "cut" / "model-last")
     assert a.keys() == b.keys()
     for k in a:
@@ -122,14 +156,18 @@ def test_resume_with_ema_equals_uninterrupted(tmp_path: Path):
     resumed = train(fast_config(**extra), tmp_path / "cut", resume=tmp_path / "cut")
     assert resumed.steps == full.steps
     assert [r["f1"] for r in resumed.history] == [r["f1"] for r in full.history]
-    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in full.history], rel=0, abs=0)
+    assert [r["loss"] for r in resumed.history] == pytest.approx(
+        [r["loss"] for r in full.history], rel=0, abs=0
+    )
     for name in ("model-last", "model-best"):
         a, b = _weights(tmp_path / "full" / name), _weights(tmp_path / "cut" / name)
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), (name, k)
     # model-last holds the average; the training weights are kept for resuming, and differ
-    blob = torch.load(tmp_path / "full" / "model-last" / "training_state" / "state.pt", weights_only=True)
+    blob = torch.load(
+        tmp_path / "full" / "model-last" / "training_state" / "state.pt", weights_only=True
+    )
     saved = _weights(tmp_path / "full" / "model-last")
     assert blob["averaging"]["num_updates"] == full.steps
     assert all(torch.equal(saved[k], v) for k, v in blob["averaging"]["shadow"].items())
@@ -140,6 +178,7 @@ def test_same_seed_same_run(tmp_path: Path):
     extra = {"training.max_epochs": 1, "corpora.max_train_records": 24}
     r1 = train(fast_config(**extra), tmp_path / "a")
     r2 = train(fast_config(**extra), tmp_path / "b")
+
     def strip(history):
         return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 

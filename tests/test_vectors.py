@@ -91,7 +91,10 @@ def test_missing_file_names_path_and_key(tmp_path):
     with pytest.raises(ModelLoadError) as err:
         load(tmp_path / "sgns.merge.word")
     msg = str(err.value)
-    assert str(tmp_path / "sgns.merge.word") in msg and "--initialize.model.lexicon.vectors.path" in msg
+    assert (
+        str(tmp_path / "sgns.merge.word") in msg
+        and "--initialize.model.lexicon.vectors.path" in msg
+    )
 
 
 def test_wrong_format_is_explained(kv, tmp_path):

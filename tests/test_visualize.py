@@ -139,14 +139,22 @@ def test_tags_of_one_character_entities_do_not_reach_the_next_bar_of_their_row()
     page = Page(render_html([text], [pred], [gold]))
     rows: Dict[int, List[Tuple[int, int, str]]] = {}
     for ent in page.ents:
-        tag = ent["data-label"] + {"correct": " ✓", "missed": " −", "spurious": " +"}[ent["data-status"]]
-        rows.setdefault(int(ent["data-track"]), []).append((int(ent["data-start"]), int(ent["data-end"]), tag))
+        tag = (
+            ent["data-label"]
+            + {"correct": " ✓", "missed": " −", "spurious": " +"}[ent["data-status"]]
+        )
+        rows.setdefault(int(ent["data-track"]), []).append(
+            (int(ent["data-start"]), int(ent["data-end"]), tag)
+        )
     cell = [_WIDE_PX if east_asian_width(ch) in ("W", "F") else _NARROW_MIN_PX for ch in text]
     for bars in rows.values():
         bars.sort()
         for (start, end, tag), (next_start, _, _) in zip(bars, bars[1:], strict=False):
             room = sum(cell[start:next_start])  # px from this bar's start to the next one's
-            assert next_start > end and room >= len(tag) * _TAG_GLYPH_PX + _TAG_EXTRA_PX, (tag, bars)
+            assert next_start > end and room >= len(tag) * _TAG_GLYPH_PX + _TAG_EXTRA_PX, (
+                tag,
+                bars,
+            )
     assert len(rows) > 1  # the tags pushed neighbours onto other rows
 
 

@@ -267,8 +267,13 @@ def test_responsible_windows_over_many_records_at_once():
             win_end.append(e)
         expected[r] = reference_merge(windows, per_window)
     start, end, keep = responsible_windows(
-        win_rec, win_start, win_end, lengths,
-        [w for w, _, _ in rows], [e.start for _, e, _ in rows], [e.end for _, e, _ in rows],
+        win_rec,
+        win_start,
+        win_end,
+        lengths,
+        [w for w, _, _ in rows],
+        [e.start for _, e, _ in rows],
+        [e.end for _, e, _ in rows],
     )
     got = {r: set() for r in range(len(lengths))}
     for (w, ent, _), s, e, k in zip(rows, start.tolist(), end.tolist(), keep.tolist(), strict=True):

@@ -41,7 +41,9 @@ def _collect(reader: Any, path: str, key: str) -> Tuple[List[Example], List[str]
     """The valid records of a file and every problem found in it."""
     problems: List[str] = []
     if not Path(path).exists():
-        return [], [f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH."]
+        return [], [
+            f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH."
+        ]
     if isinstance(reader, CMeEEReader):
         return reader.collect(path, problems), problems
     try:  # another reader: it stops at its first problem
@@ -91,9 +93,13 @@ def debug_data(cfg: Config) -> None:
     check_config(cfg)
     corpora = settings(cfg, "corpora")
     reader = resolve_section(cfg, "corpora")["reader"]
-    paths = {name: getattr(corpora, name) for name in ("train", "dev", "test") if getattr(corpora, name)}
+    paths = {
+        name: getattr(corpora, name) for name in ("train", "dev", "test") if getattr(corpora, name)
+    }
     if not paths:
-        raise ConfigError("corpora: no train, dev or test file is set. Set [paths] train/dev or pass --paths.train PATH.")
+        raise ConfigError(
+            "corpora: no train, dev or test file is set. Set [paths] train/dev or pass --paths.train PATH."
+        )
     collected = {name: _collect(reader, path, f"paths.{name}") for name, path in paths.items()}
     train = collected["train"][0] if "train" in collected else []
     if train:  # labels the config leaves out come from the training corpus, as in `nerkit train`
@@ -116,13 +122,19 @@ def debug_data(cfg: Config) -> None:
             typer.echo(format_stats(corpus_stats(examples, max_chars=max_chars, scheme=scheme)))
             if encoder is not None:
                 cov = char_coverage([ex.text for ex in examples], encoder.char_ids, encoder.unk_id)
-                flag = "  ⚠ high: the model reads these as [UNK]" if cov["rate"] > UNKNOWN_WARN_RATE else ""
+                flag = (
+                    "  ⚠ high: the model reads these as [UNK]"
+                    if cov["rate"] > UNKNOWN_WARN_RATE
+                    else ""
+                )
                 typer.echo(f"encoder vocabulary    {format_coverage(cov)}{flag}")
             unseen = unknown_labels(examples, train_labels) if name != "train" and train else None
             typer.echo(format_extras(longest_records(examples), unseen))
         errors += len(problems)
         first_error = first_error or (problems[0] if problems else "")
-        warnings = getattr(examples, "warnings", [])  # tolerated (on_mismatch = "warn"): listed, not failures
+        warnings = getattr(
+            examples, "warnings", []
+        )  # tolerated (on_mismatch = "warn"): listed, not failures
         problems = problems + list(warnings)
         total_problems += len(problems)
         shown = f" (first {MAX_PROBLEMS} below)" if len(problems) > MAX_PROBLEMS else ""
@@ -133,7 +145,9 @@ def debug_data(cfg: Config) -> None:
     if encoder is None:
         typer.echo(f"encoder vocabulary    not checked: {why}")
     else:
-        typer.echo(f"encoder vocabulary    {len(encoder.vocab)} entries ({model_cfg['encoder'].get('name_or_path', '?')})")
+        typer.echo(
+            f"encoder vocabulary    {len(encoder.vocab)} entries ({model_cfg['encoder'].get('name_or_path', '?')})"
+        )
     if "train" in splits and splits["train"]:
         seen = set("".join(ex.text for ex in splits["train"]))
         for name in ("dev", "test"):
@@ -173,7 +187,9 @@ def debug_vectors(cfg: Config) -> None:
     splits = _corpora(cfg)
     model = resolve_section(cfg, "model")
     if model.lexicon is None:
-        raise DataError("model.lexicon: this config has no lexicon, so there are no word vectors to check.")
+        raise DataError(
+            "model.lexicon: this config has no lexicon, so there are no word vectors to check."
+        )
     texts = [ex.text for examples in splits.values() for ex in examples]
     model.lexicon.initialize(texts)
     for name, examples in splits.items():
@@ -197,7 +213,9 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
         examples = read_any(input)
         pred_examples = read_any(source)
         if len(pred_examples) != len(examples):
-            raise DataError(f"{source} has {len(pred_examples)} records but {input} has {len(examples)}.")
+            raise DataError(
+                f"{source} has {len(pred_examples)} records but {input} has {len(examples)}."
+            )
         if limit:
             examples, pred_examples = examples[:limit], pred_examples[:limit]
         for i, (a, b) in enumerate(zip(examples, pred_examples, strict=True)):
@@ -211,4 +229,10 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
     if gold is not None:
         gold_examples = read_any(gold)[: len(examples)]
         gold_entities = [ex.entities for ex in gold_examples]
-    write_html(output, [ex.text for ex in examples], preds, gold=gold_entities, title=f"nerkit: {input.name}")
+    write_html(
+        output,
+        [ex.text for ex in examples],
+        preds,
+        gold=gold_entities,
+        title=f"nerkit: {input.name}",
+    )

@@ -19,7 +19,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-debug_app = typer.Typer(help="Check a config, its data or its word vectors before training.", no_args_is_help=True)
+debug_app = typer.Typer(
+    help="Check a config, its data or its word vectors before training.", no_args_is_help=True
+)
 app.add_typer(debug_app, name="debug")
 
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -51,9 +53,14 @@ def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Config file (.cfg)."),
     output: Optional[Path] = typer.Option(
-        None, "--output", "-o", help="Directory for model-best/, model-last/ and log.jsonl. Without it nothing is saved."
+        None,
+        "--output",
+        "-o",
+        help="Directory for model-best/, model-last/ and log.jsonl. Without it nothing is saved.",
     ),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Output directory of an interrupted run to continue."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Output directory of an interrupted run to continue."
+    ),
 ) -> None:
     """Train a model. Extra options override config values: --training.max_epochs 3.
 
@@ -76,7 +83,11 @@ def train(
                 err=True,
             )
     result = trainer.run()
-    where = f" Saved to {output}/model-best and {output}/model-last." if output else " Nothing saved (no --output)."
+    where = (
+        f" Saved to {output}/model-best and {output}/model-last."
+        if output
+        else " Nothing saved (no --output)."
+    )
     typer.secho(
         f"✔ Best dev F1 {result.best_score * 100:.2f}% at step {result.best_step}.{where}",
         fg=typer.colors.GREEN,
@@ -166,9 +177,15 @@ def predict(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted JSON Lines output."),
-    chunk_size: int = typer.Option(1024, help="JSON Lines: records read, predicted and written at a time."),
-    progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue an interrupted JSON Lines output."
+    ),
+    chunk_size: int = typer.Option(
+        1024, help="JSON Lines: records read, predicted and written at a time."
+    ),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
+    ),
 ) -> None:
     """Predict entities for every record of INPUT, in order, keeping each record's id.
 
@@ -380,7 +397,9 @@ def score_cmd(
     g = read_cmeee(gold)
     p = read_cmeee(pred)
     if len(g) != len(p):
-        raise DataError(f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one.")
+        raise DataError(
+            f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one."
+        )
     for i, (a, b) in enumerate(zip(g, p, strict=True)):
         if a.text != b.text:
             raise DataError(f"{pred}, record {i}, text: differs from record {i} of {gold}.")
@@ -392,7 +411,9 @@ def score_cmd(
 
 @debug_app.command("config", context_settings=OVERRIDES)
 @friendly
-def debug_config(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
+def debug_config(
+    ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")
+) -> None:
     """Validate a config without training and print it with every default filled in.
 
     Also checks that the device exists here and that every file the config reads
@@ -421,7 +442,9 @@ def debug_data(ctx: typer.Context, config: Path = typer.Argument(..., help="Conf
 
 @debug_app.command("vectors", context_settings=OVERRIDES)
 @friendly
-def debug_vectors(ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")) -> None:
+def debug_vectors(
+    ctx: typer.Context, config: Path = typer.Argument(..., help="Config file.")
+) -> None:
     """Lexicon coverage: lattice words found and missing in the word vectors."""
     from ..cli.debug import debug_vectors as run
 
@@ -432,7 +455,9 @@ def debug_vectors(ctx: typer.Context, config: Path = typer.Argument(..., help="C
 @friendly
 def registry_cmd(
     kind: Optional[str] = typer.Argument(None, help="One kind, e.g. decoders."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print the component reference as Markdown."),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="Print the component reference as Markdown."
+    ),
 ) -> None:
     """List registered components per kind, entry-point plugins included."""
     from ..cli.reference import list_components
@@ -444,9 +469,15 @@ def registry_cmd(
 @friendly
 def visualize(
     source: Path = typer.Argument(..., help="A model directory, or a CMeEE prediction file."),
-    input: Path = typer.Argument(..., help="CMeEE file with the texts (and gold entities, if --gold)."),
-    output: Path = typer.Option(Path("entities.html"), "--output", "-o", help="HTML page to write."),
-    gold: Optional[Path] = typer.Option(None, "--gold", help="Gold file: mark correct, missed and spurious entities."),
+    input: Path = typer.Argument(
+        ..., help="CMeEE file with the texts (and gold entities, if --gold)."
+    ),
+    output: Path = typer.Option(
+        Path("entities.html"), "--output", "-o", help="HTML page to write."
+    ),
+    gold: Optional[Path] = typer.Option(
+        None, "--gold", help="Gold file: mark correct, missed and spurious entities."
+    ),
     limit: int = typer.Option(0, help="Show only the first N records (0: all)."),
 ) -> None:
     """Write a self-contained HTML page with nested entities drawn over the text."""
@@ -480,7 +511,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print nerkit's version and exit."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print nerkit's version and exit.",
     ),
 ) -> None:
     """nerkit: Chinese medical NER from config files."""
@@ -489,7 +524,9 @@ def _root(
 @app.command()
 @friendly
 def info(
-    model: Optional[Path] = typer.Argument(None, help="A model directory: also print its labels, scores and components."),
+    model: Optional[Path] = typer.Argument(
+        None, help="A model directory: also print its labels, scores and components."
+    ),
 ) -> None:
     """Versions, devices and plugins of this installation (and a model directory's facts)."""
     from ..cli.info import installation_info, model_info

@@ -18,7 +18,11 @@ def is_streaming(input: Path, output: Path) -> bool:
     A .jsonl input with a .json output keeps the one-list path (written at the end, checked
     against the input); so does an input of another format (CoNLL, brat, ...) with a .jsonl
     output, which the doccano writer writes."""
-    if str(input) == "-" and str(output) != "-" and Path(output).suffix.lower() not in JSONL_SUFFIXES:
+    if (
+        str(input) == "-"
+        and str(output) != "-"
+        and Path(output).suffix.lower() not in JSONL_SUFFIXES
+    ):
         raise NerkitError(
             f"Input '-' (stdin) is streamed as JSON Lines, so the output must be JSON Lines too: "
             f"use --output - (stdout) or a .jsonl file instead of {output}."

@@ -189,8 +189,12 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
             quantize_int8(fp32, output / ONNX_FILE)
         else:
             shutil.move(str(fp32), output / ONNX_FILE)
-    for src in sorted(model_dir.iterdir()):  # config.cfg and every component's assets (encoder/, lexicon/)
-        if src.name in ("model.safetensors", "meta.json", "training_state") or src.name.startswith("."):
+    for src in sorted(
+        model_dir.iterdir()
+    ):  # config.cfg and every component's assets (encoder/, lexicon/)
+        if src.name in ("model.safetensors", "meta.json", "training_state") or src.name.startswith(
+            "."
+        ):
             continue
         if src.is_dir():
             shutil.copytree(src, output / src.name)

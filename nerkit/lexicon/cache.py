@@ -127,7 +127,9 @@ def segment_corpus(
         try:
             stored = cache.get(list(hashes.values()))
         except (sqlite3.Error, OSError, ValueError) as err:
-            logger.warning("Segmentation cache %s unusable, segmenting without it: %s", cache.path, err)
+            logger.warning(
+                "Segmentation cache %s unusable, segmenting without it: %s", cache.path, err
+            )
             cache, stored = None, {}
         for t in unique:
             words = _decode(t, stored.get(hashes[t]))
@@ -143,7 +145,10 @@ def segment_corpus(
             logger.warning("Can't write the segmentation cache %s: %s", cache.path, err)
     if cache is not None:
         logger.info(
-            "Segmented %d texts (%d from the cache %s)", len(unique), len(unique) - len(todo), cache.path
+            "Segmented %d texts (%d from the cache %s)",
+            len(unique),
+            len(unique) - len(todo),
+            cache.path,
         )
     return [results[t] for t in texts]
 

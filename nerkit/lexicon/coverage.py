@@ -64,7 +64,9 @@ def lexicon_coverage(examples: Sequence[Example], lexicon: Any, top: int = 20) -
             per_label[label]["overlap_found"] += sum(found(by_span[sp]) for sp in spans)
 
     types_found = sum(found(w) for w in counts)
-    missing = sorted(((w, c) for w, c in counts.items() if not found(w)), key=lambda x: (-x[1], x[0]))
+    missing = sorted(
+        ((w, c) for w, c in counts.items() if not found(w)), key=lambda x: (-x[1], x[0])
+    )
     labels = {}
     for label in sorted(per_label):
         st = per_label[label]

@@ -60,7 +60,6 @@ SEGMENTER_DIR = "segmenter"  # the segmenter's to_disk files
 MISSING_POLICIES = ("random", "unknown")
 
 
-
 def lexicon(
     segmenter: Any,
     vectors: Optional[Any] = None,
@@ -179,7 +178,9 @@ class Lexicon:
         self._matcher_words = [[w for w in ordered if m.has_word(w)] for m in matchers]
         for m, words in zip(matchers, self._matcher_words, strict=True):
             m.restrict(words)
-        self._memo = {t: [(s, e) for _, s, e in words] for t, words in zip(texts, segmented, strict=True)}
+        self._memo = {
+            t: [(s, e) for _, s, e in words] for t, words in zip(texts, segmented, strict=True)
+        }
         if self.pretrained is not None:
             self.pretrained.release()  # the full vectors are no longer needed
 
@@ -201,7 +202,13 @@ class Lexicon:
         """``lattice`` of many texts, segmenting the unseen ones through the cache."""
         self._check_initialized()
         todo = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        fresh = dict(zip(todo, segment_corpus(self.segmenter, todo, self.cache_dir, self.use_cache), strict=True))
+        fresh = dict(
+            zip(
+                todo,
+                segment_corpus(self.segmenter, todo, self.cache_dir, self.use_cache),
+                strict=True,
+            )
+        )
         return [self._ids(fresh[t] if t in fresh else self.segment(t)) for t in texts]
 
     def _ids(self, words: Iterable[Word]) -> List[LatticeWord]:
@@ -264,7 +271,9 @@ class Lexicon:
                 f"format {FORMAT_VERSION}."
             )
         words = ["", ""] + list(data["words"])
-        if tuple(vectors.shape) != (len(words), int(data["dim"])) or len(data["pretrained"]) != len(words):
+        if tuple(vectors.shape) != (len(words), int(data["dim"])) or len(data["pretrained"]) != len(
+            words
+        ):
             raise ModelLoadError(
                 f"{path}: {len(words)} words and dim {data['dim']} in {WORDS_FILE}, but "
                 f"vectors of shape {tuple(vectors.shape)} in {VECTORS_FILE}."

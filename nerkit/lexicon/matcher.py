@@ -72,7 +72,9 @@ class LexiconMatcher(WordListSegmenter):
         """True when there is no words file, no word list and no restriction."""
         return self._active is None and self._base is None and self.words_file is None
 
-    def set_words(self, words: Iterable[str], source: str = "word list", transient: bool = False) -> None:
+    def set_words(
+        self, words: Iterable[str], source: str = "word list", transient: bool = False
+    ) -> None:
         """Use ``words`` as the base lexicon instead of the words file.
 
         ``transient``: the list may be dropped by ``restrict`` to free memory

@@ -136,7 +136,9 @@ class PkusegSegmenter(Segmenter):
         if self.default_dicts:
             words_file = model_dir / POSTPROCESS_WORDS
             if words_file.is_file():  # a copy written by to_disk: plain text, no pickle
-                seg.postprocesser = _postprocesser(words_file.read_text(encoding="utf8").split("\n"))
+                seg.postprocesser = _postprocesser(
+                    words_file.read_text(encoding="utf8").split("\n")
+                )
             else:
                 default = Path(spacy_pkuseg.__file__).parent / "dicts" / "default.pkl"
                 own = sorted(str(p) for p in model_dir.glob("*_dict.pkl"))
@@ -154,7 +156,9 @@ class PkusegSegmenter(Segmenter):
         self._seg.feature_extractor.save(str(path))
         self._seg.model.save(str(path))
         if self.default_dicts:
-            words = sorted(self._seg.postprocesser.common_words | self._seg.postprocesser.other_words)
+            words = sorted(
+                self._seg.postprocesser.common_words | self._seg.postprocesser.other_words
+            )
             (path / POSTPROCESS_WORDS).write_text("\n".join(w for w in words if w), encoding="utf8")
         if self.user_dict is not None:
             shutil.copyfile(self.user_dict, path / USER_DICT)

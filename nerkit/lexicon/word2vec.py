@@ -78,7 +78,9 @@ class Word2Vec(Vectors):
                 "(or set vectors to null to train randomly initialised word embeddings)."
             )
         if limit is not None and limit < 1:
-            raise ModelLoadError(f"Word2Vec: limit must be >= 1 or null, got {limit} ({self.path}).")
+            raise ModelLoadError(
+                f"Word2Vec: limit must be >= 1 or null, got {limit} ({self.path})."
+            )
         self.limit = limit
         self.unicode_errors = unicode_errors
         count, dim, guess = _sniff(self.path)
@@ -183,7 +185,11 @@ class Word2Vec(Vectors):
 
     def _log_loaded(self, n: int, t0: float) -> None:
         logger.info(
-            "Read %d word vectors (dim %d) from %s in %.1fs", n, self.dim, self.path, time.perf_counter() - t0
+            "Read %d word vectors (dim %d) from %s in %.1fs",
+            n,
+            self.dim,
+            self.path,
+            time.perf_counter() - t0,
         )
 
     def release(self) -> None:
@@ -229,7 +235,9 @@ class Word2Vec(Vectors):
         found = [w for w, r in wanted if r in matrix]
         if not found:
             return found, np.zeros((0, self.dim), dtype=np.float32)
-        return found, np.stack([matrix[r] for w, r in wanted if r in matrix]).astype(np.float32, copy=False)
+        return found, np.stack([matrix[r] for w, r in wanted if r in matrix]).astype(
+            np.float32, copy=False
+        )
 
     def _read_rows(self, rows: List[int]) -> Dict[int, np.ndarray]:
         """Parse the lines of the given rows of a text file."""
@@ -262,7 +270,10 @@ class Word2Vec(Vectors):
         if vec is None or vec.shape != (self.dim,):
             logger.warning(
                 "%s: the vector of %r (entry %d) is malformed (expected %d numbers); skipping it",
-                self.path, self._words[row], row + 1, self.dim,
+                self.path,
+                self._words[row],
+                row + 1,
+                self.dim,
             )
             return None
         return vec

@@ -116,7 +116,9 @@ class Decoder(nn.Module):
         default converts ``decode``'s lists.
         """
         if type(self).decode is Decoder.decode:
-            raise NotImplementedError(f"{type(self).__name__} must implement decode_spans or decode.")
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement decode_spans or decode."
+            )
         return SpanArrays.from_entities(self.decode(hidden, mask), self.scheme.labels)
 
     def score_tensor(self, hidden: Tensor, mask: Tensor) -> Tensor:
@@ -139,7 +141,9 @@ class Decoder(nn.Module):
         """Entities with a confidence in [0, 1] for each sequence of the batch,
         each list sorted by (start, end, label)."""
         if type(self).decode_spans is Decoder.decode_spans:
-            raise NotImplementedError(f"{type(self).__name__} must implement decode_spans or decode.")
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement decode_spans or decode."
+            )
         return self.decode_spans(hidden, mask).entities()
 
 

@@ -45,7 +45,9 @@ REQUIRED_FILES = ("config.cfg", "model.safetensors", "meta.json")
 FORMAT = 2  # meta.json "format"; format 1 (nerkit 0.1.0, no "format" key) edited the config on load
 
 
-def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None) -> None:
+def save_model(
+    model: NERModel, path: Path, config: Config, meta: Optional[Dict[str, Any]] = None
+) -> None:
     """Write ``model`` into the (empty or new) directory ``path``."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -69,7 +71,9 @@ def save_model(model: NERModel, path: Path, config: Config, meta: Optional[Dict[
         os.chmod(weights, file_mode())
 
 
-def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu") -> Tuple[NERModel, Config]:
+def load_model(
+    path: Union[str, Path], device: Union[str, torch.device] = "cpu"
+) -> Tuple[NERModel, Config]:
     """Rebuild a model from its directory; no training data or downloads needed.
 
     Read-only: nothing is written, renamed or deleted, here or in the parent. If a
@@ -114,7 +118,9 @@ def _save_in_progress(path: Path, before: Optional[Tuple[int, int, int]]) -> boo
     writer's temporary siblings (``atomic_dir``) exist next to it."""
     if _dir_identity(path) != before:
         return True
-    return any(path.parent.glob(f".tmp-{path.name}-*")) or any(path.parent.glob(f".old-{path.name}-*"))
+    return any(path.parent.glob(f".tmp-{path.name}-*")) or any(
+        path.parent.glob(f".old-{path.name}-*")
+    )
 
 
 def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERModel, Config]:
@@ -135,12 +141,16 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {recopy}") from None
+        raise ModelLoadError(
+            f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {recopy}"
+        ) from None
     _check_format(path, meta)
     try:
         cfg = Config().from_disk(path / "config.cfg", interpolate=False)
     except Exception as err:  # configparser / confection parse errors
-        raise ModelLoadError(f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}") from None
+        raise ModelLoadError(
+            f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}"
+        ) from None
     _check_components(_to_dict(cfg), meta.get("components", {}))
     check_config(cfg, initialize=False)
     try:
@@ -210,6 +220,7 @@ def component_packages(data: Dict[str, Any]) -> Dict[str, str]:
 
 def _check_components(data: Dict[str, Any], providers: Dict[str, str]) -> None:
     populate()
+
     def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):
             for k, v in node.items():

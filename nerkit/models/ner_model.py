@@ -134,7 +134,9 @@ class NERModel(nn.Module):
     def windows(self, length: int) -> List[Tuple[int, int]]:
         return split_windows(length, self.max_chars, self.window_overlap)
 
-    def featurize(self, examples: Sequence[Example], with_entities: bool = False) -> List[WindowFeatures]:
+    def featurize(
+        self, examples: Sequence[Example], with_entities: bool = False
+    ) -> List[WindowFeatures]:
         out: List[WindowFeatures] = []
         for i, ex in enumerate(examples):
             ids = self.encoder.char_ids(ex.text)
@@ -153,7 +155,9 @@ class NERModel(nn.Module):
                         start=start,
                         end=end,
                         char_ids=ids[start:end],
-                        lattice=lattice_window(lattice, start, end) if lattice is not None else None,
+                        lattice=lattice_window(lattice, start, end)
+                        if lattice is not None
+                        else None,
                         entities=ents,
                     )
                 )
@@ -164,10 +168,14 @@ class NERModel(nn.Module):
         L = int(lengths.max())
         B = len(feats)
         enc = self.encoder
-        ids = np.fromiter(itertools.chain.from_iterable(f.char_ids for f in feats), np.int64, int(lengths.sum()))
+        ids = np.fromiter(
+            itertools.chain.from_iterable(f.char_ids for f in feats), np.int64, int(lengths.sum())
+        )
         input_ids = np.full((B, L + 2), enc.pad_id, dtype=np.int64)
         input_ids[:, 0] = enc.cls_id
-        input_ids[:, 1 : L + 1][np.arange(L)[None, :] < lengths[:, None]] = ids  # row-major = window order
+        input_ids[:, 1 : L + 1][np.arange(L)[None, :] < lengths[:, None]] = (
+            ids  # row-major = window order
+        )
         input_ids[np.arange(B), lengths + 1] = enc.sep_id
         attention = (np.arange(L + 2)[None, :] < lengths[:, None] + 2).astype(np.int64)
         input_ids, attention = torch.from_numpy(input_ids), torch.from_numpy(attention)
@@ -228,7 +236,9 @@ class NERModel(nn.Module):
 
             def decode_batch(batch: Batch) -> SpanArrays:
                 with torch.autocast(
-                    device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None
+                    device.type,
+                    dtype=autocast_dtype or torch.bfloat16,
+                    enabled=autocast_dtype is not None,
                 ):
                     return self.decode(batch.to(device))
 
@@ -259,7 +269,14 @@ class NERModel(nn.Module):
             rows.end,
         )
         return SpanArrays.build(
-            len(examples), window_record[rows.seq], start, end, rows.label, rows.score, labels, keep=keep
+            len(examples),
+            window_record[rows.seq],
+            start,
+            end,
+            rows.label,
+            rows.score,
+            labels,
+            keep=keep,
         )
 
     def predict(
@@ -271,4 +288,6 @@ class NERModel(nn.Module):
         max_tokens: Optional[int] = None,
     ) -> List[List[Tuple[Entity, float]]]:
         """``(Entity, score)`` lists of every record, in input order, record coordinates."""
-        return self.predict_spans(examples, batch_size, progress, autocast_dtype, max_tokens).entities()
+        return self.predict_spans(
+            examples, batch_size, progress, autocast_dtype, max_tokens
+        ).entities()

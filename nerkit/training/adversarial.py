@@ -275,7 +275,11 @@ class FreeLB(AdversarialStrategy):
                     del own
                     if direction is None:
                         continue
-                    delta = direction.mul_(self.alpha) if delta is None else delta.add_(direction, alpha=self.alpha)
+                    delta = (
+                        direction.mul_(self.alpha)
+                        if delta is None
+                        else delta.add_(direction, alpha=self.alpha)
+                    )
                     _project_(delta, self.epsilon)
                     _set(weight, backup + delta.to(weight.dtype))
             finally:
@@ -292,7 +296,9 @@ def _check(name: str, strategy: str, value: float, low: float, what: str) -> Non
         )
 
 
-def _check_pgd_like(strategy: str, epsilon: float, alpha: float, steps: int) -> Tuple[float, float, int]:
+def _check_pgd_like(
+    strategy: str, epsilon: float, alpha: float, steps: int
+) -> Tuple[float, float, int]:
     _check("epsilon", strategy, epsilon, 0.0, "> 0")
     _check("alpha", strategy, alpha, 0.0, "> 0")
     _check("steps", strategy, steps, 0, ">= 1")

@@ -197,7 +197,9 @@ class ConsoleLogger(Logger):
         return line + ("  * best" if row.get("best") else "")
 
     def header(self) -> str:
-        line = " ".join(col.rjust(width) for col, width in zip(self.COLUMNS, self.WIDTHS, strict=True))
+        line = " ".join(
+            col.rjust(width) for col, width in zip(self.COLUMNS, self.WIDTHS, strict=True)
+        )
         return line + "\n" + " ".join("-" * width for width in self.WIDTHS)
 
     def log_eval(self, row: Dict[str, Any]) -> None:
@@ -229,12 +231,20 @@ class JsonlLogger(Logger):
         self._file = path.open("a", encoding="utf8")
 
     def _write(self, record: Dict[str, Any]) -> None:
-        self._file.write(json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False) + "\n")
+        self._file.write(
+            json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False) + "\n"
+        )
         self._file.flush()
 
     def log_step(self, step: int, values: Dict[str, Any]) -> None:
-        record = {"event": "step", "step": step, "epoch": values.get("epoch"),
-                  "loss": values.get("loss"), "lr": values.get("lr"), "time": round(time.time(), 3)}
+        record = {
+            "event": "step",
+            "step": step,
+            "epoch": values.get("epoch"),
+            "loss": values.get("loss"),
+            "lr": values.get("lr"),
+            "time": round(time.time(), 3),
+        }
         record.update((k, v) for k, v in values.items() if k not in record)
         self._write(record)
 
@@ -312,8 +322,14 @@ class TensorBoardLogger(Logger):
 class WandbLogger(Logger):
     """A Weights & Biases run: ``train/*`` and ``eval/*`` series, best F1 in the summary."""
 
-    def __init__(self, module: ModuleType, project: str, run_name: Optional[str],
-                 output_dir: Optional[Path], config: Dict[str, Any]) -> None:
+    def __init__(
+        self,
+        module: ModuleType,
+        project: str,
+        run_name: Optional[str],
+        output_dir: Optional[Path],
+        config: Dict[str, Any],
+    ) -> None:
         kwargs: Dict[str, Any] = {"project": project, "name": run_name, "config": config}
         if output_dir is not None:
             Path(output_dir).mkdir(parents=True, exist_ok=True)
@@ -343,8 +359,13 @@ class MLflowLogger(Logger):
     MAX_PARAM_LENGTH = 500  # the limit of older MLflow servers
     PARAM_BATCH = 100  # params per log_params call accepted by MLflow
 
-    def __init__(self, module: ModuleType, experiment: str, tracking_uri: Optional[str],
-                 config: Dict[str, Any]) -> None:
+    def __init__(
+        self,
+        module: ModuleType,
+        experiment: str,
+        tracking_uri: Optional[str],
+        config: Dict[str, Any],
+    ) -> None:
         self.mlflow = module
         if tracking_uri is not None:
             module.set_tracking_uri(tracking_uri)
@@ -489,7 +510,7 @@ def default_loggers(
         if not callable(factory):
             raise ConfigError(
                 f"[training.logger.extra.{name}] must be a logger block with "
-                f"@loggers = \"...\" (e.g. nerkit.TensorBoardLogger.v1), got {factory!r}."
+                f'@loggers = "..." (e.g. nerkit.TensorBoardLogger.v1), got {factory!r}.'
             )
         extras.append(factory)
 
@@ -503,4 +524,3 @@ def default_loggers(
         return MultiLogger(children)
 
     return build
-

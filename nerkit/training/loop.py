@@ -123,7 +123,10 @@ def seed_all(seed: int) -> None:
 def _rng_state() -> Dict[str, Any]:
     state: Dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": [x if not isinstance(x, np.ndarray) else torch.from_numpy(x.astype(np.int64)) for x in np.random.get_state()],
+        "numpy": [
+            x if not isinstance(x, np.ndarray) else torch.from_numpy(x.astype(np.int64))
+            for x in np.random.get_state()
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -146,7 +149,9 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def evaluate(model: NERModel, examples: Sequence[Example], batch_size: int = 64, **kw: Any) -> Dict[str, Any]:
+def evaluate(
+    model: NERModel, examples: Sequence[Example], batch_size: int = 64, **kw: Any
+) -> Dict[str, Any]:
     preds = model.predict(examples, batch_size=batch_size, **kw)
     gold = [ex.entities for ex in examples]
     return score(gold, [[e for e, _ in p] for p in preds], labels=model.labels)
@@ -169,7 +174,9 @@ class Trainer:
         cfg = interpolated(cfg)  # once: the checks and sections below reuse it
         check_config(cfg)
         self.system = settings(cfg, "system")
-        resolve_device(self.system.device)  # a device this machine lacks fails before anything is read
+        resolve_device(
+            self.system.device
+        )  # a device this machine lacks fails before anything is read
         # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
         check_assets(written, sections=("corpora",) if resume else ("corpora", "model"))
         self.output_dir = Path(output_dir) if output_dir else None
@@ -188,8 +195,12 @@ class Trainer:
 
         corpora = resolve_section(cfg, "corpora")
         reader = corpora["reader"]
-        self.train_examples = read_corpus(reader, self.corpora.train, "paths.train", self.corpora.max_train_records)
-        self.dev_examples = read_corpus(reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records)
+        self.train_examples = read_corpus(
+            reader, self.corpora.train, "paths.train", self.corpora.max_train_records
+        )
+        self.dev_examples = read_corpus(
+            reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records
+        )
 
         self.state = TrainState()
         if self.output_dir is not None and self.dist.main:
@@ -220,7 +231,11 @@ class Trainer:
         per_epoch = math.ceil(len(self._epoch_batches(0)) / self.training.accumulate_gradient)
         total = per_epoch * self.training.max_epochs
         if self.training.max_steps:
-            total = min(total, self.training.max_steps) if self.training.max_epochs else self.training.max_steps
+            total = (
+                min(total, self.training.max_steps)
+                if self.training.max_epochs
+                else self.training.max_steps
+            )
         self.total_steps = max(1, total)
         self.optimizer = training["optimizer"](self.model)
         self.scheduler = training["schedule"](self.optimizer, self.total_steps)
@@ -247,7 +262,9 @@ class Trainer:
         from ..about import __version__
 
         params = list(self.model.parameters())
-        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[self.amp_dtype]
+        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[
+            self.amp_dtype
+        ]
         return {
             "version": __version__,
             "device": str(self.device),
@@ -282,7 +299,12 @@ class Trainer:
     def _epoch_batches(self, epoch: int) -> List[List[int]]:
         t = self.training
         batches = make_batches(
-            self.train_feats, t.batch_size, self.system.seed, epoch, t.length_bucketing, t.bucket_size
+            self.train_feats,
+            t.batch_size,
+            self.system.seed,
+            epoch,
+            t.length_bucketing,
+            t.bucket_size,
         )
         if self.dist.world > 1:
             usable = len(batches) - len(batches) % self.dist.world
@@ -362,7 +384,9 @@ class Trainer:
         return torch.autocast("cuda", dtype=self.amp_dtype)
 
     def _train_batch(self, idx: List[int]) -> float:
-        batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(self.device)
+        batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(
+            self.device
+        )
         accum = self.training.accumulate_gradient
 
         def forward_loss() -> torch.Tensor:
@@ -399,7 +423,10 @@ class Trainer:
 
     def _evaluate_and_save(self, loss: float, started: float, raw: Optional[Weights]) -> bool:
         scores = evaluate(
-            self.model, self.dev_examples, self.training.eval_batch_size, autocast_dtype=self.amp_dtype
+            self.model,
+            self.dev_examples,
+            self.training.eval_batch_size,
+            autocast_dtype=self.amp_dtype,
         )
         self.model.train()
         st = self.state
@@ -455,10 +482,19 @@ class Trainer:
                     progress.update(1, step_loss)
                 if self.dist.main and t.log_every and st.step % t.log_every == 0:
                     lr = max(self.scheduler.get_last_lr())
-                    self.logger.log_step(st.step, {"epoch": st.epoch, "loss": float(np.mean(losses[-t.log_every:])), "lr": lr})
+                    self.logger.log_step(
+                        st.step,
+                        {
+                            "epoch": st.epoch,
+                            "loss": float(np.mean(losses[-t.log_every :])),
+                            "lr": lr,
+                        },
+                    )
                 at_max = bool(t.max_steps) and st.step >= t.max_steps
                 if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
-                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
+                    stop = (
+                        self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
+                    )
                     losses = []
                 if self.stop_after_steps is not None and st.step >= self.stop_after_steps:
                     if progress is not None:
@@ -474,7 +510,9 @@ class Trainer:
         if progress is not None:
             progress.close()
         with self.averaging.applied(self.model) as raw:
-            self._save("model-last", self.history[-1] if self.history else None, with_state=True, raw=raw)
+            self._save(
+                "model-last", self.history[-1] if self.history else None, with_state=True, raw=raw
+            )
         self.logger.close()
         return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
 

@@ -104,7 +104,9 @@ def param_groups(
             name = "encoder.embeddings" if k == 0 else f"encoder.layer{k}"
             named.append((name, learning_rate * layerwise_decay ** (top - k), group))
     in_encoder = {id(p) for group in depths for p in group}
-    named.append(("head", head_learning_rate, [p for p in model.parameters() if id(p) not in in_encoder]))
+    named.append(
+        ("head", head_learning_rate, [p for p in model.parameters() if id(p) not in in_encoder])
+    )
 
     groups: List[Dict] = []
     for name, lr, params in named:
@@ -112,9 +114,13 @@ def param_groups(
         decay = [p for p in trainable if id(p) not in exempt]
         plain = [p for p in trainable if id(p) in exempt]
         if decay:
-            groups.append({"params": decay, "lr": lr, "weight_decay": weight_decay, "name": f"{name}.decay"})
+            groups.append(
+                {"params": decay, "lr": lr, "weight_decay": weight_decay, "name": f"{name}.decay"}
+            )
         if plain:
-            groups.append({"params": plain, "lr": lr, "weight_decay": 0.0, "name": f"{name}.no_decay"})
+            groups.append(
+                {"params": plain, "lr": lr, "weight_decay": 0.0, "name": f"{name}.no_decay"}
+            )
     return groups
 
 
@@ -142,7 +148,11 @@ def adamw(
     if not learning_rate > 0:
         raise _bad("learning_rate", learning_rate, "must be > 0")
     if head_learning_rate is not None and not head_learning_rate > 0:
-        raise _bad("head_learning_rate", head_learning_rate, "must be > 0 (or leave it out to use learning_rate)")
+        raise _bad(
+            "head_learning_rate",
+            head_learning_rate,
+            "must be > 0 (or leave it out to use learning_rate)",
+        )
     if not weight_decay >= 0:
         raise _bad("weight_decay", weight_decay, "must be >= 0")
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
@@ -150,7 +160,11 @@ def adamw(
     if not eps > 0:
         raise _bad("eps", eps, "must be > 0")
     if layerwise_decay is not None and not 0.0 < layerwise_decay <= 1.0:
-        raise _bad("layerwise_decay", layerwise_decay, "must be in (0, 1], e.g. 0.9 (or leave it out for none)")
+        raise _bad(
+            "layerwise_decay",
+            layerwise_decay,
+            "must be in (0, 1], e.g. 0.9 (or leave it out for none)",
+        )
     head_lr = learning_rate if head_learning_rate is None else head_learning_rate
     beta_pair = (float(betas[0]), float(betas[1]))
 
@@ -161,6 +175,8 @@ def adamw(
                 f"The model {type(model).__name__} has no trainable parameters for the optimizer: "
                 "every parameter has requires_grad=False. Unfreeze the encoder or add a trainable head."
             )
-        return torch.optim.AdamW(groups, lr=learning_rate, betas=beta_pair, eps=eps, weight_decay=weight_decay)
+        return torch.optim.AdamW(
+            groups, lr=learning_rate, betas=beta_pair, eps=eps, weight_decay=weight_decay
+        )
 
     return build

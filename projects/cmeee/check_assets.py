@@ -37,7 +37,11 @@ CBLUE = (
     "the CBLUE benchmark on the Tianchi platform (https://tianchi.aliyun.com/cblue: register, "
     "accept the licence, download the CMeEE data and unzip it into assets/cmeee/)"
 )
-MODEL_FILES = [["config.json"], ["vocab.txt", "tokenizer.json"], ["model.safetensors", "pytorch_model.bin"]]
+MODEL_FILES = [
+    ["config.json"],
+    ["vocab.txt", "tokenizer.json"],
+    ["model.safetensors", "pytorch_model.bin"],
+]
 
 
 @dataclass
@@ -49,7 +53,9 @@ class Asset:
     source: str
     kind: str = "file"  # "file" or "dir"
     sha256: Optional[str] = None  # of the file; None: unknown
-    needs: List[List[str]] = field(default_factory=list)  # dir: each inner list, one of them must exist
+    needs: List[List[str]] = field(
+        default_factory=list
+    )  # dir: each inner list, one of them must exist
     archive: Optional[str] = None  # file name of the downloaded archive, beside the path
     archive_sha256: Optional[str] = None
 
@@ -57,31 +63,60 @@ class Asset:
 ASSETS: Dict[str, Asset] = {
     a.key: a
     for a in [
-        Asset("train", "CMeEE training set (15,000 records)", CBLUE
-              + "; without it, run `make split-dev` and train with SPLIT=1"),
+        Asset(
+            "train",
+            "CMeEE training set (15,000 records)",
+            CBLUE + "; without it, run `make split-dev` and train with SPLIT=1",
+        ),
         Asset("dev", "CMeEE dev set (5,000 records)", CBLUE),
         Asset("test", "CMeEE test set (3,000 records, unlabelled)", CBLUE),
-        Asset("bert", "bert-base-chinese", HF.format(name="bert-base-chinese", path="assets/bert-base-chinese"),
-              kind="dir", needs=MODEL_FILES),
-        Asset("roberta", "hfl/chinese-roberta-wwm-ext",
-              HF.format(name="hfl/chinese-roberta-wwm-ext", path="assets/chinese-roberta-wwm-ext"),
-              kind="dir", needs=MODEL_FILES),
-        Asset("roberta_large", "hfl/chinese-roberta-wwm-ext-large",
-              HF.format(name="hfl/chinese-roberta-wwm-ext-large", path="assets/chinese-roberta-wwm-ext-large"),
-              kind="dir", needs=MODEL_FILES),
-        Asset("sgns", "sgns.merge.word, 300-d word2vec text vectors (Mixed-large, Word)",
-              "the Chinese-Word-Vectors project (https://github.com/Embedding/Chinese-Word-Vectors): "
-              "download sgns.merge.word.bz2 and `bunzip2` it into assets/"),
-        Asset("medvec", "Medical.txt, 512-d medical word2vec text vectors",
-              "the Chinese-Word2vec-Medicine project (https://github.com/WENGSYX/Chinese-Word2vec-Medicine; "
-              "the README links the download); save it as assets/Medical.txt"),
-        Asset("pkuseg", "pkuseg 'medicine' word segmentation model (directory)",
-              "pkuseg's releases: https://github.com/lancopku/pkuseg-python/releases/download/v0.0.16/"
-              "medicine.zip, unzipped into assets/pkuseg/medicine/",
-              kind="dir", needs=[list(PKUSEG_MODEL_FILES), list(PKUSEG_FEATURE_FILES)],
-              archive="medicine.zip",
-              # the hash spacy-pkuseg pins for this file (spacy_pkuseg/config.py)
-              archive_sha256="773d655713acd27dd1ea9f97d91349cc1b6aa2fc5b158cd742dc924e6f239dfc"),
+        Asset(
+            "bert",
+            "bert-base-chinese",
+            HF.format(name="bert-base-chinese", path="assets/bert-base-chinese"),
+            kind="dir",
+            needs=MODEL_FILES,
+        ),
+        Asset(
+            "roberta",
+            "hfl/chinese-roberta-wwm-ext",
+            HF.format(name="hfl/chinese-roberta-wwm-ext", path="assets/chinese-roberta-wwm-ext"),
+            kind="dir",
+            needs=MODEL_FILES,
+        ),
+        Asset(
+            "roberta_large",
+            "hfl/chinese-roberta-wwm-ext-large",
+            HF.format(
+                name="hfl/chinese-roberta-wwm-ext-large",
+                path="assets/chinese-roberta-wwm-ext-large",
+            ),
+            kind="dir",
+            needs=MODEL_FILES,
+        ),
+        Asset(
+            "sgns",
+            "sgns.merge.word, 300-d word2vec text vectors (Mixed-large, Word)",
+            "the Chinese-Word-Vectors project (https://github.com/Embedding/Chinese-Word-Vectors): "
+            "download sgns.merge.word.bz2 and `bunzip2` it into assets/",
+        ),
+        Asset(
+            "medvec",
+            "Medical.txt, 512-d medical word2vec text vectors",
+            "the Chinese-Word2vec-Medicine project (https://github.com/WENGSYX/Chinese-Word2vec-Medicine; "
+            "the README links the download); save it as assets/Medical.txt",
+        ),
+        Asset(
+            "pkuseg",
+            "pkuseg 'medicine' word segmentation model (directory)",
+            "pkuseg's releases: https://github.com/lancopku/pkuseg-python/releases/download/v0.0.16/"
+            "medicine.zip, unzipped into assets/pkuseg/medicine/",
+            kind="dir",
+            needs=[list(PKUSEG_MODEL_FILES), list(PKUSEG_FEATURE_FILES)],
+            archive="medicine.zip",
+            # the hash spacy-pkuseg pins for this file (spacy_pkuseg/config.py)
+            archive_sha256="773d655713acd27dd1ea9f97d91349cc1b6aa2fc5b158cd742dc924e6f239dfc",
+        ),
     ]
 }
 
@@ -109,21 +144,34 @@ def check_asset(asset: Asset, path: Path, verify: bool = True) -> Result:
         return Result(asset.key, path, False, f"missing: {asset.what} not found at {path}. {get}")
     if asset.kind == "dir":
         if not path.is_dir():
-            return Result(asset.key, path, False, f"{path} is a file; expected a directory with {asset.what}. {get}")
-        lacking = [" or ".join(alts) for alts in asset.needs if not any((path / a).exists() for a in alts)]
+            return Result(
+                asset.key,
+                path,
+                False,
+                f"{path} is a file; expected a directory with {asset.what}. {get}",
+            )
+        lacking = [
+            " or ".join(alts) for alts in asset.needs if not any((path / a).exists() for a in alts)
+        ]
         if lacking:
             return Result(
-                asset.key, path, False,
+                asset.key,
+                path,
+                False,
                 f"incomplete: {path} lacks {'; '.join(lacking)}. Download {asset.what} again. {get}",
             )
     elif not path.is_file():
-        return Result(asset.key, path, False, f"{path} is a directory; expected the file {asset.what}. {get}")
+        return Result(
+            asset.key, path, False, f"{path} is a directory; expected the file {asset.what}. {get}"
+        )
     notes = []
     if verify and asset.kind == "file" and asset.sha256:
         digest = sha256_of(path)
         if digest != asset.sha256.lower():
             return Result(
-                asset.key, path, False,
+                asset.key,
+                path,
+                False,
                 f"checksum mismatch: {path} has SHA-256 {digest}, expected {asset.sha256}. "
                 f"The file is corrupt, truncated or a different version. {get}",
             )
@@ -134,7 +182,9 @@ def check_asset(asset: Asset, path: Path, verify: bool = True) -> Result:
             digest = sha256_of(archive)
             if digest != asset.archive_sha256.lower():
                 return Result(
-                    asset.key, path, False,
+                    asset.key,
+                    path,
+                    False,
                     f"checksum mismatch: {archive} has SHA-256 {digest}, expected {asset.archive_sha256}. "
                     f"Download it again. {get}",
                 )
@@ -190,7 +240,9 @@ def check(
     out: List[Result] = []
     for key in keys:
         if key not in paths:
-            out.append(Result(key, Path("?"), False, f"[paths] has no key '{key}'. Add it to the config."))
+            out.append(
+                Result(key, Path("?"), False, f"[paths] has no key '{key}'. Add it to the config.")
+            )
             continue
         value = paths[key]
         path = Path(value) if Path(value).is_absolute() else root / value
@@ -210,7 +262,10 @@ def check(
 
 def report(results: Sequence[Result]) -> str:
     width = max((len(r.key) for r in results), default=0)
-    lines = [f"{'ok     ' if r.ok else 'PROBLEM'} {r.key:<{width}}  {r.path}: {r.message}" for r in results]
+    lines = [
+        f"{'ok     ' if r.ok else 'PROBLEM'} {r.key:<{width}}  {r.path}: {r.message}"
+        for r in results
+    ]
     bad = sum(not r.ok for r in results)
     lines.append(
         f"{len(results) - bad} of {len(results)} assets in place."
@@ -221,14 +276,30 @@ def report(results: Sequence[Result]) -> str:
 
 def _parse_args(argv: Optional[Sequence[str]]) -> tuple[argparse.Namespace, Dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, action="append", default=[],
-                        help="experiment config (repeatable); default: check every known asset")
-    parser.add_argument("--root", type=Path, default=None,
-                        help="a folder laid out like this one: DIR/assets holds the assets, and "
-                        "relative --paths overrides start from DIR (default: the working directory)")
-    parser.add_argument("--no-checksums", action="store_true", help="skip SHA-256 checks (large files)")
-    parser.add_argument("--sha256", action="append", default=[], metavar="KEY=HEX",
-                        help="expected SHA-256 of the file of [paths] KEY (repeatable)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help="experiment config (repeatable); default: check every known asset",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="a folder laid out like this one: DIR/assets holds the assets, and "
+        "relative --paths overrides start from DIR (default: the working directory)",
+    )
+    parser.add_argument(
+        "--no-checksums", action="store_true", help="skip SHA-256 checks (large files)"
+    )
+    parser.add_argument(
+        "--sha256",
+        action="append",
+        default=[],
+        metavar="KEY=HEX",
+        help="expected SHA-256 of the file of [paths] KEY (repeatable)",
+    )
     args, rest = parser.parse_known_args(argv)
     from nerkit.config import parse_overrides
     from nerkit.errors import ConfigError
@@ -269,11 +340,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             paths, _ = config_paths(BASE_CONFIG, overrides)
             # every asset of base.cfg; "assets" is the folder that holds them, not one of them
-            keys = [k for k in ASSETS if k in paths] + [k for k in paths if k not in ASSETS and k != "assets"]
+            keys = [k for k in ASSETS if k in paths] + [
+                k for k in paths if k not in ASSETS and k != "assets"
+            ]
     except NerkitError as err:
         print(f"check_assets: {err}", file=sys.stderr)
         return 2
-    results = check(keys, paths, args.root or Path("."), assets, verify=not args.no_checksums, overridden=overridden)
+    results = check(
+        keys,
+        paths,
+        args.root or Path("."),
+        assets,
+        verify=not args.no_checksums,
+        overridden=overridden,
+    )
     print(report(results))
     return 0 if all(r.ok for r in results) else 1
 

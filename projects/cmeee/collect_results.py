@@ -61,7 +61,9 @@ def study_f1(config: Path) -> Optional[float]:
     try:
         return float(value)
     except ValueError:
-        raise ResultsError(f"{config}: '# Study test F1: {value}' is not a number (or 'none').") from None
+        raise ResultsError(
+            f"{config}: '# Study test F1: {value}' is not a number (or 'none')."
+        ) from None
 
 
 def _scores(data: Any, where: str) -> Dict[str, float]:
@@ -110,7 +112,9 @@ def read_run(run: Path, configs: Path) -> Row:
     dev = None
     if meta_path.exists():
         meta = _read_json(meta_path)
-        dev = _scores(meta.get("scores") if isinstance(meta, dict) else None, f"{meta_path}: scores")
+        dev = _scores(
+            meta.get("scores") if isinstance(meta, dict) else None, f"{meta_path}: scores"
+        )
     test = source = None
     test_path = run / "test-metrics.json"
     if test_path.exists():
@@ -129,11 +133,16 @@ def collect(runs_dirs: Sequence[Path], configs: Path) -> List[Row]:
             rows[config.stem] = Row(config.stem, f1, None, None, None, None)
     for runs in runs_dirs:
         if not runs.is_dir():
-            raise ResultsError(f"{runs}: no such folder. Pass the folder holding the runs (e.g. runs/).")
+            raise ResultsError(
+                f"{runs}: no such folder. Pass the folder holding the runs (e.g. runs/)."
+            )
         for run in sorted(p for p in runs.iterdir() if p.is_dir()):
             if (run / "model-best" / "meta.json").exists() or (run / "test-metrics.json").exists():
                 rows[run.name] = read_run(run, configs)
-    study = sorted((r for r in rows.values() if r.study_f1 is not None), key=lambda r: (r.study_f1, r.experiment))
+    study = sorted(
+        (r for r in rows.values() if r.study_f1 is not None),
+        key=lambda r: (r.study_f1, r.experiment),
+    )
     others = sorted((r for r in rows.values() if r.study_f1 is None), key=lambda r: r.experiment)
     return study + others
 
@@ -152,7 +161,9 @@ def markdown(rows: Sequence[Row]) -> str:
         dev = r.dev or {}
         test = r.test or {}
         delta = (
-            f"{100 * test['f1'] - r.study_f1:+.3f}" if r.test is not None and r.study_f1 is not None else "–"
+            f"{100 * test['f1'] - r.study_f1:+.3f}"
+            if r.test is not None and r.study_f1 is not None
+            else "–"
         )
         lines.append(
             f"| `{r.experiment}` | {'–' if r.study_f1 is None else f'{r.study_f1:.3f}'} "
@@ -171,7 +182,9 @@ def markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def record(run: Path, f1: float, precision: Optional[float], recall: Optional[float], source: str) -> Path:
+def record(
+    run: Path, f1: float, precision: Optional[float], recall: Optional[float], source: str
+) -> Path:
     """Write ``run/test-metrics.json`` from leaderboard percentages."""
     if not run.is_dir():
         raise ResultsError(f"--record {run}: no such run folder.")
@@ -180,7 +193,9 @@ def record(run: Path, f1: float, precision: Optional[float], recall: Optional[fl
         if value is None:
             continue
         if not 0.0 <= value <= 100.0:
-            raise ResultsError(f"--{key} {value}: give the leaderboard's percentage, between 0 and 100.")
+            raise ResultsError(
+                f"--{key} {value}: give the leaderboard's percentage, between 0 and 100."
+            )
         data[key] = round(value / 100.0, 8)
     data["source"] = source
     out = run / "test-metrics.json"
@@ -190,14 +205,25 @@ def record(run: Path, f1: float, precision: Optional[float], recall: Optional[fl
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", type=Path, nargs="*", default=[Path("runs")], help="folders of runs (default: runs)")
-    parser.add_argument("--configs", type=Path, default=REPO / "configs", help="folder of the experiment configs")
+    parser.add_argument(
+        "runs", type=Path, nargs="*", default=[Path("runs")], help="folders of runs (default: runs)"
+    )
+    parser.add_argument(
+        "--configs", type=Path, default=REPO / "configs", help="folder of the experiment configs"
+    )
     parser.add_argument("--output", type=Path, help="also write the table to this file")
-    parser.add_argument("--record", type=Path, metavar="RUN", help="write RUN/test-metrics.json from the values below")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="RUN",
+        help="write RUN/test-metrics.json from the values below",
+    )
     parser.add_argument("--f1", type=float, help="test F1 in percent, as the leaderboard shows it")
     parser.add_argument("--precision", type=float, help="test precision in percent")
     parser.add_argument("--recall", type=float, help="test recall in percent")
-    parser.add_argument("--source", default="CBLUE leaderboard", help="where the test score comes from")
+    parser.add_argument(
+        "--source", default="CBLUE leaderboard", help="where the test score comes from"
+    )
     args = parser.parse_args(argv)
     try:
         if args.record is not None:

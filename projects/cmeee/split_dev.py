@@ -42,7 +42,9 @@ def read_records(path: Path) -> List[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf8"))
     except json.JSONDecodeError as err:
-        raise SplitError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg}).") from None
+        raise SplitError(
+            f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})."
+        ) from None
     if not isinstance(data, list):
         raise SplitError(f"{path}: expected a JSON list of records, got {type(data).__name__}.")
     for i, rec in enumerate(data):
@@ -65,9 +67,15 @@ def write_records(path: Path, records: Sequence[Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", type=Path, help="labelled CMeEE JSON file, e.g. assets/cmeee/CMeEE_dev.json")
-    parser.add_argument("--out", type=Path, default=Path("assets/cmeee-split"), help="output folder")
-    parser.add_argument("--every", type=int, default=5, help="hold out record i when i %% every == 0")
+    parser.add_argument(
+        "input", type=Path, help="labelled CMeEE JSON file, e.g. assets/cmeee/CMeEE_dev.json"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("assets/cmeee-split"), help="output folder"
+    )
+    parser.add_argument(
+        "--every", type=int, default=5, help="hold out record i when i %% every == 0"
+    )
     args = parser.parse_args(argv)
     try:
         records = read_records(args.input)

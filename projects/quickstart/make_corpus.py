@@ -209,24 +209,104 @@ ITE_VALUES: Dict[str, Tuple[str, float, float]] = {
 }
 # Items that form a symptom with a trend word ("血钾降低": sym over ite 血钾).
 ITE_TREND: Dict[str, List[str]] = {
-    "白细胞计数": ["升高", "降低"], "C反应蛋白": ["升高"], "降钙素原": ["升高"],
-    "血红蛋白": ["降低"], "血小板计数": ["减少", "降低"], "空腹血糖": ["升高"],
-    "谷丙转氨酶": ["升高"], "血钾": ["降低", "升高"], "血肌酐": ["升高"],
-    "血淀粉酶": ["升高"], "总胆红素": ["升高"], "D-二聚体": ["升高"], "白蛋白": ["降低"],
-    "血尿酸": ["升高"], "肌钙蛋白I": ["升高"], "红细胞沉降率": ["增快"], "补体C3": ["降低"],
+    "白细胞计数": ["升高", "降低"],
+    "C反应蛋白": ["升高"],
+    "降钙素原": ["升高"],
+    "血红蛋白": ["降低"],
+    "血小板计数": ["减少", "降低"],
+    "空腹血糖": ["升高"],
+    "谷丙转氨酶": ["升高"],
+    "血钾": ["降低", "升高"],
+    "血肌酐": ["升高"],
+    "血淀粉酶": ["升高"],
+    "总胆红素": ["升高"],
+    "D-二聚体": ["升高"],
+    "白蛋白": ["降低"],
+    "血尿酸": ["升高"],
+    "肌钙蛋白I": ["升高"],
+    "红细胞沉降率": ["增快"],
+    "补体C3": ["降低"],
     "铁蛋白": ["降低"],
 }
 
 # Frequent words of the templates (not entities), for the word lexicon.
 COMMON_WORDS = [
-    "患者", "患儿", "入院", "出院", "查体", "体温", "诊断", "治疗", "复查", "提示", "给予",
-    "口服", "静脉滴注", "好转", "出现", "病史", "检查", "明显", "异常", "未见", "进一步",
-    "诊治", "考虑", "加重", "合并", "预后", "表现", "症状", "感染", "随访", "门诊", "定期",
-    "必要时", "正常", "范围", "典型", "早期", "及时", "就诊", "会诊", "建议",
-    "监测", "疗程", "每日", "规律", "服用", "控制", "恢复", "病情", "稳定", "鉴别",
-    "过敏", "病原学", "外院", "我院", "收入", "转入",
-    "疼痛", "水肿", "肿大", "麻木", "瘙痒", "黄染", "充血", "升高", "降低", "检出", "累及",
-    "无明显诱因", "主诉", "起病", "减轻", "消失", "体检", "确诊", "病变",
+    "患者",
+    "患儿",
+    "入院",
+    "出院",
+    "查体",
+    "体温",
+    "诊断",
+    "治疗",
+    "复查",
+    "提示",
+    "给予",
+    "口服",
+    "静脉滴注",
+    "好转",
+    "出现",
+    "病史",
+    "检查",
+    "明显",
+    "异常",
+    "未见",
+    "进一步",
+    "诊治",
+    "考虑",
+    "加重",
+    "合并",
+    "预后",
+    "表现",
+    "症状",
+    "感染",
+    "随访",
+    "门诊",
+    "定期",
+    "必要时",
+    "正常",
+    "范围",
+    "典型",
+    "早期",
+    "及时",
+    "就诊",
+    "会诊",
+    "建议",
+    "监测",
+    "疗程",
+    "每日",
+    "规律",
+    "服用",
+    "控制",
+    "恢复",
+    "病情",
+    "稳定",
+    "鉴别",
+    "过敏",
+    "病原学",
+    "外院",
+    "我院",
+    "收入",
+    "转入",
+    "疼痛",
+    "水肿",
+    "肿大",
+    "麻木",
+    "瘙痒",
+    "黄染",
+    "充血",
+    "升高",
+    "降低",
+    "检出",
+    "累及",
+    "无明显诱因",
+    "主诉",
+    "起病",
+    "减轻",
+    "消失",
+    "体检",
+    "确诊",
+    "病变",
 ]
 
 # --- Templates -----------------------------------------------------------------
@@ -305,8 +385,32 @@ FILLERS = [
 
 SEX = ["男", "女"]
 COURSES = ["3天", "5天", "7天", "10天", "14天", "2周", "4周"]
-DURS = ["3天", "2天", "1周", "2周", "半个月", "1个月", "3个月", "半年", "1年余", "10余天", "5小时", "2日"]
-DOSES = ["0.5 g", "1 g", "2 g", "10 mg/kg", "40 mg", "20 mg", "5 mg", "50 mg/kg", "2 mg/(kg·d)", "400 mg"]
+DURS = [
+    "3天",
+    "2天",
+    "1周",
+    "2周",
+    "半个月",
+    "1个月",
+    "3个月",
+    "半年",
+    "1年余",
+    "10余天",
+    "5小时",
+    "2日",
+]
+DOSES = [
+    "0.5 g",
+    "1 g",
+    "2 g",
+    "10 mg/kg",
+    "40 mg",
+    "20 mg",
+    "5 mg",
+    "50 mg/kg",
+    "2 mg/(kg·d)",
+    "400 mg",
+]
 DATES = ["2019年3月", "2020年11月", "2021年5月", "2022年8月", "2018年1月", "2023年2月"]
 
 
@@ -315,7 +419,8 @@ class Topic:
 
     def __init__(self, spec: Dict[str, str]) -> None:
         self.terms: Dict[str, List[str]] = {
-            key: spec.get(key, "").split() for key in ("dis", "sym", "mic", "dru", "prod", "prot", "ite", "equ", "dep", "bod")
+            key: spec.get(key, "").split()
+            for key in ("dis", "sym", "mic", "dru", "prod", "prot", "ite", "equ", "dep", "bod")
         }
         self.nsym = [tuple(p.split(":")) for p in spec.get("nsym", "").split()]
         self.exam = [tuple(p.split(":")) for p in spec.get("exam", "").split()]
@@ -485,7 +590,8 @@ class Generator:
         return {
             "text": text,
             "entities": [
-                {"start_idx": s, "end_idx": e, "type": t, "entity": text[s : e + 1]} for s, e, t in ents
+                {"start_idx": s, "end_idx": e, "type": t, "entity": text[s : e + 1]}
+                for s, e, t in ents
             ],
         }
 
@@ -601,14 +707,19 @@ def build(out: Path) -> Dict[str, List[Dict]]:
     bert.mkdir(parents=True, exist_ok=True)
     tokens = vocab_tokens([r["text"] for recs in splits.values() for r in recs])
     (bert / "vocab.txt").write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
-    for name, obj in (("config.json", bert_config(len(tokens))), ("tokenizer_config.json", TOKENIZER_CONFIG)):
+    for name, obj in (
+        ("config.json", bert_config(len(tokens))),
+        ("tokenizer_config.json", TOKENIZER_CONFIG),
+    ):
         (bert / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return splits
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent), help="Output directory.")
+    parser.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent), help="Output directory."
+    )
     args = parser.parse_args(argv)
     splits = build(Path(args.out))
     for name, records in splits.items():

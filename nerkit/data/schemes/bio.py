@@ -235,7 +235,9 @@ class BIOScheme(TagScheme):
         ``rule``: "lenient" or "strict" (module docstring); no Python loop over the batch.
         """
         if rule not in READING_RULES:
-            raise ValueError(f"{self.name}: unknown reading rule {rule!r}; use one of {READING_RULES}.")
+            raise ValueError(
+                f"{self.name}: unknown reading rule {rule!r}; use one of {READING_RULES}."
+            )
         t = _to_numpy(tags).astype(np.int64, copy=True)
         if t.ndim != 3 or t.shape[1] != self.num_layers:
             raise ValueError(

@@ -144,7 +144,11 @@ def boundary_smoothing_targets(
     ok = (ns >= 0) & (ns <= ne) & (ne < lens[:, None])  # [E, M]
     # valid neighbours per (entity, distance): [E, D + 1]
     count = np.zeros((len(index), distance + 1), dtype=np.int64)
-    np.add.at(count, (np.repeat(np.arange(len(index)), off.shape[0]), np.tile(off[:, 2], len(index))), ok.ravel())
+    np.add.at(
+        count,
+        (np.repeat(np.arange(len(index)), off.shape[0]), np.tile(off[:, 2], len(index))),
+        ok.ravel(),
+    )
     share = epsilon / distance
     per = np.where(ok, share / np.maximum(count[:, off[:, 2]], 1), 0.0)  # [E, M]
     kept = 1.0 - epsilon + share * (count[:, 1:] == 0).sum(1)  # [E]

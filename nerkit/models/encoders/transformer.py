@@ -222,7 +222,9 @@ class TransformerEncoder(Encoder):
         """Build the transformer (random weights) and tokenizer from what ``to_disk`` wrote."""
         path = Path(path)
         if not (path / "config.json").is_file():
-            what = f"{path}/ is missing" if not path.is_dir() else f"{path / 'config.json'} is missing"
+            what = (
+                f"{path}/ is missing" if not path.is_dir() else f"{path / 'config.json'} is missing"
+            )
             raise ModelLoadError(
                 f"{what}: it holds the tokenizer and the transformer's config that `nerkit train` "
                 "saved with the model, and loading needs nothing else."

@@ -100,7 +100,9 @@ def lattice_positions(
     return heads, tails, torch.cat([char_mask, word_mask], dim=1)
 
 
-def word_embedding(lexicon: Optional[LexiconProtocol], freeze: bool, component: str) -> nn.Embedding:
+def word_embedding(
+    lexicon: Optional[LexiconProtocol], freeze: bool, component: str
+) -> nn.Embedding:
     """``lexicon.vectors`` [V, E] as an embedding with padding row 0 (shared when frozen)."""
     if lexicon is None:
         raise ConfigError(
