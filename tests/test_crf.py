@@ -12,7 +12,14 @@ from torch import nn
 
 from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
 from nerkit.errors import ConfigError
-from nerkit.models.decoders.crf import CRF, FORBIDDEN, CRFDecoder, _LogPartition, bio_constraints
+from nerkit.models.decoders.crf import (
+    CRF,
+    FORBIDDEN,
+    CRFDecoder,
+    _LogPartition,
+    bio_constraints,
+    crf_decoder,
+)
 from nerkit.registry import registry
 from nerkit.types import Entity
 
@@ -262,7 +269,7 @@ def small_nested() -> NestedBIOScheme:
 
 def test_targets_loss_and_reduction():
     torch.manual_seed(0)
-    dec = CRFDecoder(small_nested(), input_dim=6, dropout=0.0)
+    dec = crf_decoder(small_nested(), dropout=0.0)(6)
     assert [crf.num_tags for crf in dec.crfs] == [3, 5]
     ents = [[Entity(0, 2, "sym"), Entity(1, 2, "bod")], [Entity(0, 0, "dis")]]
     tags = dec.make_targets(ents, [4, 2])["tags"]
@@ -276,7 +283,7 @@ def test_targets_loss_and_reduction():
         for k, (em, crf) in enumerate(zip(emissions, dec.crfs, strict=True))
     ]
     assert got.item() == pytest.approx(sum(per_layer).item() / 2, rel=1e-6)
-    summed = CRFDecoder(small_nested(), input_dim=6, dropout=0.0, reduction="sum")
+    summed = crf_decoder(small_nested(), dropout=0.0, reduction="sum")(6)
     summed.load_state_dict(dec.state_dict())
     assert summed.loss(hidden, mask, {"tags": tags}).item() == pytest.approx(
         2 * got.item(), rel=1e-6
@@ -292,7 +299,7 @@ def test_targets_loss_and_reduction():
 
 def test_decode_scores_are_mean_marginals():
     torch.manual_seed(1)
-    dec = CRFDecoder(BIOScheme(labels=["a", "b"]), input_dim=4, dropout=0.0).eval()
+    dec = crf_decoder(BIOScheme(labels=["a", "b"]), dropout=0.0)(4).eval()
     hidden = torch.randn(3, 6, 4) * 3
     mask = prefix_mask([6, 4, 1], 6)
     with torch.no_grad():
@@ -316,9 +323,9 @@ def test_bad_arguments_name_the_setting():
     with pytest.raises(ConfigError, match="reduction"):
         registry.decoders.get("nerkit.CRFDecoder.v1")(BIOScheme(labels=["a"]), reduction="avg")
     with pytest.raises(ConfigError, match="dropout"):
-        CRFDecoder(BIOScheme(labels=["a"]), input_dim=4, dropout=1.5)
+        crf_decoder(BIOScheme(labels=["a"]), dropout=1.5)(4)
     with pytest.raises(ConfigError, match="not a tag scheme"):
-        CRFDecoder(SpanLabelScheme(labels=["a"]), input_dim=4)
+        crf_decoder(SpanLabelScheme(labels=["a"]))(4)
 
 
 def test_built_from_config():

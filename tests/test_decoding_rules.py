@@ -16,8 +16,8 @@ import torch
 
 from nerkit.data.schemes import BIOScheme, NestedBIOScheme
 from nerkit.errors import ConfigError
-from nerkit.models.decoders.crf import CRFDecoder
-from nerkit.models.decoders.linear import LinearDecoder
+from nerkit.models.decoders.crf import crf_decoder
+from nerkit.models.decoders.linear import LinearDecoder, linear_decoder
 from nerkit.models.decoders.tag_decoding import viterbi
 from nerkit.registry import registry
 from nerkit.types import Entity
@@ -99,7 +99,7 @@ def test_unknown_rule_is_clear():
 def _linear_with_logits(scheme: BIOScheme, logits: torch.Tensor, decoding: str) -> LinearDecoder:
     """A linear head whose logits at position t are ``logits[t]`` (one-hot hidden states)."""
     length, n = logits.shape
-    dec = LinearDecoder(scheme, input_dim=length, dropout=0.0, decoding=decoding).eval()
+    dec = linear_decoder(scheme, dropout=0.0, decoding=decoding)(length).eval()
     with torch.no_grad():
         dec.proj.weight.zero_()
         dec.proj.bias.zero_()
@@ -154,7 +154,7 @@ def test_constrained_viterbi_equals_brute_force():
     """Two layers with different tag counts, padded batch: Viterbi == enumeration."""
     torch.manual_seed(0)
     s = NestedBIOScheme(labels=["a", "b", "c"], layers=[["a"], ["b", "c"]])
-    dec = LinearDecoder(s, input_dim=6, dropout=0.0, decoding="constrained").eval()
+    dec = linear_decoder(s, dropout=0.0, decoding="constrained")(6).eval()
     lengths = [5, 3, 1, 4]
     hidden = 3 * torch.randn(4, 5, 6)
     mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
@@ -206,12 +206,12 @@ def test_crf_rules_and_decode_time_constraints():
     s = BIOScheme(labels=["a", "b"])
     hidden = torch.randn(8, 6, 4) * 3
     mask = torch.ones(8, 6, dtype=torch.bool)
-    first = CRFDecoder(s, 4, dropout=0.0, constrain_bio=False).eval()
+    first = crf_decoder(s, dropout=0.0, constrain_bio=False)(4).eval()
     with torch.no_grad():
         first.heads[0].bias.copy_(torch.tensor([0.0, 0.0, 3.0, 0.0, 3.0]))  # favour I-
     decs = {}
     for rule in ("strict", "lenient", "constrained"):
-        decs[rule] = CRFDecoder(s, 4, dropout=0.0, constrain_bio=False, decoding=rule).eval()
+        decs[rule] = crf_decoder(s, dropout=0.0, constrain_bio=False, decoding=rule)(4).eval()
         decs[rule].load_state_dict(first.state_dict())
     crf, em = decs["strict"].crfs[0], decs["strict"].emissions(hidden)[0]
     free = crf.viterbi(em, mask)[0]

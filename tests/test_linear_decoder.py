@@ -10,7 +10,7 @@ from confection import Config
 
 from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
 from nerkit.errors import ConfigError
-from nerkit.models.decoders.linear import LinearDecoder
+from nerkit.models.decoders.linear import LinearDecoder, linear_decoder
 from nerkit.registry import registry
 from nerkit.types import CMEEE_LABELS, Entity
 
@@ -22,7 +22,7 @@ def small_scheme() -> NestedBIOScheme:
 
 def test_loss_equals_hand_computation():
     torch.manual_seed(0)
-    dec = LinearDecoder(small_scheme(), input_dim=2, dropout=0.0)
+    dec = linear_decoder(small_scheme(), dropout=0.0)(2)
     assert dec.proj.weight.shape == (2 * 5, 2)
     hidden = torch.tensor([[[1.0, -0.5], [0.3, 2.0], [-1.2, 0.7]]])  # [1, 3, 2]
     mask = torch.tensor([[True, True, True]])
@@ -50,7 +50,7 @@ def test_loss_equals_hand_computation():
 
 
 def test_targets_shape_and_padding():
-    dec = LinearDecoder(small_scheme(), input_dim=4, dropout=0.0)
+    dec = linear_decoder(small_scheme(), dropout=0.0)(4)
     t = dec.make_targets([[Entity(0, 1, "a"), Entity(1, 1, "c")], []], [3, 1])["tags"]
     assert t.dtype == torch.long and t.shape == (2, 2, 3)
     assert t.tolist() == [[[1, 2, 0], [0, 3, 0]], [[0, -100, -100], [0, -100, -100]]]
@@ -91,7 +91,7 @@ def test_overfits_nested_sequences_to_exact_decoding():
 
 def test_padding_does_not_change_loss_or_decoding():
     torch.manual_seed(2)
-    dec = LinearDecoder(NestedBIOScheme(), input_dim=8, dropout=0.0)
+    dec = linear_decoder(NestedBIOScheme(), dropout=0.0)(8)
     entities, lengths = nested_examples()
     hidden = torch.randn(2, 10, 8)
     mask = torch.arange(10)[None, :] < torch.tensor(lengths)[:, None]
@@ -113,7 +113,7 @@ def test_padding_does_not_change_loss_or_decoding():
 def test_scores_are_mean_max_probability():
     torch.manual_seed(3)
     scheme = BIOScheme(labels=["a", "b"])
-    dec = LinearDecoder(scheme, input_dim=5, dropout=0.0)
+    dec = linear_decoder(scheme, dropout=0.0)(5)
     hidden = torch.randn(3, 7, 5)
     mask = torch.ones(3, 7, dtype=torch.bool)
     probs = torch.softmax(dec.proj(hidden), dim=-1)  # one layer of 5 tags: no masking

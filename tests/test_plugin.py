@@ -21,7 +21,7 @@ PLUGIN = textwrap.dedent(
 
     class SmoothedLinearDecoder(LinearDecoder):
         def __init__(self, scheme, input_dim, dropout, smoothing):
-            super().__init__(scheme, input_dim, dropout)
+            super().__init__(scheme, input_dim, dropout, "strict")
             self.smoothing = smoothing
 
         def loss(self, hidden, mask, targets):

@@ -393,11 +393,11 @@ class CRFDecoder(Decoder):
         self,
         scheme: TagScheme,
         input_dim: int,
-        dropout: float = 0.1,
-        reduction: str = "mean",
-        constrain_bio: bool = True,
-        name: str = "nerkit.CRFDecoder.v1",
-        decoding: str = DEFAULT_DECODING,
+        dropout: float,
+        reduction: str,
+        constrain_bio: bool,
+        name: str,
+        decoding: str,
     ) -> None:
         super().__init__()
         _check_args(name, dropout, reduction, decoding)

@@ -62,8 +62,8 @@ class LinearDecoder(Decoder):
         self,
         scheme: TagScheme,
         input_dim: int,
-        dropout: float = 0.1,
-        decoding: str = DEFAULT_DECODING,
+        dropout: float,
+        decoding: str,
     ) -> None:
         super().__init__()
         _check_scheme(scheme, "nerkit.LinearDecoder.v1")

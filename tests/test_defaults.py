@@ -1,0 +1,63 @@
+"""Defaults live in one place: the registered builder's signature.
+
+A component class built by a registered builder takes explicit arguments: a
+default written again on the class would be a second copy that can drift from
+the builder's (as ``NestedBIOScheme`` and ``nerkit.NestedBIO.v1`` once did).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Dict, List, Tuple
+
+from nerkit.registrations import populate
+from nerkit.registry import registry
+
+# kinds whose classes have been moved to explicit arguments
+CHECKED_KINDS = ("decoders",)
+
+
+def _built_classes(func) -> List[type]:
+    """Classes of the builder's own module that its source calls."""
+    module = inspect.getmodule(func)
+    source = inspect.getsource(func)
+    return [
+        cls
+        for name, cls in vars(module).items()
+        if inspect.isclass(cls)
+        and cls.__module__ == module.__name__
+        and re.search(rf"\b{name}\(", source)
+    ]
+
+
+def duplicated_defaults(kinds=CHECKED_KINDS) -> Dict[str, List[Tuple[str, str]]]:
+    """component name -> [(class, parameter)] where the class repeats a builder default."""
+    populate()
+    found: Dict[str, List[Tuple[str, str]]] = {}
+    for kind in kinds:
+        for name, func in getattr(registry, kind).get_all().items():
+            builder = inspect.signature(func).parameters
+            for cls in _built_classes(func):
+                for pname, param in inspect.signature(cls.__init__).parameters.items():
+                    if param.default is not inspect.Parameter.empty and pname in builder:
+                        found.setdefault(name, []).append((cls.__qualname__, pname))
+    return found
+
+
+def test_classes_repeat_no_builder_default():
+    assert duplicated_defaults() == {}
+
+
+def test_check_finds_a_readded_default(monkeypatch):
+    from nerkit.models.decoders.linear import LinearDecoder
+
+    original = LinearDecoder.__init__
+
+    def with_default(self, scheme, input_dim, dropout=0.2, decoding="strict"):
+        original(self, scheme, input_dim, dropout, decoding)
+
+    monkeypatch.setattr(LinearDecoder, "__init__", with_default)
+    found = duplicated_defaults()
+    assert ("LinearDecoder", "dropout") in found["nerkit.LinearDecoder.v1"]
+    assert ("LinearDecoder", "decoding") in found["nerkit.LinearDecoder.v1"]
