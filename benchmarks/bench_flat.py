@@ -41,8 +41,9 @@ from nerkit.models.fusion.flat import (  # noqa: E402
     FLATFusion,
     FourPosFusion,
     RelativeLatticeAttention,
+    flat_fusion,
 )
-from nerkit.models.fusion.flat_light import FLATLightFusion  # noqa: E402
+from nerkit.models.fusion.flat_light import flat_light_fusion  # noqa: E402
 from nerkit.models.fusion.relative_position import lattice_positions  # noqa: E402
 
 GB = 1024**3
@@ -141,7 +142,7 @@ def make_case(tokens: int, batch: int, hidden: int, seed: int = 0):
     words = round(0.3 * tokens)
     chars = tokens - words
     lexicon = Vectors(1000, 200, seed)
-    model = FLATFusion(hidden, lexicon, num_heads=8, fusion_method="ff").eval()
+    model = flat_fusion(num_heads=8, fusion_method="ff")(hidden, lexicon).eval()
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, chars, hidden, generator=gen, requires_grad=True)
     mask = torch.ones(batch, chars, dtype=torch.bool)
@@ -155,7 +156,7 @@ def run_case(impl: str, tokens: int, batch: int, hidden: int, repeat: int) -> Di
     model, x, mask, lattice, weight = make_case(tokens, batch, hidden)
     if impl == "light":
         torch.manual_seed(0)
-        model = FLATLightFusion(hidden, Vectors(1000, 200), num_heads=8).eval()
+        model = flat_light_fusion(num_heads=8)(hidden, Vectors(1000, 200)).eval()
     forward = (lambda *a: study_forward(model, *a)) if impl == "study" else model
     small = make_case(16, 2, hidden)  # warm-up: first-call set-up stays out of the timing
     forward(*small[1:4]).sum().backward()

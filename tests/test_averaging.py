@@ -56,7 +56,7 @@ def test_warmup_decay_schedule():
 
 def test_applied_swaps_in_the_average_and_restores_bits():
     model = _model()
-    ema = EMA(decay=0.7)
+    ema = EMA(decay=0.7, warmup=True)
     ema.start(model)
     with torch.no_grad():
         for p in model.parameters():
@@ -78,10 +78,10 @@ def test_applied_swaps_in_the_average_and_restores_bits():
 
 def test_state_round_trip_continues_identically():
     model = _model()
-    a = EMA(decay=0.8)
+    a = EMA(decay=0.8, warmup=True)
     a.start(model)
     a.update(model)
-    b = EMA(decay=0.8)
+    b = EMA(decay=0.8, warmup=True)
     b.start(_model())
     b.load_state_dict(a.state_dict())
     assert b.num_updates == 1

@@ -15,7 +15,7 @@ from nerkit.registrations import populate
 from nerkit.registry import registry
 
 # kinds whose classes have been moved to explicit arguments
-CHECKED_KINDS = ("decoders",)
+CHECKED_KINDS = ("decoders", "fusions", "averaging")
 
 
 def _built_classes(func) -> List[type]:

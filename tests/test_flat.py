@@ -25,8 +25,8 @@ from torch.utils._pytree import tree_leaves
 from nerkit.errors import ConfigError, DataError
 from nerkit.models.base import LatticeBatch
 from nerkit.models.fusion import flat as flat_module
-from nerkit.models.fusion.flat import FLATFusion
-from nerkit.models.fusion.flat_light import FLATLightFusion
+from nerkit.models.fusion.flat import FLATFusion, flat_fusion
+from nerkit.models.fusion.flat_light import FLATLightFusion, flat_light_fusion
 from nerkit.registry import registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +82,7 @@ def flat(**kwargs) -> FLATFusion:
     torch.manual_seed(0)
     kwargs.setdefault("num_heads", 4)
     kwargs.setdefault("max_distance", 20)
-    return FLATFusion(H, Lexicon(), **kwargs).double().eval()
+    return flat_fusion(**kwargs)(H, Lexicon()).double().eval()
 
 
 def output_and_grads(
@@ -164,10 +164,10 @@ def pad(chars, mask, lattice, extra_chars: int = 4, extra_words: int = 3, seed: 
     return chars_p, mask_p, lattice_p
 
 
-@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
-def test_padding_does_not_change_real_positions(cls) -> None:
+@pytest.mark.parametrize("builder", [flat_fusion, flat_light_fusion])
+def test_padding_does_not_change_real_positions(builder) -> None:
     torch.manual_seed(0)
-    model = cls(H, Lexicon(), num_layers=2, num_heads=4).double().eval()
+    model = builder(num_layers=2, num_heads=4)(H, Lexicon()).double().eval()
     chars, mask, lattice = inputs()
     chars_p, mask_p, lattice_p = pad(chars, mask, lattice)
     with torch.no_grad():
@@ -177,10 +177,10 @@ def test_padding_does_not_change_real_positions(cls) -> None:
     torch.testing.assert_close(padded[:, :length][mask], base[mask], rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
-def test_word_order_does_not_change_char_outputs(cls) -> None:
+@pytest.mark.parametrize("builder", [flat_fusion, flat_light_fusion])
+def test_word_order_does_not_change_char_outputs(builder) -> None:
     torch.manual_seed(0)
-    model = cls(H, Lexicon(), num_layers=2, num_heads=4).double().eval()
+    model = builder(num_layers=2, num_heads=4)(H, Lexicon()).double().eval()
     chars, mask, lattice = inputs(words=8)
     gen = torch.Generator().manual_seed(3)
     perm = torch.stack([torch.randperm(8, generator=gen) for _ in range(chars.shape[0])])
@@ -261,7 +261,7 @@ def test_no_words_equals_relative_transformer() -> None:
 
 def test_flat_without_lexicon_runs_on_characters() -> None:
     torch.manual_seed(0)
-    model = FLATFusion(H, None, num_heads=4).double().eval()
+    model = flat_fusion(num_heads=4)(H, None).double().eval()
     chars, mask, lattice = inputs()
     with torch.no_grad():
         assert model(chars, mask, None).shape == chars.shape
@@ -290,7 +290,7 @@ class MaxTensorSize(TorchDispatchMode):
 def test_no_pair_by_hidden_tensor_is_ever_built() -> None:
     torch.manual_seed(0)
     width, batch, length, words = 64, 8, 40, 12
-    model = FLATFusion(width, Lexicon(), num_heads=2, max_distance=64).eval()
+    model = flat_fusion(num_heads=2, max_distance=64)(width, Lexicon()).eval()
     chars, mask, lattice = inputs(batch, length, words, width)
     chars = chars.float().requires_grad_(True)
     n = length + words
@@ -348,14 +348,9 @@ def light_reference(model: FLATLightFusion, chars, mask, lattice: Optional[Latti
 def test_light_equals_reference(shared_pos: bool, max_distance: int) -> None:
     torch.manual_seed(0)
     model = (
-        FLATLightFusion(
-            H,
-            Lexicon(),
-            num_layers=2,
-            num_heads=4,
-            shared_pos=shared_pos,
-            max_distance=max_distance,
-        )
+        flat_light_fusion(
+            num_layers=2, num_heads=4, shared_pos=shared_pos, max_distance=max_distance
+        )(H, Lexicon())
         .double()
         .eval()
     )
@@ -401,13 +396,13 @@ def test_registered_builders_make_modules_of_the_input_width() -> None:
 
 def test_config_errors_name_the_argument() -> None:
     with pytest.raises(ConfigError, match="fusion_method 'ffn'.*ff, ff_two, attn, gate"):
-        FLATFusion(H, Lexicon(), fusion_method="ffn")
+        flat_fusion(fusion_method="ffn")(H, Lexicon())
     with pytest.raises(ConfigError, match="not divisible by num_heads 5"):
-        FLATFusion(H, Lexicon(), num_heads=5)
+        flat_fusion(num_heads=5)(H, Lexicon())
     with pytest.raises(ConfigError, match="query_chunk"):
-        FLATFusion(H, Lexicon(), num_heads=4, query_chunk=0)
+        flat_fusion(num_heads=4, query_chunk=0)(H, Lexicon())
     with pytest.raises(ConfigError, match="lexicon.vectors must be"):
-        FLATLightFusion(H, object(), num_heads=4)
+        flat_light_fusion(num_heads=4)(H, object())
 
 
 def test_words_outside_the_window_are_a_data_error() -> None:
@@ -418,10 +413,10 @@ def test_words_outside_the_window_are_a_data_error() -> None:
         model(chars, mask, lattice)
 
 
-@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
-def test_mixed_precision_runs_and_stays_close(cls) -> None:
+@pytest.mark.parametrize("builder", [flat_fusion, flat_light_fusion])
+def test_mixed_precision_runs_and_stays_close(builder) -> None:
     torch.manual_seed(0)
-    model = cls(H, Lexicon(), num_heads=4).eval()
+    model = builder(num_heads=4)(H, Lexicon()).eval()
     chars, mask, lattice = inputs()
     chars = chars.float()
     with torch.no_grad():
@@ -433,9 +428,9 @@ def test_mixed_precision_runs_and_stays_close(cls) -> None:
     assert (half.float() - full)[mask].abs().max() < 0.1
 
 
-@pytest.mark.parametrize("cls", [FLATFusion, FLATLightFusion])
-def test_empty_batches_pass_through(cls) -> None:
-    model = cls(H, Lexicon(), num_heads=4)
+@pytest.mark.parametrize("builder", [flat_fusion, flat_light_fusion])
+def test_empty_batches_pass_through(builder) -> None:
+    model = builder(num_heads=4)(H, Lexicon())
     for shape in ((0, 5, H), (2, 0, H)):
         chars = torch.zeros(shape)
         assert model(chars, torch.ones(shape[:2], dtype=torch.bool), None).shape == shape
@@ -443,7 +438,7 @@ def test_empty_batches_pass_through(cls) -> None:
 
 def test_training_mode_backward_is_finite() -> None:
     torch.manual_seed(0)
-    model = FLATFusion(H, Lexicon(), num_heads=4, dropout=0.3, learnable_pos=True).train()
+    model = flat_fusion(num_heads=4, dropout=0.3, learnable_pos=True)(H, Lexicon()).train()
     chars, mask, lattice = inputs()
     out = model(chars.float(), mask, lattice)
     out.pow(2).mean().backward()

@@ -8,7 +8,7 @@ from confection import Config
 
 from nerkit.errors import ConfigError
 from nerkit.models.base import LatticeBatch
-from nerkit.models.fusion.concat import ConcatFusion
+from nerkit.models.fusion.concat import ConcatFusion, concat_fusion
 from nerkit.models.fusion.identity import NoFusion
 from nerkit.registry import registry
 
@@ -43,7 +43,7 @@ def set_word_proj(fusion: ConcatFusion) -> None:
 
 def test_sum_hand_checked() -> None:
     lexicon, chars, mask, lattice = hand_case()
-    fusion = ConcatFusion(2, lexicon, dropout=0.0, combine="sum").eval()
+    fusion = concat_fusion(dropout=0.0, combine="sum")(2, lexicon).eval()
     set_word_proj(fusion)
     # char 0: A; char 1: mean(A, B) = [1, 1]; char 2: B; char 3: no word -> zeros
     words = torch.tensor([[1.5, 0.0], [1.0, 1.0], [0.5, 2.0], [0.0, 0.0]])
@@ -54,7 +54,7 @@ def test_sum_hand_checked() -> None:
 
 def test_concat_hand_checked() -> None:
     lexicon, chars, mask, lattice = hand_case()
-    fusion = ConcatFusion(2, lexicon, dropout=0.0, combine="concat").eval()
+    fusion = concat_fusion(dropout=0.0, combine="concat")(2, lexicon).eval()
     set_word_proj(fusion)
     with torch.no_grad():  # out = [c0 + 2 w0, c1 - w1 + 1]
         fusion.out.weight.copy_(torch.tensor([[1.0, 0.0, 2.0, 0.0], [0.0, 1.0, 0.0, -1.0]]))
@@ -87,7 +87,7 @@ def random_case(seed: int = 0, words: int = 6):
 def test_padding_words_and_word_order_do_not_matter(combine: str) -> None:
     lexicon, chars, mask, lattice = random_case()
     torch.manual_seed(0)
-    fusion = ConcatFusion(4, lexicon, dropout=0.0, combine=combine).eval()
+    fusion = concat_fusion(dropout=0.0, combine=combine)(4, lexicon).eval()
     base = fusion(chars, mask, lattice)
     padded = LatticeBatch(
         torch.cat([lattice.word_ids, torch.tensor([[5, 0], [7, 9]])], 1),
@@ -109,14 +109,14 @@ def test_padding_words_and_word_order_do_not_matter(combine: str) -> None:
 
 def test_vectors_train_unless_frozen() -> None:
     lexicon, chars, mask, lattice = random_case()
-    trained = ConcatFusion(4, lexicon, dropout=0.0)
+    trained = concat_fusion(dropout=0.0)(4, lexicon)
     trained(chars, mask, lattice).pow(2).sum().backward()
     grad = trained.words.weight.grad
     assert grad[lattice.word_ids.unique()].abs().sum() > 0
     assert grad[0].abs().sum() == 0  # padding row
     torch.optim.SGD(trained.parameters(), lr=1.0).step()
     assert not torch.equal(trained.words.weight, lexicon.vectors)  # the lexicon keeps its own
-    frozen = ConcatFusion(4, lexicon, freeze_vectors=True)
+    frozen = concat_fusion(freeze_vectors=True)(4, lexicon)
     assert not frozen.words.weight.requires_grad
     torch.testing.assert_close(frozen.words.weight, lexicon.vectors)
 
@@ -135,6 +135,6 @@ def test_registered_concat_and_errors() -> None:
     fusion = registry.resolve(Config(cfg))["f"](4, lexicon)
     assert fusion.combine == "concat" and fusion(chars, mask, lattice).shape == chars.shape
     with pytest.raises(ConfigError, match="nerkit.ConcatFusion.v1 needs word vectors"):
-        ConcatFusion(4, None)
+        concat_fusion()(4, None)
     with pytest.raises(ConfigError, match="unknown combine 'mean'"):
-        ConcatFusion(4, lexicon, combine="mean")
+        concat_fusion(combine="mean")(4, lexicon)

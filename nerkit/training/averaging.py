@@ -86,7 +86,7 @@ def _params(model: nn.Module) -> Dict[str, nn.Parameter]:
 class EMA(WeightAveraging):
     """Exponential moving average of the parameters (module docstring)."""
 
-    def __init__(self, decay: float = 0.999, warmup: bool = True) -> None:
+    def __init__(self, decay: float, warmup: bool) -> None:
         if not 0.0 <= decay < 1.0:
             raise ConfigError(
                 f"nerkit.EMA.v1: `decay` = {decay} must be in [0, 1) (typical: 0.99 to 0.9999); "

@@ -38,9 +38,9 @@ class ConcatFusion(Fusion):
         self,
         input_dim: int,
         lexicon: Any,
-        dropout: float = 0.1,
-        freeze_vectors: bool = False,
-        combine: str = "sum",
+        dropout: float,
+        freeze_vectors: bool,
+        combine: str,
     ) -> None:
         super().__init__()
         if combine not in COMBINE_MODES:

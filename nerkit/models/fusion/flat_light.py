@@ -115,17 +115,17 @@ class FLATLightFusion(LatticeTransformer):
     def __init__(
         self,
         input_dim: int,
-        lexicon: Optional[Any] = None,
-        num_layers: int = 1,
-        num_heads: int = 8,
-        hidden_size: Optional[int] = None,
-        ff_size: Optional[int] = None,
-        dropout: float = 0.1,
-        attn_dropout: Optional[float] = None,
-        shared_pos: bool = True,
-        max_distance: int = 128,
-        freeze_vectors: bool = False,
-        scaled: bool = True,
+        lexicon: Optional[Any],
+        num_layers: int,
+        num_heads: int,
+        hidden_size: Optional[int],
+        ff_size: Optional[int],
+        dropout: float,
+        attn_dropout: Optional[float],
+        shared_pos: bool,
+        max_distance: int,
+        freeze_vectors: bool,
+        scaled: bool,
     ) -> None:
         super().__init__()
         hidden = hidden_size or input_dim
