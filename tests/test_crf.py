@@ -10,7 +10,10 @@ import torch
 from confection import Config
 from torch import nn
 
-from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
+from nerkit.data.schemes import NestedBIOScheme
+from nerkit.data.schemes.bio import bio_scheme
+from nerkit.data.schemes.nested_bio import nested_bio_scheme
+from nerkit.data.schemes.spans import span_scheme
 from nerkit.errors import ConfigError
 from nerkit.models.decoders.crf import (
     CRF,
@@ -264,7 +267,7 @@ def test_bad_masks_are_rejected():
 
 def small_nested() -> NestedBIOScheme:
     # layer 0: O B-sym I-sym; layer 1: O B-bod I-bod B-dis I-dis
-    return NestedBIOScheme(labels=["sym", "bod", "dis"], layers=[["sym"], ["bod", "dis"]])
+    return nested_bio_scheme(labels=["sym", "bod", "dis"], layers=[["sym"], ["bod", "dis"]])
 
 
 def test_targets_loss_and_reduction():
@@ -299,7 +302,7 @@ def test_targets_loss_and_reduction():
 
 def test_decode_scores_are_mean_marginals():
     torch.manual_seed(1)
-    dec = crf_decoder(BIOScheme(labels=["a", "b"]), dropout=0.0)(4).eval()
+    dec = crf_decoder(bio_scheme(labels=["a", "b"]), dropout=0.0)(4).eval()
     hidden = torch.randn(3, 6, 4) * 3
     mask = prefix_mask([6, 4, 1], 6)
     with torch.no_grad():
@@ -321,11 +324,11 @@ def test_decode_scores_are_mean_marginals():
 
 def test_bad_arguments_name_the_setting():
     with pytest.raises(ConfigError, match="reduction"):
-        registry.decoders.get("nerkit.CRFDecoder.v1")(BIOScheme(labels=["a"]), reduction="avg")
+        registry.decoders.get("nerkit.CRFDecoder.v1")(bio_scheme(labels=["a"]), reduction="avg")
     with pytest.raises(ConfigError, match="dropout"):
-        crf_decoder(BIOScheme(labels=["a"]), dropout=1.5)(4)
+        crf_decoder(bio_scheme(labels=["a"]), dropout=1.5)(4)
     with pytest.raises(ConfigError, match="not a tag scheme"):
-        crf_decoder(SpanLabelScheme(labels=["a"]))(4)
+        crf_decoder(span_scheme(labels=["a"]))(4)
 
 
 def test_built_from_config():

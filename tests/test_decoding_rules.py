@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from nerkit.data.schemes import BIOScheme, NestedBIOScheme
+from nerkit.data.schemes import BIOScheme
+from nerkit.data.schemes.bio import bio_scheme
+from nerkit.data.schemes.nested_bio import nested_bio_scheme
 from nerkit.errors import ConfigError
 from nerkit.models.decoders.crf import crf_decoder
 from nerkit.models.decoders.linear import LinearDecoder, linear_decoder
@@ -50,7 +52,7 @@ CASES = [
 
 @pytest.mark.parametrize("names, strict, lenient", CASES)
 def test_reading_rules_on_hand_made_sequences(names, strict, lenient):
-    s = BIOScheme(labels=["a", "b"])
+    s = bio_scheme(labels=["a", "b"])
     tags = tags_of(s, names)
     assert s.decode(tags, rule="strict") == strict
     assert s.decode(tags, rule="lenient") == (strict if lenient is None else lenient)
@@ -72,7 +74,7 @@ def _read_strict(names):
 
 def test_strict_reading_matches_plain_reader_on_random_tags():
     rng = np.random.default_rng(0)
-    s = NestedBIOScheme(labels=["a", "b", "sym"], layers=[["sym"], ["a", "b"]])
+    s = nested_bio_scheme(labels=["a", "b", "sym"], layers=[["sym"], ["a", "b"]])
     tags = np.stack([rng.integers(0, 3, (64, 9)), rng.integers(0, 5, (64, 9))], axis=1)
     lengths = rng.integers(1, 10, 64)
     got = s.decode_batch(tags, lengths, rule="strict")
@@ -86,9 +88,9 @@ def test_strict_reading_matches_plain_reader_on_random_tags():
 
 def test_unknown_rule_is_clear():
     with pytest.raises(ValueError, match="unknown reading rule"):
-        BIOScheme(labels=["a"]).decode([[0]], rule="loose")
+        bio_scheme(labels=["a"]).decode([[0]], rule="loose")
     with pytest.raises(ConfigError, match=r"`decoding` = 'loose'.*\[model.decoder\]"):
-        registry.decoders.get("nerkit.LinearDecoder.v1")(BIOScheme(labels=["a"]), decoding="loose")
+        registry.decoders.get("nerkit.LinearDecoder.v1")(bio_scheme(labels=["a"]), decoding="loose")
     with pytest.raises(ConfigError, match="`decoding`"):
         registry.decoders.get("nerkit.CRFNestedDecoder.v1")(decoding="x")
 
@@ -108,7 +110,7 @@ def _linear_with_logits(scheme: BIOScheme, logits: torch.Tensor, decoding: str) 
 
 
 def test_linear_rules_on_a_hand_made_sequence():
-    s = BIOScheme(labels=["a", "b"])  # O B-a I-a B-b I-b
+    s = bio_scheme(labels=["a", "b"])  # O B-a I-a B-b I-b
     # argmax: O I-a I-a B-b I-a; the stray I-a run wins over B-a by a little at 1
     logits = torch.tensor(
         [
@@ -153,7 +155,7 @@ def _brute_force(scheme: BIOScheme, layer: int, logp: torch.Tensor):
 def test_constrained_viterbi_equals_brute_force():
     """Two layers with different tag counts, padded batch: Viterbi == enumeration."""
     torch.manual_seed(0)
-    s = NestedBIOScheme(labels=["a", "b", "c"], layers=[["a"], ["b", "c"]])
+    s = nested_bio_scheme(labels=["a", "b", "c"], layers=[["a"], ["b", "c"]])
     dec = linear_decoder(s, dropout=0.0, decoding="constrained")(6).eval()
     lengths = [5, 3, 1, 4]
     hidden = 3 * torch.randn(4, 5, 6)
@@ -203,7 +205,7 @@ def test_shared_viterbi_scores_match_brute_force():
 def test_crf_rules_and_decode_time_constraints():
     """An unconstrained CRF: strict drops stray I-, constrained decodes legal paths only."""
     torch.manual_seed(0)
-    s = BIOScheme(labels=["a", "b"])
+    s = bio_scheme(labels=["a", "b"])
     hidden = torch.randn(8, 6, 4) * 3
     mask = torch.ones(8, 6, dtype=torch.bool)
     first = crf_decoder(s, dropout=0.0, constrain_bio=False)(4).eval()

@@ -15,7 +15,7 @@ from nerkit.registrations import populate
 from nerkit.registry import registry
 
 # kinds whose classes have been moved to explicit arguments
-CHECKED_KINDS = ("decoders", "fusions", "averaging")
+CHECKED_KINDS = ("decoders", "fusions", "averaging", "label_schemes")
 
 
 def _built_classes(func) -> List[type]:
@@ -61,3 +61,13 @@ def test_check_finds_a_readded_default(monkeypatch):
     found = duplicated_defaults()
     assert ("LinearDecoder", "dropout") in found["nerkit.LinearDecoder.v1"]
     assert ("LinearDecoder", "decoding") in found["nerkit.LinearDecoder.v1"]
+
+
+def test_nested_bio_builder_takes_any_labels():
+    """The class and the builder once disagreed: the builder demanded every CMeEE type."""
+    scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")(labels=["sym", "dis"])
+    assert scheme.layers == (("sym",), ("dis",))
+    assert [scheme.layer_tags(k) for k in range(2)] == [
+        ["O", "B-sym", "I-sym"],
+        ["O", "B-dis", "I-dis"],
+    ]

@@ -9,7 +9,9 @@ import pytest
 import torch
 from confection import Config
 
-from nerkit.data.schemes import NestedBIOScheme, SpanLabelScheme
+from nerkit.data.schemes import SpanLabelScheme
+from nerkit.data.schemes.nested_bio import nested_bio_scheme
+from nerkit.data.schemes.spans import span_scheme
 from nerkit.errors import ConfigError
 from nerkit.models.decoders.efficient_global_pointer import EfficientGlobalPointerDecoder
 from nerkit.models.decoders.global_pointer import (
@@ -26,7 +28,7 @@ LABELS = ["sym", "bod", "dis"]
 
 
 def scheme() -> SpanLabelScheme:
-    return SpanLabelScheme(labels=LABELS)
+    return span_scheme(labels=LABELS)
 
 
 def test_multilabel_ce_by_hand():
@@ -180,7 +182,7 @@ def test_bad_arguments_name_the_setting():
     with pytest.raises(ConfigError, match="head_size"):
         make(scheme(), head_size=7)
     with pytest.raises(ConfigError, match="not a span scheme"):
-        make(NestedBIOScheme(labels=LABELS, layers=[["sym"], ["bod", "dis"]]))
+        make(nested_bio_scheme(labels=LABELS, layers=[["sym"], ["bod", "dis"]]))
     with pytest.raises(ConfigError, match="dropout"):
         registry.decoders.get("nerkit.EfficientGlobalPointer.v1")(scheme(), dropout=-0.1)
 

@@ -8,7 +8,10 @@ import pytest
 import torch
 from confection import Config
 
-from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
+from nerkit.data.schemes import NestedBIOScheme
+from nerkit.data.schemes.bio import bio_scheme
+from nerkit.data.schemes.nested_bio import nested_bio_scheme
+from nerkit.data.schemes.spans import span_scheme
 from nerkit.errors import ConfigError
 from nerkit.models.decoders.linear import LinearDecoder, linear_decoder
 from nerkit.registry import registry
@@ -17,7 +20,7 @@ from nerkit.types import CMEEE_LABELS, Entity
 
 def small_scheme() -> NestedBIOScheme:
     # layer 0: O B-a I-a (3 tags); layer 1: O B-b I-b B-c I-c (5 tags)
-    return NestedBIOScheme(labels=["a", "b", "c"], layers=[["a"], ["b", "c"]])
+    return nested_bio_scheme(labels=["a", "b", "c"], layers=[["a"], ["b", "c"]])
 
 
 def test_loss_equals_hand_computation():
@@ -91,7 +94,7 @@ def test_overfits_nested_sequences_to_exact_decoding():
 
 def test_padding_does_not_change_loss_or_decoding():
     torch.manual_seed(2)
-    dec = linear_decoder(NestedBIOScheme(), dropout=0.0)(8)
+    dec = linear_decoder(nested_bio_scheme(labels=list(CMEEE_LABELS)), dropout=0.0)(8)
     entities, lengths = nested_examples()
     hidden = torch.randn(2, 10, 8)
     mask = torch.arange(10)[None, :] < torch.tensor(lengths)[:, None]
@@ -112,7 +115,7 @@ def test_padding_does_not_change_loss_or_decoding():
 
 def test_scores_are_mean_max_probability():
     torch.manual_seed(3)
-    scheme = BIOScheme(labels=["a", "b"])
+    scheme = bio_scheme(labels=["a", "b"])
     dec = linear_decoder(scheme, dropout=0.0)(5)
     hidden = torch.randn(3, 7, 5)
     mask = torch.ones(3, 7, dtype=torch.bool)
@@ -143,9 +146,11 @@ def test_registry_config_and_errors():
     assert isinstance(dec, LinearDecoder) and dec.num_tags == [3, 17]
     assert dec.dropout.p == 0.2 and dec.scheme.layers[0] == ("sym",)
     with pytest.raises(ConfigError, match="`dropout`"):
-        registry.get("decoders", "nerkit.LinearDecoder.v1")(NestedBIOScheme(), dropout=1.5)
+        registry.get("decoders", "nerkit.LinearDecoder.v1")(
+            nested_bio_scheme(labels=list(CMEEE_LABELS)), dropout=1.5
+        )
     with pytest.raises(ConfigError, match="`scheme`"):
-        registry.get("decoders", "nerkit.LinearDecoder.v1")(SpanLabelScheme())
+        registry.get("decoders", "nerkit.LinearDecoder.v1")(span_scheme(labels=list(CMEEE_LABELS)))
     with pytest.raises(ValueError, match="do not fit"):
         dec.loss(
             torch.zeros(1, 3, 12),

@@ -318,10 +318,13 @@ def test_real_dev_statistics_match_readme():
 
 @pytest.mark.shared
 def test_real_dev_scheme_ceilings():
-    schemes = pytest.importorskip("nerkit.data.schemes")
+    from nerkit.data.schemes.bio import bio_scheme
+    from nerkit.data.schemes.nested_bio import nested_bio_scheme
+
     corpus = read_cmeee(needs_shared(DEV))
-    nested = corpus_stats(corpus, 510, scheme=schemes.NestedBIOScheme())["scheme"]
-    flat = corpus_stats(corpus, 510, scheme=schemes.BIOScheme())["scheme"]
+    labels = list(CMEEE_LABELS)
+    nested = corpus_stats(corpus, 510, scheme=nested_bio_scheme(labels=labels))["scheme"]
+    flat = corpus_stats(corpus, 510, scheme=bio_scheme(labels=labels))["scheme"]
     assert round(100 * nested["ceiling"], 2) == 99.92
     assert round(100 * flat["ceiling"], 2) == 93.98
 

@@ -9,7 +9,10 @@ import pytest
 import torch
 from confection import Config
 
-from nerkit.data.schemes import BIOScheme, NestedBIOScheme, SpanLabelScheme
+from nerkit.data.schemes import BIOScheme
+from nerkit.data.schemes.bio import bio_scheme
+from nerkit.data.schemes.nested_bio import nested_bio_scheme
+from nerkit.data.schemes.spans import span_scheme
 from nerkit.errors import ConfigError, DataError
 from nerkit.registry import registry
 from nerkit.types import CMEEE_LABELS, Entity
@@ -30,10 +33,10 @@ def tags_of(scheme: BIOScheme, names_per_layer):
 
 # -- tag ids ------------------------------------------------------------------------------
 def test_tag_ids_layout():
-    s = BIOScheme(labels=["a", "b"])
+    s = bio_scheme(labels=["a", "b"])
     assert s.num_layers == 1
     assert s.layer_tags(0) == ["O", "B-a", "I-a", "B-b", "I-b"]
-    n = NestedBIOScheme()
+    n = nested_bio_scheme(labels=list(CMEEE_LABELS))
     assert n.layers == (("sym",), tuple(x for x in CMEEE_LABELS if x != "sym"))
     assert n.layer_tags(0) == ["O", "B-sym", "I-sym"]
     assert n.layer_tags(1)[:3] == ["O", "B-dis", "I-dis"]
@@ -42,7 +45,7 @@ def test_tag_ids_layout():
 
 # -- round trips -----------------------------------------------------------------------------
 def test_nested_round_trip_keeps_everything():
-    s = NestedBIOScheme()
+    s = nested_bio_scheme(labels=list(CMEEE_LABELS))
     tags = s.encode(NESTED, 13)
     assert len(tags) == 2 and all(len(row) == 13 for row in tags)
     expect0 = ["B-sym", "I-sym", "I-sym", "I-sym", "O", "O", "O", "O"]
@@ -55,7 +58,7 @@ def test_nested_round_trip_keeps_everything():
 
 
 def test_flat_bio_drops_inner_entity_longer_first():
-    s = BIOScheme()
+    s = bio_scheme(labels=list(CMEEE_LABELS))
     tags = s.encode(NESTED, 13)
     assert s.decode(tags) == sorted(
         [Entity(0, 3, "sym"), Entity(5, 6, "dis"), Entity(8, 11, "sym")]
@@ -63,7 +66,7 @@ def test_flat_bio_drops_inner_entity_longer_first():
 
 
 def test_flat_bio_adjacent_same_type_stays_separate():
-    s = BIOScheme(labels=["a"])
+    s = bio_scheme(labels=["a"])
     ents = [Entity(0, 1, "a"), Entity(2, 3, "a"), Entity(4, 4, "a")]
     tags = s.encode(ents, 5)
     assert tags == [[1, 2, 1, 2, 1]]
@@ -71,7 +74,7 @@ def test_flat_bio_adjacent_same_type_stays_separate():
 
 
 def test_span_scheme_keeps_all_and_dedupes():
-    s = SpanLabelScheme()
+    s = span_scheme(labels=list(CMEEE_LABELS))
     ents = NESTED + [Entity(0, 3, "sym"), Entity(0, 3, "dis"), Entity(12, 14, "bod")]
     spans = s.encode(ents, 13)
     sym, bod, dis = (CMEEE_LABELS.index(x) for x in ("sym", "bod", "dis"))
@@ -92,25 +95,25 @@ def test_span_scheme_keeps_all_and_dedupes():
 def test_conflict_longer_first_then_priority_then_earlier_start():
     # Same span, two types: label priority decides (default: labels order).
     same = [Entity(0, 2, "b"), Entity(0, 2, "a")]
-    assert BIOScheme(labels=["a", "b"]).decode(BIOScheme(labels=["a", "b"]).encode(same, 3)) == [
+    assert bio_scheme(labels=["a", "b"]).decode(bio_scheme(labels=["a", "b"]).encode(same, 3)) == [
         Entity(0, 2, "a")
     ]
-    s = BIOScheme(labels=["a", "b"], priority=["b"])
+    s = bio_scheme(labels=["a", "b"], priority=["b"])
     assert s.priority == ("b", "a")
     assert s.decode(s.encode(same, 3)) == [Entity(0, 2, "b")]
     # Longer beats priority.
-    s = BIOScheme(labels=["a", "b"], priority=["a", "b"])
+    s = bio_scheme(labels=["a", "b"], priority=["a", "b"])
     assert s.decode(s.encode([Entity(0, 1, "a"), Entity(1, 4, "b")], 5)) == [Entity(1, 4, "b")]
     # Equal length and label: earlier start wins; (2, 4) is then not written (position 2
     # taken), and the shorter (4, 5) still fits.
-    s = BIOScheme(labels=["a"])
+    s = bio_scheme(labels=["a"])
     tags = s.encode([Entity(2, 4, "a"), Entity(0, 2, "a"), Entity(4, 5, "a")], 6)
     assert s.decode(tags) == [Entity(0, 2, "a"), Entity(4, 5, "a")]
     assert tags == [[1, 2, 2, 0, 1, 2]]
 
 
 def test_entities_past_length_are_left_out_and_bad_input_raises():
-    s = NestedBIOScheme()
+    s = nested_bio_scheme(labels=list(CMEEE_LABELS))
     assert s.decode(s.encode([Entity(2, 5, "bod"), Entity(0, 1, "sym")], 5)) == [
         Entity(0, 1, "sym")
     ]
@@ -137,12 +140,12 @@ def test_entities_past_length_are_left_out_and_bad_input_raises():
     ],
 )
 def test_lenient_decoding(names, expected):
-    s = BIOScheme(labels=["a", "b"])
+    s = bio_scheme(labels=["a", "b"])
     assert s.decode(tags_of(s, [names])) == expected
 
 
 def test_decode_batch_lengths_padding_and_tensors():
-    s = NestedBIOScheme(labels=["a", "b", "sym"], layers=[["sym"], ["a", "b"]])
+    s = nested_bio_scheme(labels=["a", "b", "sym"], layers=[["sym"], ["a", "b"]])
     seqs = [
         [Entity(0, 2, "sym"), Entity(1, 2, "b")],
         [Entity(0, 0, "a"), Entity(1, 3, "sym"), Entity(3, 4, "a")],
@@ -170,7 +173,7 @@ def test_decode_batch_lengths_padding_and_tensors():
 
 def test_decode_batch_matches_brute_force_on_random_tags():
     """The vectorised decoder equals a plain left-to-right reading of the tags."""
-    s = BIOScheme(labels=["a", "b", "c"])
+    s = bio_scheme(labels=["a", "b", "c"])
 
     def brute(row):
         out, cur = [], None  # cur = [start, end, label]
@@ -192,7 +195,7 @@ def test_decode_batch_matches_brute_force_on_random_tags():
 
 
 def test_transition_mask():
-    s = BIOScheme(labels=["a", "b"])
+    s = bio_scheme(labels=["a", "b"])
     start_ok, trans = s.transition_mask(0)
     assert start_ok.tolist() == [True, True, False, True, False]
     assert trans[:, 2].tolist() == [False, True, True, False, False]  # I-a after B-a / I-a
@@ -203,17 +206,22 @@ def test_transition_mask():
 # -- validation and registry -----------------------------------------------------------------
 def test_layers_must_partition_labels():
     with pytest.raises(ConfigError, match="`layers` leaves out labels \\['dep', 'mic'\\]"):
-        NestedBIOScheme(layers=[["sym"], ["dis", "pro", "equ", "dru", "ite", "bod"]])
+        nested_bio_scheme(
+            labels=list(CMEEE_LABELS), layers=[["sym"], ["dis", "pro", "equ", "dru", "ite", "bod"]]
+        )
     with pytest.raises(ConfigError, match="`layers` puts label 'sym' in layers 0 and 1"):
-        NestedBIOScheme(layers=[["sym"], list(CMEEE_LABELS)])
+        nested_bio_scheme(labels=list(CMEEE_LABELS), layers=[["sym"], list(CMEEE_LABELS)])
     with pytest.raises(ConfigError, match="`layers` names label 'foo'"):
-        NestedBIOScheme(layers=[["sym", "foo"], [x for x in CMEEE_LABELS if x != "sym"]])
+        nested_bio_scheme(
+            labels=list(CMEEE_LABELS),
+            layers=[["sym", "foo"], [x for x in CMEEE_LABELS if x != "sym"]],
+        )
     with pytest.raises(ConfigError, match="`layers`"):
-        NestedBIOScheme(labels=["a", "b"])  # no sym: layers must be given
+        nested_bio_scheme(labels=["a", "b"])  # no sym: layers must be given
     with pytest.raises(ConfigError, match="`priority` names labels \\['zz'\\]"):
-        BIOScheme(priority=["zz"])
+        bio_scheme(labels=list(CMEEE_LABELS), priority=["zz"])
     with pytest.raises(ConfigError, match="more than once"):
-        SpanLabelScheme(labels=["a", "a"])
+        span_scheme(labels=["a", "a"])
 
 
 def test_registered_builders_resolve_from_config():
@@ -241,7 +249,7 @@ def test_registered_builders_resolve_from_config():
     )
     out = registry.resolve(cfg)
     assert isinstance(out["flat"], BIOScheme) and out["flat"].priority[0] == "bod"
-    assert out["nested"].layers == NestedBIOScheme().layers
+    assert out["nested"].layers == nested_bio_scheme(labels=list(CMEEE_LABELS)).layers
     assert out["custom"].layer_tags(0) == ["O", "B-x", "I-x", "B-y", "I-y"]
     assert out["spans"].labels == CMEEE_LABELS
     bad = Config().from_str(
@@ -273,15 +281,15 @@ def recovered(scheme, records) -> float:
 
 
 def test_dev_ceiling_nested(dev_records):
-    assert recovered(NestedBIOScheme(), dev_records) >= 0.999
+    assert recovered(nested_bio_scheme(labels=list(CMEEE_LABELS)), dev_records) >= 0.999
 
 
 def test_dev_ceiling_flat(dev_records):
-    assert recovered(BIOScheme(), dev_records) >= 0.939
+    assert recovered(bio_scheme(labels=list(CMEEE_LABELS)), dev_records) >= 0.939
 
 
 def test_dev_spans_keep_everything(dev_records):
-    s = SpanLabelScheme()
+    s = span_scheme(labels=list(CMEEE_LABELS))
     for r in dev_records[:500]:
         gold = {Entity(e["start_idx"], e["end_idx"], e["type"]) for e in r["entities"]}
         assert set(s.decode(s.encode(gold, len(r["text"])))) == gold
@@ -290,12 +298,11 @@ def test_dev_spans_keep_everything(dev_records):
 def test_registered_nested_bio_defaults_match_the_class():
     """The builder's signature is the one place of the defaults: a label subset works
     through the registry exactly as through the class."""
-    from nerkit.data.schemes import NestedBIOScheme
     from nerkit.registry import registry
 
     build = registry.get("label_schemes", "nerkit.NestedBIO.v1")
     for labels in (["sym", "dis"], ["dis", "sym", "bod"]):
-        built, direct = build(labels=labels), NestedBIOScheme(labels=labels)
+        built, direct = build(labels=labels), nested_bio_scheme(labels=labels)
         assert built.labels == direct.labels == tuple(labels)
         assert built.num_layers == direct.num_layers == 2
         assert [built.layer_tags(i) for i in range(2)] == [direct.layer_tags(i) for i in range(2)]
@@ -304,5 +311,5 @@ def test_registered_nested_bio_defaults_match_the_class():
         labels=list(CMEEE_LABELS)
     )  # no labels: learned by nerkit train (test_labels.py)
     assert [default.layer_tags(i) for i in range(2)] == [
-        NestedBIOScheme().layer_tags(i) for i in range(2)
+        nested_bio_scheme(labels=list(CMEEE_LABELS)).layer_tags(i) for i in range(2)
     ]

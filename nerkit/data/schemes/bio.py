@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
-from ...types import CMEEE_LABELS, Entity
+from ...types import Entity
 from .base import TagScheme
 from .labels import check_entity, label_ids, require_labels
 
@@ -76,10 +76,11 @@ class BIOScheme(TagScheme):
 
     def __init__(
         self,
-        labels: Sequence[str] = CMEEE_LABELS,
-        layers: Optional[Sequence[Sequence[str]]] = None,
-        priority: Optional[Sequence[str]] = None,
-        name: str = "nerkit.BIO.v1",
+        *,
+        labels: Sequence[str],
+        layers: Optional[Sequence[Sequence[str]]],
+        priority: Optional[Sequence[str]],
+        name: str,
     ) -> None:
         self.name = name
         self.labels, self.label_to_id = label_ids(labels, name)

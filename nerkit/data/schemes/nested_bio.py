@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from ...errors import ConfigError
-from ...types import CMEEE_LABELS
 from .bio import BIOScheme
 from .labels import require_labels
 
@@ -35,10 +34,11 @@ class NestedBIOScheme(BIOScheme):
 
     def __init__(
         self,
-        labels: Sequence[str] = CMEEE_LABELS,
-        layers: Optional[Sequence[Sequence[str]]] = None,
-        priority: Optional[Sequence[str]] = None,
-        name: str = "nerkit.NestedBIO.v1",
+        *,
+        labels: Sequence[str],
+        layers: Optional[Sequence[Sequence[str]]],
+        priority: Optional[Sequence[str]],
+        name: str,
     ) -> None:
         if layers is None:
             layers = sym_split_layers(labels, name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence, Tuple
 
-from ...types import CMEEE_LABELS, Entity
+from ...types import Entity
 from .base import SpanScheme
 from .labels import check_entity, label_ids, require_labels
 
@@ -18,7 +18,7 @@ from .labels import check_entity, label_ids, require_labels
 class SpanLabelScheme(SpanScheme):
     """Entities as (start, end, label id) triples; ``num_labels`` classes."""
 
-    def __init__(self, labels: Sequence[str] = CMEEE_LABELS, name: str = "nerkit.Spans.v1") -> None:
+    def __init__(self, *, labels: Sequence[str], name: str) -> None:
         self.name = name
         self.labels, self.label_to_id = label_ids(labels, name)
 

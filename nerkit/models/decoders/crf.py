@@ -544,7 +544,12 @@ def crf_nested_decoder(
     """
     name = "nerkit.CRFNestedDecoder.v1"
     _check_args(name, dropout, reduction, decoding)
-    scheme = NestedBIOScheme(labels=require_labels(labels, name), layers=layers)
+    scheme = NestedBIOScheme(
+        labels=require_labels(labels, name),
+        layers=layers,
+        priority=None,
+        name="nerkit.NestedBIO.v1",
+    )
 
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)

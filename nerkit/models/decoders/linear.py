@@ -192,5 +192,12 @@ def linear_nested_decoder(
     """
     name = "nerkit.LinearNestedDecoder.v1"
     return linear_decoder(
-        NestedBIOScheme(labels=require_labels(labels, name), layers=layers), dropout, decoding
+        NestedBIOScheme(
+            labels=require_labels(labels, name),
+            layers=layers,
+            priority=None,
+            name="nerkit.NestedBIO.v1",
+        ),
+        dropout,
+        decoding,
     )
