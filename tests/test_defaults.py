@@ -15,7 +15,15 @@ from nerkit.registrations import populate
 from nerkit.registry import registry
 
 # kinds whose classes have been moved to explicit arguments
-CHECKED_KINDS = ("decoders", "fusions", "averaging", "label_schemes")
+CHECKED_KINDS = (
+    "decoders",
+    "fusions",
+    "averaging",
+    "label_schemes",
+    "lexicons",
+    "segmenters",
+    "vectors",
+)
 
 
 def _built_classes(func) -> List[type]:

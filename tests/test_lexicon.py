@@ -12,8 +12,9 @@ from confection import Config
 from nerkit.errors import ConfigError, ModelLoadError
 from nerkit.lexicon.base import Segmenter
 from nerkit.lexicon.coverage import format_coverage, lexicon_coverage
-from nerkit.lexicon.lexicon import PAD, UNK, Lexicon
-from nerkit.lexicon.matcher import LexiconMatcher
+from nerkit.lexicon.lexicon import PAD, UNK, lexicon
+from nerkit.lexicon.matcher import lexicon_matcher
+from nerkit.lexicon.word2vec import word2vec
 from nerkit.models.batching import collate_lattices, lattice_window
 from nerkit.registry import registry
 from nerkit.types import Entity, Example
@@ -98,11 +99,10 @@ def test_initialize_builds_reduced_vocabulary(vectors_file, tmp_path):
 
 
 def test_missing_words_random_or_unknown(vectors_file, tmp_path):
-    from nerkit.lexicon.word2vec import Word2Vec
 
     seg = WindowSegmenter()  # yields 治疗, 有效, 后好 ... not in the vectors
     texts = ["发热治疗", "治疗有效"]
-    lex = Lexicon(seg, Word2Vec(str(vectors_file)), cache_dir=str(tmp_path), seed=3)
+    lex = lexicon(seg, word2vec(str(vectors_file)), cache_dir=str(tmp_path), seed=3)
     lex.initialize(texts)
     assert lex.words == ["", "", "治疗", "发热", "有效"]
     assert lex.pretrained_rows.tolist() == [False, False, False, True, False]
@@ -112,13 +112,13 @@ def test_missing_words_random_or_unknown(vectors_file, tmp_path):
     # new words of a new text map to the unknown row
     assert lex.lattice("发热头痛") == [(0, 1, lex.word_to_id["发热"]), (2, 3, UNK)]
 
-    unk = Lexicon(seg, Word2Vec(str(vectors_file)), missing="unknown", cache_dir=str(tmp_path))
+    unk = lexicon(seg, word2vec(str(vectors_file)), missing="unknown", cache_dir=str(tmp_path))
     unk.initialize(texts)
     assert unk.words == ["", "", "发热"] and unk.unknown_words == ["治疗", "有效"]
     assert unk.lattice("发热治疗") == [(0, 1, 2), (2, 3, UNK)]
-    dropping = Lexicon(
+    dropping = lexicon(
         seg,
-        Word2Vec(str(vectors_file)),
+        word2vec(str(vectors_file)),
         missing="unknown",
         drop_unknown=True,
         cache_dir=str(tmp_path),
@@ -130,9 +130,9 @@ def test_missing_words_random_or_unknown(vectors_file, tmp_path):
 
 def test_no_vectors_random_seeded(tmp_path):
     seg = WindowSegmenter()
-    a = Lexicon(seg, None, dim=8, seed=5, cache_dir=str(tmp_path))
-    b = Lexicon(seg, None, dim=8, seed=5, cache_dir=str(tmp_path))
-    c = Lexicon(seg, None, dim=8, seed=6, cache_dir=str(tmp_path))
+    a = lexicon(seg, None, dim=8, seed=5, cache_dir=str(tmp_path))
+    b = lexicon(seg, None, dim=8, seed=5, cache_dir=str(tmp_path))
+    c = lexicon(seg, None, dim=8, seed=6, cache_dir=str(tmp_path))
     for lex in (a, b, c):
         lex.initialize(["发热治疗", "治疗有效"])
     assert a.vectors.shape == (5, 8) and a.dim == 8
@@ -143,11 +143,11 @@ def test_no_vectors_random_seeded(tmp_path):
 
 def test_cache_prevents_resegmentation_on_initialize(tmp_path):
     first = WindowSegmenter()
-    a = Lexicon(first, None, dim=4, cache_dir=str(tmp_path))
+    a = lexicon(first, None, dim=4, cache_dir=str(tmp_path))
     a.initialize(TEXTS)
     assert first.calls == 3
     second = WindowSegmenter()
-    b = Lexicon(second, None, dim=4, cache_dir=str(tmp_path))
+    b = lexicon(second, None, dim=4, cache_dir=str(tmp_path))
     b.initialize(TEXTS)
     assert second.calls == 0
     assert b.words == a.words and torch.equal(a.vectors, b.vectors)
@@ -213,14 +213,14 @@ path = "{vec}"
 
 
 def test_from_disk_errors(tmp_path):
-    lex = Lexicon(WindowSegmenter(), None, dim=4, cache_dir=str(tmp_path))
+    lex = lexicon(WindowSegmenter(), None, dim=4, cache_dir=str(tmp_path))
     with pytest.raises(ModelLoadError, match="not initialised"):
         lex.lattice("发热")
     with pytest.raises(ModelLoadError, match="words.json"):
         lex.from_disk(tmp_path / "nothing")
     lex.initialize(TEXTS)
     lex.to_disk(tmp_path / "lex")
-    with_matcher = Lexicon(LexiconMatcher(), None, cache_dir=str(tmp_path))
+    with_matcher = lexicon(lexicon_matcher(), None, cache_dir=str(tmp_path))
     with pytest.raises(ModelLoadError, match="LexiconMatcher"):
         with_matcher.from_disk(tmp_path / "lex")
     with pytest.raises(ConfigError, match="no words_file"):
@@ -299,9 +299,9 @@ def test_coverage_on_cmeee_dev(shared_data, tmp_path):
     from nerkit.data.readers import read_cmeee
 
     examples = read_cmeee(shared_data / "cmeee" / "CMeEE_dev.json")[:600]
-    matcher = LexiconMatcher()
+    matcher = lexicon_matcher()
     matcher.set_words({ex.text[e.start : e.end + 1] for ex in examples for e in ex.entities})
-    lex = Lexicon(matcher, None, dim=4, cache_dir=str(tmp_path))
+    lex = lexicon(matcher, None, dim=4, cache_dir=str(tmp_path))
     lex.initialize([ex.text for ex in examples])
     cov = lexicon_coverage(examples, lex)
     for label, st in cov["labels"].items():

@@ -16,7 +16,7 @@ from confection import Config
 from nerkit.errors import ModelLoadError
 from nerkit.lexicon.base import Segmenter
 from nerkit.lexicon.cache import SegmentCache, default_cache_dir, segment_corpus
-from nerkit.lexicon.matcher import LexiconMatcher
+from nerkit.lexicon.matcher import LexiconMatcher, lexicon_matcher
 from nerkit.lexicon.pkuseg import is_chinese, pkuseg_settings
 from nerkit.registry import registry
 
@@ -244,7 +244,7 @@ def test_matcher_set_words_restrict_reset(tmp_path):
     m.reset()
     assert m("发热咳嗽头痛") == [("咳嗽", 2, 3), ("咳嗽头痛", 2, 5)]
     assert m.has_word("咳嗽头痛") and not m.has_word("发热") and len(m) == 2
-    no_words = LexiconMatcher()
+    no_words = lexicon_matcher()
     assert no_words.needs_words
     with pytest.raises(Exception, match="no words"):
         no_words("发热")

@@ -90,13 +90,13 @@ class Lexicon:
     def __init__(
         self,
         segmenter: Any,
-        vectors: Optional[Any] = None,
-        dim: int = 100,
-        missing: str = "random",
-        drop_unknown: bool = False,
-        seed: int = 0,
-        cache_dir: Optional[str] = None,
-        use_cache: bool = True,
+        vectors: Optional[Any],
+        dim: int,
+        missing: str,
+        drop_unknown: bool,
+        seed: int,
+        cache_dir: Optional[str],
+        use_cache: bool,
     ) -> None:
         if not callable(segmenter):
             raise ConfigError(

@@ -45,9 +45,7 @@ def lexicon_matcher(
 class LexiconMatcher(WordListSegmenter):
     """Callable ``text -> [(word, start, end)]``, sorted by (start, end)."""
 
-    def __init__(
-        self, words_file: Optional[str] = None, min_length: int = 2, max_length: int = 10
-    ) -> None:
+    def __init__(self, words_file: Optional[str], min_length: int, max_length: int) -> None:
         if not 1 <= min_length <= max_length:
             raise ConfigError(
                 f"LexiconMatcher: expected 1 <= min_length <= max_length, got "

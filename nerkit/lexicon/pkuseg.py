@@ -89,11 +89,11 @@ class PkusegSegmenter(Segmenter):
 
     def __init__(
         self,
-        model: str = "medicine",
-        user_dict: Optional[str] = None,
-        default_dicts: bool = True,
-        min_length: int = 2,
-        chinese_only: bool = True,
+        model: str,
+        user_dict: Optional[str],
+        default_dicts: bool,
+        min_length: int,
+        chinese_only: bool,
     ) -> None:
         if min_length < 1:
             raise ConfigError(f"PkusegSegmenter: min_length must be >= 1, got {min_length}.")

@@ -67,9 +67,9 @@ class Word2Vec(Vectors):
     def __init__(
         self,
         path: str,
-        binary: Optional[bool] = None,
-        limit: Optional[int] = None,
-        unicode_errors: str = "replace",
+        binary: Optional[bool],
+        limit: Optional[int],
+        unicode_errors: str,
     ) -> None:
         self.path = Path(path).expanduser()
         if not self.path.is_file():
