@@ -23,6 +23,8 @@ CHECKED_KINDS = (
     "lexicons",
     "segmenters",
     "vectors",
+    "loggers",
+    "models",
 )
 
 

@@ -55,7 +55,7 @@ def text_console(terminal: bool = False) -> tuple[Console, io.StringIO]:
 
 def test_console_prints_header_once_and_rows_in_percent():
     console, out = text_console()
-    logger = ConsoleLogger(console=console)
+    logger = ConsoleLogger(progress_bar=True, console=console)
     logger.log_eval(ROW)
     logger.log_eval(
         {
@@ -89,7 +89,7 @@ def test_console_prints_header_once_and_rows_in_percent():
 def test_console_off_terminal_keeps_step_lines_out_of_the_table():
     """Issue 13: redirected output; each evaluation row sits under a header, never under a step line."""
     console, out = text_console(terminal=False)
-    logger = ConsoleLogger(console=console)
+    logger = ConsoleLogger(progress_bar=True, console=console)
     logger.log_step(10, {"loss": 1.0})
     logger.log_eval(ROW)
     logger.log_eval({**ROW, "step": 400, "best": False})
@@ -125,7 +125,7 @@ def test_console_step_lines_without_a_bar_and_null_progress_off_terminal():
 
 def test_console_progress_bar_on_terminal_hides_step_lines():
     console, out = text_console(terminal=True)
-    logger = ConsoleLogger(console=console)
+    logger = ConsoleLogger(progress_bar=True, console=console)
     with logger.progress(10, initial=2) as bar:
         assert type(bar) is not StepProgress
         bar.update(3, 1.23456)

@@ -49,9 +49,9 @@ class NERModel(nn.Module):
         self,
         encoder: Encoder,
         decoder_factory: Callable[[int], Decoder],
-        fusion_factory: Optional[Callable[..., Fusion]] = None,
-        lexicon: Optional[Any] = None,
-        window_overlap: int = 64,
+        fusion_factory: Optional[Callable[..., Fusion]],
+        lexicon: Optional[Any],
+        window_overlap: int,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, Encoder):

@@ -147,7 +147,7 @@ class ConsoleLogger(Logger):
     COLUMNS = ("Epoch", "Step", "Loss", "P%", "R%", "F1%", "Time")
     WIDTHS = (5, 8, 9, 7, 7, 7, 9)
 
-    def __init__(self, progress_bar: bool = True, console: Optional[Console] = None) -> None:
+    def __init__(self, progress_bar: bool, console: Optional[Console]) -> None:
         self.console = console if console is not None else Console()
         self.progress_bar = progress_bar
         self._bar: Optional[_RichProgress] = None
@@ -437,7 +437,7 @@ def console_logger(progress_bar: bool = True) -> LoggerFactory:
     """Evaluation table on stdout; a rich progress bar when stdout is a terminal."""
 
     def build(output_dir: Optional[Path], config: Dict[str, Any]) -> Logger:
-        return ConsoleLogger(progress_bar=progress_bar)
+        return ConsoleLogger(progress_bar=progress_bar, console=None)
 
     return build
 
@@ -517,7 +517,7 @@ def default_loggers(
     def build(output_dir: Optional[Path], config: Dict[str, Any]) -> Logger:
         children: List[Logger] = []
         if console:
-            children.append(ConsoleLogger(progress_bar=progress_bar))
+            children.append(ConsoleLogger(progress_bar=progress_bar, console=None))
         if jsonl and (output_dir is not None or Path(jsonl_path).is_absolute()):
             children.append(JsonlLogger(_resolve_dir(output_dir, jsonl_path)))
         children.extend(factory(output_dir, config) for factory in extras)
