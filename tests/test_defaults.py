@@ -25,6 +25,8 @@ CHECKED_KINDS = (
     "vectors",
     "loggers",
     "models",
+    "readers",
+    "writers",
 )
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from nerkit.data import formats
-from nerkit.data.formats.brat import BratReader
-from nerkit.data.formats.conll import CoNLLReader, CoNLLWriter
+from nerkit.data.formats.brat import brat_reader
+from nerkit.data.formats.conll import conll_reader, conll_writer
 from nerkit.data.readers import read_cmeee
 from nerkit.errors import DataError
 from nerkit.registry import names, registry
@@ -135,23 +135,23 @@ def test_conll_schemes_read_and_write(tmp_path, scheme, tags):
         tmp_path / "a.conll",
         "".join(f"{c}\t{t}\n" for c, t in zip("头痛发热咳", tags, strict=True)),
     )
-    ex = CoNLLReader(scheme=scheme)(path)[0]
+    ex = conll_reader(scheme=scheme)(path)[0]
     assert ex.text == "头痛发热咳"
     assert ex.entities == [Entity(0, 1, "x"), Entity(2, 2, "x"), Entity(4, 4, "y")]
     out = tmp_path / "b.conll"
-    CoNLLWriter(scheme=scheme, tag_separator=tags[1][1], delimiter="\t")(out, [ex])
+    conll_writer(scheme=scheme, tag_separator=tags[1][1], delimiter="\t")(out, [ex])
     assert out.read_text("utf-8") == path.read_text("utf-8") + "\n"
 
 
 def test_conll_tokens_columns_docstart_ids_bom(tmp_path):
     text = "\ufeff-DOCSTART- -X- O\n\n# id = d1\nLeft NNP B-body_part\nleg NN I-body_part\npain NN B-symptom\n\n# id = d2\n\nok X O\n"
-    corpus = CoNLLReader(token_separator=" ", tag_column=2)(write(tmp_path / "t.conll", text))
+    corpus = conll_reader(token_separator=" ", tag_column=2)(write(tmp_path / "t.conll", text))
     assert [(e.id, e.text) for e in corpus] == [("d1", "Left leg pain"), ("d2", ""), (None, "ok")]
     assert corpus[0].entities == [Entity(0, 7, "body_part"), Entity(9, 12, "symptom")]
     # token-level writing keeps the tokens and the offsets
     out = tmp_path / "w.conll"
-    CoNLLWriter(token_separator=" ")(out, corpus)
-    again = CoNLLReader(token_separator=" ")(out)
+    conll_writer(token_separator=" ")(out, corpus)
+    again = conll_reader(token_separator=" ")(out)
     assert [(e.id, e.text, e.entities) for e in again] == [
         (e.id, e.text, e.entities) for e in corpus
     ]
@@ -160,7 +160,7 @@ def test_conll_tokens_columns_docstart_ids_bom(tmp_path):
 def test_conll_ill_formed_sequences(tmp_path):
     # O I-x I-x: one entity; B-x I-y: x then y; E-x with nothing open: a one-token entity
     path = write(tmp_path / "a.conll", "a O\nb I-x\nc I-x\nd B-x\ne I-y\nf E-z\n")
-    corpus = CoNLLReader()(path)
+    corpus = conll_reader()(path)
     assert corpus[0].entities == [
         Entity(1, 2, "x"),
         Entity(3, 3, "x"),
@@ -169,7 +169,7 @@ def test_conll_ill_formed_sequences(tmp_path):
     ]
     assert len(corpus.warnings) == 3 and "line 2" in corpus.warnings[0]
     with pytest.raises(DataError, match=r"a\.conll, line 2: 'I-x' continues no entity"):
-        CoNLLReader(on_invalid="error")(path)
+        conll_reader(on_invalid="error")(path)
 
 
 @pytest.mark.parametrize(
@@ -183,12 +183,12 @@ def test_conll_ill_formed_sequences(tmp_path):
 )
 def test_conll_malformed(tmp_path, content, message):
     with pytest.raises(DataError, match=message):
-        CoNLLReader(scheme="BIO")(write(tmp_path / "bad.conll", content))
+        conll_reader(scheme="BIO")(write(tmp_path / "bad.conll", content))
 
 
 def test_conll_labels_checked(tmp_path):
     with pytest.raises(DataError, match=r"line 1: label 'y' .* not one of the reader's labels"):
-        CoNLLReader(labels=["x"])(write(tmp_path / "a.conll", "a B-y\n"))
+        conll_reader(labels=["x"])(write(tmp_path / "a.conll", "a B-y\n"))
 
 
 # -- brat -------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_brat_reads_checks_and_ignores(tmp_path):
         "T1\t部位 1 3\t左腿\nT2\t症状 5 7\t疼痛\nR1\trel Arg1:T1 Arg2:T2\nA1\tNeg T2\n#1\tnote T1\tx\n",
     )
     write(tmp_path / "b/sub/c.txt", "无")  # no .ann: a record without entities
-    corpus = BratReader()(tmp_path / "b")
+    corpus = brat_reader()(tmp_path / "b")
     assert [(e.id, e.text) for e in corpus] == [("a", "\ufeff左腿\r\n疼痛"), ("sub/c", "无")]
     assert corpus[0].entities == [Entity(1, 2, "部位"), Entity(5, 6, "症状")]
     assert "1 attributes, 1 notes, 1 relations" in corpus.warnings[-1]
@@ -211,8 +211,8 @@ def test_brat_discontinuous(tmp_path):
     write(tmp_path / "a.txt", "左腿和右腿痛")
     write(tmp_path / "a.ann", "T1\t部位 0 2;3 5\t左腿 右腿\n")
     with pytest.raises(DataError, match=r"a\.ann, line 1: discontinuous entity '部位' at 0 2;3 5"):
-        BratReader()(tmp_path)
-    corpus = BratReader(discontinuous="cover")(tmp_path)
+        brat_reader()(tmp_path)
+    corpus = brat_reader(discontinuous="cover")(tmp_path)
     assert corpus[0].entities == [Entity(0, 4, "部位")] and "covering span" in corpus.warnings[0]
 
 
@@ -232,7 +232,7 @@ def test_brat_malformed(tmp_path, ann, message):
     write(tmp_path / "a.txt", "左腿疼痛")
     write(tmp_path / "a.ann", ann)
     with pytest.raises(DataError, match=message):
-        BratReader()(tmp_path)
+        brat_reader()(tmp_path)
 
 
 def test_brat_writer_refuses_a_folder_with_a_corpus(tmp_path):
@@ -244,7 +244,7 @@ def test_brat_writer_refuses_a_folder_with_a_corpus(tmp_path):
 def test_brat_ann_without_txt(tmp_path):
     write(tmp_path / "a.ann", "T1\tx 0 1\ta\n")
     with pytest.raises(DataError, match=r"a\.ann: there is no a\.txt next to it"):
-        BratReader()(tmp_path)
+        brat_reader()(tmp_path)
 
 
 # -- JSON formats -------------------------------------------------------------------
@@ -419,7 +419,7 @@ def test_formats_are_registered():
 def test_crlf_and_bom_files(tmp_path):
     # Windows line ends and a BOM, as exported by many tools: same records as without them
     conll = write(tmp_path / "a.conll", "\ufeff头 B-x\r\n痛 I-x\r\n\r\n热 S-y\r\n")
-    assert [(e.text, e.entities) for e in CoNLLReader()(conll)] == [
+    assert [(e.text, e.entities) for e in conll_reader()(conll)] == [
         ("头痛", [Entity(0, 1, "x")]),
         ("热", [Entity(0, 0, "y")]),
     ]
@@ -437,7 +437,7 @@ def test_crlf_and_bom_files(tmp_path):
 
 def test_conll_token_writer_widens_entities_inside_tokens(tmp_path):
     ex = Example("Left leg pain", [Entity(1, 6, "body"), Entity(9, 12, "symptom")], 0)
-    report = CoNLLWriter(token_separator=" ")(tmp_path / "t.conll", [ex])
+    report = conll_writer(token_separator=" ")(tmp_path / "t.conll", [ex])
     assert report.changed == {"widened to whole tokens: its ends are inside a token": 1}
-    back = CoNLLReader(token_separator=" ")(tmp_path / "t.conll")[0]
+    back = conll_reader(token_separator=" ")(tmp_path / "t.conll")[0]
     assert back.entities == [Entity(0, 7, "body"), Entity(9, 12, "symptom")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from confection import Config
 
-from nerkit.data.readers import CMeEEReader, Corpus, parse_records, read_cmeee
+from nerkit.data.readers import Corpus, cmeee_json_reader, parse_records, read_cmeee
 from nerkit.data.stats import corpus_stats, format_stats, overlap_pairs
 from nerkit.errors import ConfigError, DataError
 from nerkit.registry import names, registry
@@ -93,7 +93,7 @@ def test_reader_from_config(tmp_path):
     with pytest.raises(ConfigError, match="on_mismatch"):
         registry.get("readers", "nerkit.CMeEEJson.v1")(on_mismatch="ignore")
     with pytest.raises(ConfigError, match="twice"):
-        CMeEEReader(labels=["a", "a"])
+        cmeee_json_reader(labels=["a", "a"])
 
 
 @pytest.mark.parametrize(
@@ -343,7 +343,6 @@ def test_format_follows_the_file_whatever_the_reader(tmp_path):
 
 def test_collect_lists_every_problem(tmp_path):
     """Issue 13.12: collecting mode reports every broken record and entity, keeps the rest."""
-    from nerkit.data.readers import CMeEEReader
 
     records = [
         {"text": "ab", "entities": [{"start_idx": 0, "end_idx": 5, "type": "sym"}]},
@@ -357,7 +356,7 @@ def test_collect_lists_every_problem(tmp_path):
         },
     ]
     problems: list = []
-    corpus = CMeEEReader(labels=CMEEE_LABELS).collect(
+    corpus = cmeee_json_reader(labels=CMEEE_LABELS).collect(
         write_json(tmp_path / "d.json", records), problems
     )
     assert len(problems) == 3
@@ -369,7 +368,7 @@ def test_collect_lists_every_problem(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text('{"text": "ab"}\n{"text": \n{"text": ""}\n', encoding="utf-8")
     problems = []
-    corpus = CMeEEReader().collect(path, problems)
+    corpus = cmeee_json_reader().collect(path, problems)
     assert (
         len(problems) == 2
         and "invalid JSON at line 2" in problems[0]

@@ -336,9 +336,9 @@ class CMeEEReader:
 
     def __init__(
         self,
-        labels: Optional[Sequence[str]] = None,
-        on_mismatch: str = "error",
-        fmt: str = "auto",
+        labels: Optional[Sequence[str]],
+        on_mismatch: str,
+        fmt: str,
     ) -> None:
         _check_args(labels, on_mismatch)
         if fmt not in ("json", "jsonl", "auto"):

@@ -74,9 +74,7 @@ def _one_line(text: str) -> str:
 class BratReader:
     """``reader(folder) -> Corpus`` for brat standoff; see the module docstring."""
 
-    def __init__(
-        self, discontinuous: str = "error", labels: Optional[Sequence[str]] = None
-    ) -> None:
+    def __init__(self, discontinuous: str, labels: Optional[Sequence[str]]) -> None:
         if discontinuous not in ("error", "cover"):
             raise ConfigError(
                 f'reader.discontinuous: expected "error" or "cover", got {discontinuous!r}.'
@@ -287,7 +285,7 @@ FORMAT = add_format(
     Format(
         "brat",
         (".ann",),
-        BratReader,
+        brat_reader,
         lambda **kw: BratWriter(**kw),
         _sniff,
         "brat standoff folder (.txt + .ann)",

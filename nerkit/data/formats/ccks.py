@@ -37,7 +37,7 @@ WHAT = 'a CCKS record {"originalText": ..., "entities": [{"start_pos", "end_pos"
 
 
 class CCKSReader:
-    def __init__(self, labels: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, labels: Optional[Sequence[str]]) -> None:
         self.labels = check_reader_labels(labels, "reader")
 
     def __call__(self, path: PathLike) -> Corpus:
@@ -119,6 +119,6 @@ def _sniff(path: Path, head: str) -> bool:
 
 FORMAT = add_format(
     Format(
-        "ccks", (), CCKSReader, lambda **kw: CCKSWriter(**kw), _sniff, "CCKS / Yidu-S4K JSON Lines"
+        "ccks", (), ccks_reader, lambda **kw: CCKSWriter(**kw), _sniff, "CCKS / Yidu-S4K JSON Lines"
     )
 )

@@ -18,7 +18,7 @@ from .base import Format, PathLike, WriteReport, add_format, unique_entities, wr
 
 
 class CMeEEWriter:
-    def __init__(self, lines: str = "auto") -> None:
+    def __init__(self, lines: str) -> None:
         self.lines = lines
 
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
@@ -66,6 +66,6 @@ def _sniff(path: Path, head: str) -> bool:
 
 FORMAT = add_format(
     Format(
-        "cmeee", (".json",), _reader, lambda **kw: CMeEEWriter(**kw), _sniff, "CMeEE JSON / JSONL"
+        "cmeee", (".json",), _reader, lambda **kw: cmeee_writer(**kw), _sniff, "CMeEE JSON / JSONL"
     )
 )

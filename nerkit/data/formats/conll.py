@@ -86,13 +86,13 @@ class CoNLLReader:
 
     def __init__(
         self,
-        scheme: str = "auto",
-        tag_column: int = -1,
-        token_column: int = 0,
-        token_separator: str = "",
-        labels: Optional[Sequence[str]] = None,
-        on_invalid: str = "repair",
-        delimiter: Optional[str] = None,
+        scheme: str,
+        tag_column: int,
+        token_column: int,
+        token_separator: str,
+        labels: Optional[Sequence[str]],
+        on_invalid: str,
+        delimiter: Optional[str],
     ) -> None:
         where = "reader"
         _check_options(scheme, None, where)
@@ -268,11 +268,11 @@ class CoNLLWriter:
 
     def __init__(
         self,
-        scheme: str = "BIO",
-        tag_separator: str = "-",
-        token_separator: str = "",
-        delimiter: str = "auto",
-        docstart: bool = False,
+        scheme: str,
+        tag_separator: str,
+        token_separator: str,
+        delimiter: str,
+        docstart: bool,
     ) -> None:
         _check_options(scheme, tag_separator, "writer")
         if scheme == "auto":
@@ -412,14 +412,14 @@ def _sniff(path: Path, head: str) -> bool:
 
 
 def _conll_writer_options(**options) -> CoNLLWriter:
-    return CoNLLWriter(**options)
+    return conll_writer(**options)
 
 
 FORMAT = add_format(
     Format(
         "conll",
         (".conll", ".bio", ".bmes", ".bioes", ".iob", ".iob2", ".tsv", ".char", ".txt"),
-        CoNLLReader,
+        conll_reader,
         _conll_writer_options,
         _sniff,
         "CoNLL column file: a character (or token) and its tag per line",

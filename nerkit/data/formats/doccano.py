@@ -43,7 +43,7 @@ WHAT = 'a doccano record {"text": ..., "label": [[start, end, type]]}'
 class DoccanoReader:
     """``reader(path) -> Corpus`` for doccano JSON Lines; see the module docstring."""
 
-    def __init__(self, labels: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, labels: Optional[Sequence[str]]) -> None:
         self.labels = check_reader_labels(labels, "reader")
 
     def __call__(self, path: PathLike) -> Corpus:
@@ -112,7 +112,7 @@ class DoccanoReader:
 
 
 class DoccanoWriter:
-    def __init__(self, style: str = "label") -> None:
+    def __init__(self, style: str) -> None:
         if style not in ("label", "entities"):
             raise ConfigError(f'writer.style: expected "label" or "entities", got {style!r}.')
         self.style = style
@@ -163,8 +163,8 @@ FORMAT = add_format(
     Format(
         "doccano",
         (".jsonl",),
-        DoccanoReader,
-        lambda **kw: DoccanoWriter(**kw),
+        doccano_reader,
+        lambda **kw: doccano_writer(**kw),
         _sniff,
         "doccano JSONL",
     )

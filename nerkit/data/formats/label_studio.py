@@ -45,7 +45,7 @@ WHAT = 'a Label Studio task {"data": {"text": ...}, "annotations": [{"result": [
 
 
 class LabelStudioReader:
-    def __init__(self, labels: Optional[Sequence[str]] = None, text_key: str = "text") -> None:
+    def __init__(self, labels: Optional[Sequence[str]], text_key: str) -> None:
         self.labels = check_reader_labels(labels, "reader")
         self.text_key = text_key
 
@@ -124,9 +124,7 @@ class LabelStudioReader:
 
 
 class LabelStudioWriter:
-    def __init__(
-        self, text_key: str = "text", from_name: str = "label", to_name: str = "text"
-    ) -> None:
+    def __init__(self, text_key: str, from_name: str, to_name: str) -> None:
         self.text_key, self.from_name, self.to_name = text_key, from_name, to_name
 
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
@@ -189,8 +187,8 @@ FORMAT = add_format(
     Format(
         "labelstudio",
         (".json",),
-        LabelStudioReader,
-        lambda **kw: LabelStudioWriter(**kw),
+        label_studio_reader,
+        lambda **kw: label_studio_writer(**kw),
         _sniff,
         "Label Studio JSON export",
     )
