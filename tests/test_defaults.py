@@ -14,21 +14,6 @@ from typing import Dict, List, Tuple
 from nerkit.registrations import populate
 from nerkit.registry import registry
 
-# kinds whose classes have been moved to explicit arguments
-CHECKED_KINDS = (
-    "decoders",
-    "fusions",
-    "averaging",
-    "label_schemes",
-    "lexicons",
-    "segmenters",
-    "vectors",
-    "loggers",
-    "models",
-    "readers",
-    "writers",
-)
-
 
 def _built_classes(func) -> List[type]:
     """Classes of the builder's own module that its source calls."""
@@ -43,9 +28,10 @@ def _built_classes(func) -> List[type]:
     ]
 
 
-def duplicated_defaults(kinds=CHECKED_KINDS) -> Dict[str, List[Tuple[str, str]]]:
+def duplicated_defaults() -> Dict[str, List[Tuple[str, str]]]:
     """component name -> [(class, parameter)] where the class repeats a builder default."""
     populate()
+    kinds = registry.kinds()
     found: Dict[str, List[Tuple[str, str]]] = {}
     for kind in kinds:
         for name, func in getattr(registry, kind).get_all().items():
