@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import nerkit  # noqa: E402
-from nerkit.models.ner_model import sorted_batches  # noqa: E402
+from nerkit.models.batching import sorted_batches  # noqa: E402
 from nerkit.types import Example  # noqa: E402
 
 

@@ -401,6 +401,7 @@ def bf16(env: Env) -> Dict[str, Any]:
     import torch
 
     from nerkit.config import load_config
+    from nerkit.pipeline import predict
     from nerkit.training.loop import Trainer, evaluate
 
     corpus = ROOT / "projects" / "quickstart" / "corpus"
@@ -428,8 +429,8 @@ def bf16(env: Env) -> Dict[str, Any]:
     amp = None if env.cpu else torch.bfloat16
     in_bf16 = evaluate(model, dev, 64, autocast_dtype=amp)
     in_fp32 = evaluate(model, dev, 64)
-    preds_a = [set(e for e, _ in p) for p in model.predict(dev, autocast_dtype=amp)]
-    preds_b = [set(e for e, _ in p) for p in model.predict(dev)]
+    preds_a = [set(e for e, _ in p) for p in predict(model, dev, autocast_dtype=amp)]
+    preds_b = [set(e for e, _ in p) for p in predict(model, dev)]
     union = sum(len(a | b) for a, b in zip(preds_a, preds_b, strict=True))
     same = sum(len(a & b) for a, b in zip(preds_a, preds_b, strict=True))
     loss_bf16 = results["bf16"][1].history[-1]["loss"]

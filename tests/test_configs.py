@@ -19,6 +19,7 @@ from typing import Any, Dict
 import pytest
 
 from nerkit.config import check_config, load_config, settings
+from nerkit.pipeline import predict
 from nerkit.registry import registry
 from nerkit.training.loop import Trainer
 
@@ -347,7 +348,7 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     texts = [r["text"] for r in json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))[:12]]
     texts.append("患者右下腹疼痛三天，胸闷气短。")
     examples = [Example(t, index=i) for i, t in enumerate(texts)]
-    before = trainer.model.predict(examples)
+    before = predict(trainer.model, examples)
     words_before = [trainer.model.lexicon.segmenter(t) for t in texts]
     assert any(w == "右下腹疼痛" for w, _, _ in words_before[-1])  # the user dictionary is used
     shutil.rmtree(pkuseg_copy)
@@ -359,5 +360,5 @@ def test_model_dir_carries_the_pkuseg_model(tiny_pkuseg: Path, tmp_path: Path, m
     seg = nlp.model.lexicon.segmenter
     assert seg.model_dir.resolve() == (model_dir / "lexicon" / "segmenter").resolve()
     assert [seg(t) for t in texts] == words_before
-    after = nlp.model.predict(examples)
+    after = predict(nlp.model, examples)
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]

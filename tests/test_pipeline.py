@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import nerkit
-from nerkit.pipeline import Span
+from nerkit.pipeline import Span, predict, predict_spans
 from nerkit.training.loop import Trainer
 from nerkit.types import Example
 
@@ -40,9 +40,9 @@ def test_model_files_honour_the_umask(trained):
 def test_load_then_predict_equals_training_model(trained):
     trainer, out = trained
     examples = [Example(ex.text, index=i) for i, ex in enumerate(trainer.dev_examples)]
-    before = trainer.model.predict(examples, batch_size=7)
+    before = predict(trainer.model, examples, batch_size=7)
     nlp = nerkit.load(out / "model-last", device="cpu")
-    after = nlp.model.predict(examples, batch_size=16)
+    after = predict(nlp.model, examples, batch_size=16)
     assert [[e for e, _ in p] for p in after] == [[e for e, _ in p] for p in before]
     for p, q in zip(before, after, strict=True):
         assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-6)
@@ -110,22 +110,22 @@ def test_long_text_merge_equals_reference_over_single_windows(trained):
         mine = [f for f in feats if f.record == r]
         per_window = [model.decode(model.collate([f])).entities()[0] for f in mine]
         expected.append(reference_merge([(f.start, f.end) for f in mine], per_window))
-    got = model.predict([Example(t, index=i) for i, t in enumerate(texts)], batch_size=3)
+    got = predict(model, [Example(t, index=i) for i, t in enumerate(texts)], batch_size=3)
     assert [[e for e, _ in p] for p in got] == [[e for e, _ in p] for p in expected]
     for p, q in zip(got, expected, strict=True):
         assert [s for _, s in p] == pytest.approx([s for _, s in q], abs=1e-5)
     assert sum(map(len, got)) > 20
-    assert isinstance(model.predict_spans([Example(texts[0])]), SpanArrays)
+    assert isinstance(predict_spans(model, [Example(texts[0])]), SpanArrays)
 
 
 def test_predict_restores_the_training_mode(trained):
     trainer, _ = trained
     model = trainer.model
     model.train()
-    model.predict([Example("患者头痛")])
+    predict(model, [Example("患者头痛")])
     assert model.training and all(m.training for m in model.modules())
     model.eval()
-    model.predict([Example("患者头痛")])
+    predict(model, [Example("患者头痛")])
     assert not any(m.training for m in model.modules())
 
 
@@ -199,7 +199,7 @@ def test_base_model_script_writes_a_loadable_model(tmp_path):
 
 
 def test_sorted_batches_respect_both_caps():
-    from nerkit.models.ner_model import sorted_batches
+    from nerkit.models.batching import sorted_batches
 
     sizes = [3, 3, 4, 10, 10, 10, 30, 50]
     order = list(range(len(sizes)))

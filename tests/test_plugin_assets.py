@@ -191,6 +191,7 @@ TRAIN = textwrap.dedent(
     import torch
     from nerkit.config import load_config
     from nerkit.training.loop import Trainer
+    from nerkit.pipeline import predict
     from nerkit.types import Example
 
     trainer = Trainer(load_config(sys.argv[1]), sys.argv[2])
@@ -202,7 +203,7 @@ TRAIN = textwrap.dedent(
     with torch.no_grad():
         features = model(model.collate(model.featurize(examples)))  # [B, L, D]
     print(json.dumps({
-        "entities": [[[e.start, e.end, e.label, round(s, 5)] for e, s in p] for p in model.predict(examples)],
+        "entities": [[[e.start, e.end, e.label, round(s, 5)] for e, s in p] for p in predict(model, examples)],
         "char_ids": [model.encoder.char_ids(t) for t in texts],
         "lattices": [model.lexicon.lattice(t) for t in texts],
         "features": [round(float(x), 4) for x in features.sum(dim=(1, 2))],
@@ -215,6 +216,7 @@ PREDICT = textwrap.dedent(
     import json, sys
     import torch
     import nerkit
+    from nerkit.pipeline import predict
     from nerkit.types import Example
 
     nlp = nerkit.load(sys.argv[1], device="cpu")
@@ -225,7 +227,7 @@ PREDICT = textwrap.dedent(
     with torch.no_grad():
         features = model(model.collate(model.featurize(examples)))  # [B, L, D]
     print(json.dumps({
-        "entities": [[[e.start, e.end, e.label, round(s, 5)] for e, s in p] for p in model.predict(examples)],
+        "entities": [[[e.start, e.end, e.label, round(s, 5)] for e, s in p] for p in predict(model, examples)],
         "char_ids": [model.encoder.char_ids(t) for t in texts],
         "lattices": [model.lexicon.lattice(t) for t in texts],
         "features": [round(float(x), 4) for x in features.sum(dim=(1, 2))],

@@ -24,7 +24,7 @@ from safetensors.torch import load_file
 from ..config import _to_dict, resolve_section
 from ..errors import ModelLoadError
 from ..models.ner_model import Batch, NERModel
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, predict_spans
 from ..spans import SpanArrays
 from ..types import Example
 from .onnx import DECODER_FILE, ONNX_FILE, batch_inputs
@@ -50,7 +50,8 @@ class OnnxPipeline(Pipeline):
     def _predict(
         self, examples: Sequence[Example], batch_size: int, max_tokens: Optional[int], progress=None
     ) -> SpanArrays:
-        return self.model.predict_spans(
+        return predict_spans(
+            self.model,
             examples,
             batch_size=batch_size,
             progress=progress,

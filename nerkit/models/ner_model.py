@@ -3,14 +3,13 @@
 A record's text is cut into windows of at most ``encoder.max_length - 2``
 characters overlapping by ``window_overlap``; each window is one sequence
 ``[CLS] c_1 .. c_n [SEP]`` with one position per character, so predicted
-offsets map back to the record exactly. Window predictions are merged with
-``nerkit.data.windows.responsible_windows``.
+offsets map back to the record exactly. Prediction over whole records (batching the
+windows, merging them with ``responsible_windows``) is ``nerkit.pipeline.predict_spans``.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -18,12 +17,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.windows import responsible_windows, split_windows
+from ..data.windows import split_windows
 from ..errors import ConfigError
 from ..spans import SpanArrays
 from ..types import Entity, Example
 from .base import Decoder, Encoder, Fusion
-from .batching import Batch, WindowFeatures, collate_lattices, lattice_window, sorted_batches
+from .batching import Batch, WindowFeatures, collate_lattices, lattice_window
 
 
 def ner_model(
@@ -207,87 +206,3 @@ class NERModel(nn.Module):
     def decode(self, batch: Batch) -> SpanArrays:
         """Scored entities of each window of the batch, window coordinates."""
         return self.decoder.decode_spans(self(batch), batch.char_mask)
-
-    @torch.no_grad()
-    def predict_spans(
-        self,
-        examples: Sequence[Example],
-        batch_size: int = 64,
-        progress: Optional[Callable[[int], None]] = None,
-        autocast_dtype: Optional[torch.dtype] = None,
-        max_tokens: Optional[int] = None,
-        decode_batch: Optional[Callable[[Batch], SpanArrays]] = None,
-    ) -> SpanArrays:
-        """Scored entities of every record (``seq`` = index in ``examples``), record coordinates.
-
-        Windows of all records are sorted by length and batched (at most
-        ``batch_size`` windows and, if set, ``max_tokens`` padded positions per
-        batch), so each batch is one model call with little padding; the
-        windows' predictions are merged (``nerkit.data.windows``) and sorted
-        back into record order, all in numpy: no Python object per entity.
-        ``decode_batch`` replaces the network (and ``autocast_dtype``): the ONNX
-        backend passes ONNX Runtime's scores through the decoder's decoding.
-        """
-        was_training = self.training
-        if was_training:  # (eval() walks every submodule: not per call when already in eval mode)
-            self.eval()
-        if decode_batch is None:
-            device = self.device
-
-            def decode_batch(batch: Batch) -> SpanArrays:
-                with torch.autocast(
-                    device.type,
-                    dtype=autocast_dtype or torch.bfloat16,
-                    enabled=autocast_dtype is not None,
-                ):
-                    return self.decode(batch.to(device))
-
-        feats = self.featurize(examples)
-        order = sorted(range(len(feats)), key=lambda i: feats[i].length)
-        parts: List[SpanArrays] = []
-        try:
-            for idx in sorted_batches(order, [f.length + 2 for f in feats], batch_size, max_tokens):
-                spans = decode_batch(self.collate([feats[i] for i in idx]))
-                parts.append(replace(spans, seq=np.asarray(idx, dtype=np.int64)[spans.seq]))
-                if progress is not None:
-                    progress(len(idx))
-        finally:
-            if was_training:
-                self.train()
-        labels = self.labels
-        if not parts:
-            return SpanArrays.empty(len(examples), labels)
-        rows = SpanArrays.concat(parts, len(feats))  # seq = window index
-        window_record = np.asarray([f.record for f in feats], dtype=np.int64)
-        start, end, keep = responsible_windows(
-            window_record,
-            [f.start for f in feats],
-            [f.end for f in feats],
-            [len(ex.text) for ex in examples],
-            rows.seq,
-            rows.start,
-            rows.end,
-        )
-        return SpanArrays.build(
-            len(examples),
-            window_record[rows.seq],
-            start,
-            end,
-            rows.label,
-            rows.score,
-            labels,
-            keep=keep,
-        )
-
-    def predict(
-        self,
-        examples: Sequence[Example],
-        batch_size: int = 64,
-        progress: Optional[Callable[[int], None]] = None,
-        autocast_dtype: Optional[torch.dtype] = None,
-        max_tokens: Optional[int] = None,
-    ) -> List[List[Tuple[Entity, float]]]:
-        """``(Entity, score)`` lists of every record, in input order, record coordinates."""
-        return self.predict_spans(
-            examples, batch_size, progress, autocast_dtype, max_tokens
-        ).entities()

@@ -33,6 +33,7 @@ from ..errors import ConfigError
 from ..models.batching import Batch, make_batches
 from ..models.io import load_model, save_model
 from ..models.ner_model import NERModel
+from ..pipeline import predict
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
@@ -152,7 +153,7 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 def evaluate(
     model: NERModel, examples: Sequence[Example], batch_size: int = 64, **kw: Any
 ) -> Dict[str, Any]:
-    preds = model.predict(examples, batch_size=batch_size, **kw)
+    preds = predict(model, examples, batch_size=batch_size, **kw)
     gold = [ex.entities for ex in examples]
     return score(gold, [[e for e, _ in p] for p in preds], labels=model.labels)
 
