@@ -8,23 +8,19 @@ the builder's (as ``NestedBIOScheme`` and ``nerkit.NestedBIO.v1`` once did).
 from __future__ import annotations
 
 import inspect
-import re
 from typing import Dict, List, Tuple
 
 from nerkit.registrations import populate
 from nerkit.registry import registry
 
 
-def _built_classes(func) -> List[type]:
-    """Classes of the builder's own module that its source calls."""
+def _module_classes(func) -> List[type]:
+    """Classes defined in the builder's module (the component and its helpers)."""
     module = inspect.getmodule(func)
-    source = inspect.getsource(func)
     return [
         cls
-        for name, cls in vars(module).items()
-        if inspect.isclass(cls)
-        and cls.__module__ == module.__name__
-        and re.search(rf"\b{name}\(", source)
+        for cls in vars(module).values()
+        if inspect.isclass(cls) and cls.__module__ == module.__name__
     ]
 
 
@@ -36,7 +32,7 @@ def duplicated_defaults() -> Dict[str, List[Tuple[str, str]]]:
     for kind in kinds:
         for name, func in getattr(registry, kind).get_all().items():
             builder = inspect.signature(func).parameters
-            for cls in _built_classes(func):
+            for cls in _module_classes(func):
                 for pname, param in inspect.signature(cls.__init__).parameters.items():
                     if param.default is not inspect.Parameter.empty and pname in builder:
                         found.setdefault(name, []).append((cls.__qualname__, pname))

@@ -13,9 +13,13 @@ from nerkit.data.schemes import SpanLabelScheme
 from nerkit.data.schemes.nested_bio import nested_bio_scheme
 from nerkit.data.schemes.spans import span_scheme
 from nerkit.errors import ConfigError
-from nerkit.models.decoders.efficient_global_pointer import EfficientGlobalPointerDecoder
+from nerkit.models.decoders.efficient_global_pointer import (
+    EfficientGlobalPointerDecoder,
+    efficient_global_pointer,
+)
 from nerkit.models.decoders.global_pointer import (
     GlobalPointerDecoder,
+    global_pointer,
     multilabel_categorical_crossentropy,
     rotary,
     span_mask,
@@ -60,7 +64,7 @@ def test_span_mask():
 
 
 def test_targets():
-    dec = GlobalPointerDecoder(scheme(), input_dim=4, head_size=4, dropout=0.0)
+    dec = global_pointer(scheme(), head_size=4, dropout=0.0)(4)
     ents = [[Entity(0, 3, "sym"), Entity(1, 2, "bod"), Entity(1, 2, "dis")], [Entity(0, 0, "bod")]]
     spans = dec.make_targets(ents, [4, 2])["spans"]
     assert spans.dtype == torch.bool and spans.shape == (2, 3, 4, 4)
@@ -68,7 +72,7 @@ def test_targets():
 
 
 def test_decode_hand_set_logits():
-    dec = GlobalPointerDecoder(scheme(), input_dim=4, head_size=4, dropout=0.0)
+    dec = global_pointer(scheme(), head_size=4, dropout=0.0)(4)
     logits = torch.full((2, 3, 5, 5), -2.0)
     # sequence 0: sym 0..4 containing bod 1..2 and bod 3..4, plus dis 1..2 on the bod span
     logits[0, 0, 0, 4] = 3.0
@@ -114,18 +118,18 @@ def test_rope_depends_on_relative_position_only():
     assert not torch.allclose(base, plain, atol=1e-2)
 
 
-@pytest.mark.parametrize("cls", [GlobalPointerDecoder, EfficientGlobalPointerDecoder])
-def test_scores_of_identical_tokens_are_toeplitz(cls):
+@pytest.mark.parametrize("builder", [global_pointer, efficient_global_pointer])
+def test_scores_of_identical_tokens_are_toeplitz(builder):
     """Same vector at every position: the span score is a function of end - start."""
     torch.manual_seed(0)
-    dec = cls(scheme(), input_dim=6, head_size=8, dropout=0.0)
+    dec = builder(scheme(), head_size=8, dropout=0.0)(6)
     hidden = torch.randn(1, 1, 6).expand(1, 7, 6)
     s = dec.scores(hidden)[0]  # [C, L, L]
     for d in range(-6, 7):
         diag = torch.diagonal(s, offset=d, dim1=1, dim2=2)
         assert torch.allclose(diag, diag[:, :1].expand_as(diag), atol=1e-5)
     assert not torch.allclose(s[:, 0, 0], s[:, 0, 3], atol=1e-4)  # RoPE is on
-    flat = cls(scheme(), input_dim=6, head_size=8, rope=False, dropout=0.0)
+    flat = builder(scheme(), head_size=8, rope=False, dropout=0.0)(6)
     s = flat.scores(hidden)[0]
     assert torch.allclose(s, s[:, :1, :1].expand_as(s), atol=1e-5)
 
@@ -133,7 +137,7 @@ def test_scores_of_identical_tokens_are_toeplitz(cls):
 def test_efficient_scores_decompose():
     """Label differences of a span score are start/end biases, independent of q.k."""
     torch.manual_seed(0)
-    dec = EfficientGlobalPointerDecoder(scheme(), input_dim=6, head_size=8, dropout=0.0)
+    dec = efficient_global_pointer(scheme(), head_size=8, dropout=0.0)(6)
     hidden = torch.randn(2, 5, 6)
     s = dec.scores(hidden)  # [B, C, L, L]
     shared = dec.proj(hidden)
@@ -144,14 +148,14 @@ def test_efficient_scores_decompose():
         end[:, :, 1] - end[:, :, 0]
     ).unsqueeze(1)
     assert torch.allclose(diff, expect, atol=1e-5)
-    full = GlobalPointerDecoder(scheme(), input_dim=6, head_size=8)
+    full = global_pointer(scheme(), head_size=8)(6)
     assert sum(p.numel() for p in dec.parameters()) < sum(p.numel() for p in full.parameters())
 
 
-@pytest.mark.parametrize("cls", [GlobalPointerDecoder, EfficientGlobalPointerDecoder])
-def test_loss_matches_direct_computation_and_ignores_padding(cls):
+@pytest.mark.parametrize("builder", [global_pointer, efficient_global_pointer])
+def test_loss_matches_direct_computation_and_ignores_padding(builder):
     torch.manual_seed(0)
-    dec = cls(scheme(), input_dim=6, head_size=4, dropout=0.0)
+    dec = builder(scheme(), head_size=4, dropout=0.0)(6)
     hidden = torch.randn(2, 4, 6)
     mask = torch.tensor([[True] * 4, [True, True, False, False]])
     targets = dec.make_targets(
@@ -255,9 +259,7 @@ def test_boundary_smoothing_targets_by_hand():
     from nerkit.models.decoders.global_pointer import boundary_smoothing_targets
 
     # bod (1, 2) in a window of 4, eps 0.2, D 1: (0,2) (2,2) (1,1) (1,3) share 0.2
-    dec = GlobalPointerDecoder(
-        scheme(), input_dim=4, head_size=4, dropout=0.0, boundary_smoothing=0.2
-    )
+    dec = global_pointer(scheme(), head_size=4, dropout=0.0, boundary_smoothing=0.2)(4)
     soft = dec.make_targets([[Entity(1, 2, "bod")]], [4])["spans"]
     assert soft.dtype == torch.float32 and soft.shape == (1, 3, 4, 4)
     expect = torch.zeros(4, 4)
@@ -306,21 +308,16 @@ def test_soft_loss_equals_hard_loss_on_hard_targets_and_by_hand():
     assert got.item() == pytest.approx(math.log(neg) + math.log(pos), rel=1e-6)
 
 
-@pytest.mark.parametrize("cls", [GlobalPointerDecoder, EfficientGlobalPointerDecoder])
-def test_loss_with_zero_smoothing_equals_todays(cls):
+@pytest.mark.parametrize("builder", [global_pointer, efficient_global_pointer])
+def test_loss_with_zero_smoothing_equals_todays(builder):
     torch.manual_seed(0)
     ents = [[Entity(0, 2, "sym"), Entity(1, 1, "bod")], [Entity(3, 4, "dis")]]
     hidden, mask = torch.randn(2, 6, 8), torch.arange(6)[None, :] < torch.tensor([[6], [5]])
-    plain = cls(scheme(), input_dim=8, head_size=4, dropout=0.0)
-    zero = cls(
-        scheme(),
-        input_dim=8,
-        head_size=4,
-        dropout=0.0,
-        boundary_smoothing=0.0,
-        smoothing_distance=2,
-    )
-    smooth = cls(scheme(), input_dim=8, head_size=4, dropout=0.0, boundary_smoothing=0.2)
+    plain = builder(scheme(), head_size=4, dropout=0.0)(8)
+    zero = builder(
+        scheme(), head_size=4, dropout=0.0, boundary_smoothing=0.0, smoothing_distance=2
+    )(8)
+    smooth = builder(scheme(), head_size=4, dropout=0.0, boundary_smoothing=0.2)(8)
     zero.load_state_dict(plain.state_dict())
     smooth.load_state_dict(plain.state_dict())
     targets = plain.make_targets(ents, [6, 5])

@@ -30,12 +30,12 @@ class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
         self,
         scheme: SpanScheme,
         input_dim: int,
-        head_size: int = 64,
-        rope: bool = True,
-        dropout: float = 0.1,
-        name: str = "nerkit.EfficientGlobalPointer.v1",
-        boundary_smoothing: float = 0.0,
-        smoothing_distance: int = 1,
+        head_size: int,
+        rope: bool,
+        dropout: float,
+        name: str,
+        boundary_smoothing: float,
+        smoothing_distance: int,
     ) -> None:
         smoothing = (boundary_smoothing, smoothing_distance)
         super().__init__(scheme, input_dim, head_size, rope, dropout, name, *smoothing)

@@ -179,12 +179,12 @@ class GlobalPointerDecoder(Decoder):
         self,
         scheme: SpanScheme,
         input_dim: int,
-        head_size: int = 64,
-        rope: bool = True,
-        dropout: float = 0.1,
-        name: str = "nerkit.GlobalPointer.v1",
-        boundary_smoothing: float = 0.0,
-        smoothing_distance: int = 1,
+        head_size: int,
+        rope: bool,
+        dropout: float,
+        name: str,
+        boundary_smoothing: float,
+        smoothing_distance: int,
     ) -> None:
         super().__init__()
         _check_args(name, scheme, head_size, dropout, boundary_smoothing, smoothing_distance)

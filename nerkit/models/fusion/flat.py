@@ -210,10 +210,10 @@ class FourPosFusion(nn.Module):
     def __init__(
         self,
         hidden: int,
-        method: str = "ff",
-        max_distance: int = 1024,
-        shared_pos: bool = True,
-        learnable_pos: bool = False,
+        method: str,
+        max_distance: int,
+        shared_pos: bool,
+        learnable_pos: bool,
     ) -> None:
         super().__init__()
         if method not in FUSION_METHODS:
