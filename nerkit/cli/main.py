@@ -420,12 +420,11 @@ def debug_config(
     (corpora, encoder, vectors, segmenter models) is in place, listing all missing ones.
     """
     from ..assets import check_assets
-    from ..config import check_config, filled_config, settings
+    from ..config import check_config, filled_config
     from ..util import resolve_device
 
     cfg = _load(config, ctx.args)
-    check_config(cfg)
-    resolve_device(settings(cfg, "system").device)
+    resolve_device(check_config(cfg)["system"].device)
     check_assets(cfg)
     typer.echo(filled_config(cfg).to_str())
     typer.secho("✔ Config is valid.", fg=typer.colors.GREEN, err=True)
