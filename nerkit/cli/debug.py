@@ -199,7 +199,7 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
     from ..visualize import write_html
 
     if (source / "config.cfg").exists():
-        from ..pipeline import load
+        from ..loading import load
 
         nlp = load(source)
         examples = nlp.read(input)

@@ -130,7 +130,7 @@ def evaluate(
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
     from ..data.labels import unknown_labels
-    from ..pipeline import load
+    from ..loading import load
     from ..scoring import format_scores, score
 
     nlp = load(model, device=device)
@@ -203,7 +203,7 @@ def predict(
         )
     from ..data import formats
     from ..data.submission import check_submission, submission_name_warning
-    from ..pipeline import load
+    from ..loading import load
     from ..types import Example
 
     nlp = load(model, device=device)
