@@ -11,7 +11,7 @@ registry.populate_hook = staticmethod(_populate)
 
 def load(path, device: str = "auto", backend: str = "auto"):
     """Load a trained (or exported) model directory: ``nlp = nerkit.load("runs/q/model-best")``."""
-    from .pipeline import load as _load
+    from .loading import load as _load
 
     return _load(path, device=device, backend=backend)
 

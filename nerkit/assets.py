@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from confection import Config
 
-from .config import INIT_SECTION, _to_dict, interpolated, with_initialize
+from .config import INIT_SECTION, _to_dict, with_initialize
+from .config import interpolated as _interpolated
 from .errors import AssetError
 from .util import looks_local
 
@@ -88,10 +89,17 @@ def _paths_key(raw: Any) -> Optional[str]:
     return match.group(1) if match else None
 
 
-def find_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> List[AssetRef]:
-    """Every local file or directory the given sections of ``cfg`` name, in config order."""
+def find_assets(
+    cfg: Config,
+    sections: Sequence[str] = ("corpora", "model"),
+    interpolated: Optional[Config] = None,
+) -> List[AssetRef]:
+    """Every local file or directory the given sections of ``cfg`` name, in config order.
+
+    ``cfg`` as written (its ``${paths.KEY}`` references name the origin of each file);
+    ``interpolated``: the same config interpolated, where the caller has it already."""
     raw = _to_dict(cfg)
-    data = _to_dict(interpolated(cfg))
+    data = _to_dict(interpolated if interpolated is not None else _interpolated(cfg))
     found: List[AssetRef] = []
     if "corpora" in sections:
         corpora, raw_corpora = data.get("corpora", {}), raw.get("corpora", {})
@@ -137,15 +145,22 @@ def find_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> 
 
 
 def missing_assets(
-    cfg: Config, sections: Sequence[str] = ("corpora", "model")
+    cfg: Config,
+    sections: Sequence[str] = ("corpora", "model"),
+    interpolated: Optional[Config] = None,
 ) -> List[Tuple[AssetRef, str]]:
     """(asset, problem) for each unusable asset of ``cfg``."""
-    return [(ref, p) for ref in find_assets(cfg, sections) if (p := ref.problem()) is not None]
+    refs = find_assets(cfg, sections, interpolated)
+    return [(ref, p) for ref in refs if (p := ref.problem()) is not None]
 
 
-def check_assets(cfg: Config, sections: Sequence[str] = ("corpora", "model")) -> None:
+def check_assets(
+    cfg: Config,
+    sections: Sequence[str] = ("corpora", "model"),
+    interpolated: Optional[Config] = None,
+) -> None:
     """Raise one AssetError listing every missing asset of ``cfg``, or return."""
-    missing = missing_assets(cfg, sections)
+    missing = missing_assets(cfg, sections, interpolated)
     if not missing:
         return
     lines = []

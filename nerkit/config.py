@@ -33,6 +33,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import json
+import logging
 import os
 import typing
 from pathlib import Path
@@ -46,6 +47,8 @@ from .errors import ConfigError, UnknownComponentError
 from .registrations import populate
 from .registry import KINDS, registry
 from .util import looks_local
+
+logger = logging.getLogger(__name__)
 
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
 INIT_SECTION = "initialize"
@@ -366,11 +369,27 @@ def validate_config(cfg: Config, initialize: bool = True) -> List[str]:
     ``initialize``: check ``[model]`` as training builds it, with the ``[initialize]``
     arguments overlaid; False checks ``[model]`` alone, as loading a model builds it.
     """
+    return _validate(cfg, initialize)[0]
+
+
+def check_config(cfg: Config, initialize: bool = True) -> Dict[str, BaseModel]:
+    """Raise one ConfigError listing every problem; else return the validated settings
+    sections (``"system"``, ``"corpora"``, ``"training"`` -> pydantic model), so a run
+    validates each of them once."""
+    problems, validated = _validate(cfg, initialize)
+    if problems:
+        raise ConfigError(_format_problems(problems))
+    return validated
+
+
+def _validate(cfg: Config, initialize: bool) -> Tuple[List[str], Dict[str, BaseModel]]:
     populate()
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
     problems: List[str] = []
     problems.extend(_check_initialize(data))
+    if initialize:
+        _warn_files_in_model(data)
     data = (
         with_initialize(data)
         if initialize
@@ -379,18 +398,15 @@ def validate_config(cfg: Config, initialize: bool = True) -> List[str]:
     for section in ("model", "corpora", "training"):
         if section not in data:
             problems.append(f"[{section}]: missing section.")
+    validated: Dict[str, BaseModel] = {}
     for name, schema in SETTINGS_SCHEMAS.items():
-        if name in data:
-            problems.extend(_check_settings(name, data[name], schema))
+        if name in data or name == "system":  # [system] may be left out: its defaults
+            model, found = _check_settings(name, data.get(name, {}), schema)
+            problems.extend(found)
+            if model is not None:
+                validated[name] = model
     _check_promises(data, "", problems)
-    return problems
-
-
-def check_config(cfg: Config, initialize: bool = True) -> None:
-    """Raise one ConfigError listing every problem, or return silently."""
-    problems = validate_config(cfg, initialize)
-    if problems:
-        raise ConfigError(_format_problems(problems))
+    return problems, validated
 
 
 def with_initialize(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -449,17 +465,58 @@ def _check_initialize(data: Dict[str, Any]) -> List[str]:
     return problems
 
 
+def files_in_model(data: Dict[str, Any]) -> List[Tuple[str, str]]:
+    """(config path, value) of each argument written in ``[model]`` itself (not in
+    ``[initialize]``) whose value names an existing file or directory: an init-only resource
+    in the old layout. Training reads it, but so would every load of the saved model."""
+    found: List[Tuple[str, str]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{where}.{i}")
+        elif isinstance(node, str) and node and ("/" in node or os.sep in node):
+            if os.path.exists(os.path.expanduser(node)):
+                found.append((where, node))
+
+    walk(data.get("model"), "model")
+    return found
+
+
+def _warn_files_in_model(data: Dict[str, Any]) -> None:
+    for where, value in files_in_model(data):
+        block, _, arg = where.rpartition(".")
+        logger.warning(
+            "%s = %s: a file named in [model] is read again each time the saved model loads, "
+            "so the model directory is not self-contained. If it is an init-only resource "
+            "(pretrained weights, word vectors, a segmentation model, a word list), move it "
+            "to [%s.%s] (e.g. `%s = ${paths.KEY}` there); loading then restores it from the "
+            "model directory.",
+            where,
+            value,
+            INIT_SECTION,
+            block,
+            arg,
+        )
+
+
 def _format_problems(problems: List[str]) -> str:
     if len(problems) == 1:
         return f"Config error: {problems[0]}"
     return "Config errors:\n" + "\n".join(f"  - {p}" for p in problems)
 
 
-def _check_settings(section: str, values: Dict[str, Any], schema: type[BaseModel]) -> List[str]:
+def _check_settings(
+    section: str, values: Dict[str, Any], schema: type[BaseModel]
+) -> Tuple[Optional[BaseModel], List[str]]:
+    """The validated settings model of one section (None if invalid) and its problems."""
     # Promise sub-sections (e.g. training.optimizer) are checked separately;
     # for the schema they are opaque dicts.
     try:
-        schema.model_validate(values)
+        return schema.model_validate(values), []
     except ValidationError as err:
         out = []
         fields = list(schema.model_fields)
@@ -485,8 +542,7 @@ def _check_settings(section: str, values: Dict[str, Any], schema: type[BaseModel
             else:
                 expected = _type_name(schema.model_fields[str(e["loc"][0])].annotation)
                 out.append(f"{path}: expected {expected}, got {_show(e.get('input'))}")
-        return out
-    return []
+        return None, out
 
 
 def _check_promises(node: Dict[str, Any], path: str, problems: List[str]) -> None:
@@ -623,14 +679,14 @@ def resolve_section(cfg: Config, section: str, initialize: bool = True) -> Any:
 
 
 def settings(cfg: Config, section: str) -> BaseModel:
-    """The validated settings model of a settings section."""
+    """The validated settings model of one settings section (for a caller that needs one
+    section without validating the whole config; :func:`check_config` returns them all)."""
     cfg = interpolated(cfg)
     data = _to_dict(cfg)
-    schema = SETTINGS_SCHEMAS[section]
-    problems = _check_settings(section, data.get(section, {}), schema)
-    if problems:
+    model, problems = _check_settings(section, data.get(section, {}), SETTINGS_SCHEMAS[section])
+    if model is None:
         raise ConfigError(_format_problems(problems))
-    return schema.model_validate(data.get(section, {}))
+    return model
 
 
 def filled_config(cfg: Config) -> Config:

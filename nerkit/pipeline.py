@@ -1,7 +1,7 @@
 """Using a trained model from Python::
 
 import nerkit
-nlp = nerkit.load("runs/q/model-best")
+nlp = nerkit.load("runs/q/model-best")  # nerkit/loading.py
 nlp("患者右下腹疼痛三天")          # -> [Span(start=2, end=6, type='sym', ...), ...]
 for spans in nlp.pipe(texts, batch_size=64):
     ...
@@ -299,23 +299,8 @@ def _not_text(value: Any, where: str) -> str:
     return f"{where} expects a str, got {got}. {fix}"
 
 
-def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") -> Pipeline:
-    """Load a model directory written by ``nerkit train`` (PyTorch) or ``nerkit export``
-    (ONNX, run by ONNX Runtime). ``backend``: "auto" (from the directory),
-    "torch" or "onnx"."""
-    from .errors import ModelLoadError
-
-    if backend not in ("auto", "torch", "onnx"):
-        raise ModelLoadError(f"backend: expected auto, torch or onnx, got {backend!r}.")
-    if backend != "torch":
-        from .export.runtime import is_onnx_dir, load_onnx
-
-        if is_onnx_dir(Path(path)):
-            return load_onnx(Path(path), device=device)
-        if backend == "onnx":
-            raise ModelLoadError(
-                f"{path} is not an ONNX model directory (no model.onnx with meta.json backend "
-                f"'onnx'). Write one with: nerkit export {path} --format onnx --output DIR"
-            )
+def load_torch(path: Union[str, Path], device: str = "auto") -> Pipeline:
+    """The Pipeline of a model directory written by ``nerkit train`` (PyTorch).
+    :func:`nerkit.load` (:mod:`nerkit.loading`) picks the backend of any model directory."""
     model, cfg = load_model(path, device=resolve_device(device, setting="device"))
     return Pipeline(model, cfg, Path(path))

@@ -298,3 +298,23 @@ def test_a_copied_quickstart_config_runs_from_another_folder(tmp_path, monkeypat
     result = CliRunner().invoke(app, ["train", str(copy), "--output", "run", *args])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "work" / "run" / "model-best" / "model.safetensors").is_file()
+
+
+def test_init_only_file_in_model_warns_with_the_initialize_block(caplog):
+    from .conftest import TINY_BERT
+
+    with caplog.at_level("WARNING", logger="nerkit"):
+        check_config(fast_config())
+    assert not caplog.records  # the quickstart keeps its encoder in [initialize]
+
+    cfg = fast_config(**{"model.encoder.name_or_path": str(TINY_BERT)})  # the old layout
+    with caplog.at_level("WARNING", logger="nerkit"):
+        check_config(cfg)
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert message.startswith(f"model.encoder.name_or_path = {TINY_BERT}: ")
+    assert "[initialize.model.encoder]" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nerkit"):
+        check_config(cfg, initialize=False)  # loading a model directory: no training advice
+    assert not caplog.records

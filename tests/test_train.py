@@ -192,3 +192,33 @@ def test_resume_without_state_is_clear(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="no resumable checkpoint"):
         train(load_config(QUICKSTART, FAST), tmp_path / "x", resume=tmp_path / "x")
+
+
+def test_one_run_interpolates_once_and_validates_each_settings_section_once(
+    tmp_path: Path, monkeypatch
+):
+    import collections
+
+    import confection
+
+    import nerkit.config as config
+
+    checked = collections.Counter()
+    interpolations = []
+    check_settings, interpolate = config._check_settings, confection.Config.interpolate
+
+    def counting_check(section, values, schema):
+        checked[section] += 1
+        return check_settings(section, values, schema)
+
+    def counting_interpolate(self):
+        interpolations.append(1)
+        return interpolate(self)
+
+    monkeypatch.setattr(config, "_check_settings", counting_check)
+    monkeypatch.setattr(confection.Config, "interpolate", counting_interpolate)
+    args = cli_args(**{"training.max_epochs": 1, "corpora.max_train_records": 8})
+    result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(tmp_path), *args])
+    assert result.exit_code == 0, result.output
+    assert dict(checked) == {"system": 1, "corpora": 1, "training": 1}
+    assert len(interpolations) == 1

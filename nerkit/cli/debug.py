@@ -14,7 +14,6 @@ from ..config import (
     check_config,
     interpolated,
     resolve_section,
-    settings,
     with_initialize,
 )
 from ..data.corpus import read_corpus
@@ -26,8 +25,7 @@ MAX_PROBLEMS = 20  # problems listed per file by `debug data` (all are counted)
 
 
 def _corpora(cfg: Config):
-    check_config(cfg)
-    corpora = settings(cfg, "corpora")
+    corpora = check_config(cfg)["corpora"]
     reader = resolve_section(cfg, "corpora")["reader"]
     splits = {}
     for name in ("train", "dev", "test"):
@@ -90,8 +88,7 @@ def debug_data(cfg: Config) -> None:
     )
     from ..training.labels import fill_labels
 
-    check_config(cfg)
-    corpora = settings(cfg, "corpora")
+    corpora = check_config(cfg)["corpora"]
     reader = resolve_section(cfg, "corpora")["reader"]
     paths = {
         name: getattr(corpora, name) for name in ("train", "dev", "test") if getattr(corpora, name)
@@ -202,7 +199,7 @@ def visualize(source: Path, input: Path, output: Path, gold: Optional[Path], lim
     from ..visualize import write_html
 
     if (source / "config.cfg").exists():
-        from ..pipeline import load
+        from ..loading import load
 
         nlp = load(source)
         examples = nlp.read(input)

@@ -130,7 +130,7 @@ def evaluate(
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
     from ..data.labels import unknown_labels
-    from ..pipeline import load
+    from ..loading import load
     from ..scoring import format_scores, score
 
     nlp = load(model, device=device)
@@ -203,7 +203,7 @@ def predict(
         )
     from ..data import formats
     from ..data.submission import check_submission, submission_name_warning
-    from ..pipeline import load
+    from ..loading import load
     from ..types import Example
 
     nlp = load(model, device=device)
@@ -420,12 +420,11 @@ def debug_config(
     (corpora, encoder, vectors, segmenter models) is in place, listing all missing ones.
     """
     from ..assets import check_assets
-    from ..config import check_config, filled_config, settings
+    from ..config import check_config, filled_config
     from ..util import resolve_device
 
     cfg = _load(config, ctx.args)
-    check_config(cfg)
-    resolve_device(settings(cfg, "system").device)
+    resolve_device(check_config(cfg)["system"].device)
     check_assets(cfg)
     typer.echo(filled_config(cfg).to_str())
     typer.secho("✔ Config is valid.", fg=typer.colors.GREEN, err=True)

@@ -44,7 +44,7 @@ def stream_predict(
     chunk_size: int,
     progress: Optional[bool],
 ) -> None:
-    from ..pipeline import load
+    from ..loading import load
     from ..streaming import Shard, merge_parts, predict_stream
 
     shard = Shard.from_env()

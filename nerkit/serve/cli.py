@@ -41,7 +41,7 @@ def run_server(
             raise ConfigError(f"{name} must be at least 1, got {value}.")
     if max_wait_ms < 0:
         raise ConfigError(f"--max-wait-ms must be >= 0, got {max_wait_ms}.")
-    from ..pipeline import load
+    from ..loading import load
 
     nlp = load(model, device=device)
     app = create_app(

@@ -74,7 +74,7 @@ def fill_labels(
         ):
             block["layers"] = nesting_layers(train, labels)
             filled.append(f"{path}.layers")
-    return Config(data, is_interpolated=False), learned, filled
+    return Config(data, is_interpolated=cfg.is_interpolated), learned, filled
 
 
 def check_corpus_labels(

@@ -26,7 +26,7 @@ from confection import Config
 from torch import nn
 
 from ..assets import check_assets
-from ..config import check_config, filled_config, interpolated, resolve_section, settings
+from ..config import check_config, filled_config, interpolated, resolve_section
 from ..data.corpus import read_corpus
 from ..data.labels import label_counts
 from ..errors import ConfigError
@@ -173,16 +173,18 @@ class Trainer:
     ) -> None:
         written = cfg  # as written: asset errors name the ${paths.KEY} of each file
         cfg = interpolated(cfg)  # once: the checks and sections below reuse it
-        check_config(cfg)
-        self.system = settings(cfg, "system")
+        validated = check_config(cfg)  # once: the settings sections come back validated
+        self.system = validated["system"]
         resolve_device(
             self.system.device
         )  # a device this machine lacks fails before anything is read
         # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
-        check_assets(written, sections=("corpora",) if resume else ("corpora", "model"))
+        check_assets(
+            written, sections=("corpora",) if resume else ("corpora", "model"), interpolated=cfg
+        )
         self.output_dir = Path(output_dir) if output_dir else None
-        self.training = settings(cfg, "training")
-        self.corpora = settings(cfg, "corpora")
+        self.training = validated["training"]
+        self.corpora = validated["corpora"]
         self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
         self.dist = Dist.from_env()
         if self.system.num_threads:
