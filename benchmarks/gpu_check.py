@@ -401,7 +401,7 @@ def bf16(env: Env) -> Dict[str, Any]:
     import torch
 
     from nerkit.config import load_config
-    from nerkit.pipeline import predict
+    from nerkit.models.prediction import predict
     from nerkit.training.loop import Trainer, evaluate
 
     corpus = ROOT / "projects" / "quickstart" / "corpus"

@@ -19,7 +19,7 @@ from typing import Any, Dict
 import pytest
 
 from nerkit.config import check_config, load_config, settings
-from nerkit.pipeline import predict
+from nerkit.models.prediction import predict
 from nerkit.registry import registry
 from nerkit.training.loop import Trainer
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import nerkit
-from nerkit.pipeline import Span, predict, predict_spans
+from nerkit.models.prediction import predict, predict_spans
+from nerkit.pipeline import Span
 from nerkit.training.loop import Trainer
 from nerkit.types import Example
 

@@ -191,7 +191,7 @@ TRAIN = textwrap.dedent(
     import torch
     from nerkit.config import load_config
     from nerkit.training.loop import Trainer
-    from nerkit.pipeline import predict
+    from nerkit.models.prediction import predict
     from nerkit.types import Example
 
     trainer = Trainer(load_config(sys.argv[1]), sys.argv[2])
@@ -216,7 +216,7 @@ PREDICT = textwrap.dedent(
     import json, sys
     import torch
     import nerkit
-    from nerkit.pipeline import predict
+    from nerkit.models.prediction import predict
     from nerkit.types import Example
 
     nlp = nerkit.load(sys.argv[1], device="cpu")

@@ -24,7 +24,8 @@ from safetensors.torch import load_file
 from ..config import _to_dict, resolve_section
 from ..errors import ModelLoadError
 from ..models.ner_model import Batch, NERModel
-from ..pipeline import Pipeline, predict_spans
+from ..models.prediction import predict_spans
+from ..pipeline import Pipeline
 from ..spans import SpanArrays
 from ..types import Example
 from .onnx import DECODER_FILE, ONNX_FILE, batch_inputs

@@ -4,7 +4,7 @@ A record's text is cut into windows of at most ``encoder.max_length - 2``
 characters overlapping by ``window_overlap``; each window is one sequence
 ``[CLS] c_1 .. c_n [SEP]`` with one position per character, so predicted
 offsets map back to the record exactly. Prediction over whole records (batching the
-windows, merging them with ``responsible_windows``) is ``nerkit.pipeline.predict_spans``.
+windows, merging them with ``responsible_windows``) is ``nerkit.models.prediction.predict_spans``.
 """
 
 from __future__ import annotations

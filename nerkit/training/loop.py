@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..models.batching import Batch, make_batches
 from ..models.io import load_model, save_model
 from ..models.ner_model import NERModel
-from ..pipeline import predict
+from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
