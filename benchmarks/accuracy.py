@@ -452,12 +452,13 @@ def markdown(rows: List[Dict[str, Any]]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        ratio = r["f1"] / plain["f1"] if plain and plain["f1"] > 0 else float("nan")
-        speed = r["tokens_per_s"] / plain["tokens_per_s"] if plain else float("nan")
+        # without the plain script in the same run there is no ratio to print ("-")
+        ratio = f"{r['f1'] / plain['f1']:.2f}x" if plain and plain["f1"] > 0 else "-"
+        speed = f"{r['tokens_per_s'] / plain['tokens_per_s']:.2f}" if plain else "-"
         shared = " (same training as above)" if r.get("shared_training") else ""
         lines.append(
             f"| {r['row']} | {r['description']}{shared} | {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | "
-            f"{100 * r['f1']:.1f} | {ratio:.2f}x | {r['seconds']:.0f} | {r['tokens_per_s']:.0f} | {speed:.2f} |"
+            f"{100 * r['f1']:.1f} | {ratio} | {r['seconds']:.0f} | {r['tokens_per_s']:.0f} | {speed} |"
         )
     return "\n".join(lines)
 

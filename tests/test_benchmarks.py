@@ -140,3 +140,14 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_accuracy_table_ratios_only_with_the_plain_script():
+    accuracy = _load("accuracy")
+    row = {"row": "bio-strict", "description": "d", "precision": 0.3, "recall": 0.2, "f1": 0.24}
+    row.update(seconds=10.0, tokens_per_s=400.0)
+    plain = dict(row, row="plain", f1=0.12, tokens_per_s=100.0)
+    with_plain = accuracy.markdown([plain, row]).splitlines()[-1]
+    assert "| 24.0 | 2.00x | 10 | 400 | 4.00 |" in with_plain
+    alone = accuracy.markdown([row]).splitlines()[-1]  # --skip-plain: no ratio, not "nan"
+    assert alone.endswith("| 24.0 | - | 10 | 400 | - |") and "nan" not in alone
