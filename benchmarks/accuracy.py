@@ -141,7 +141,9 @@ NESTED = {"@label_schemes": "nerkit.NestedBIO.v1"}
 GP = {"model.decoder": {"@decoders": "nerkit.GlobalPointer.v1", "head_size": 64, "scheme": SPANS}}
 EGP_DECODER = {"@decoders": "nerkit.EfficientGlobalPointer.v1", "head_size": 64, "scheme": SPANS}
 EGP = {"model.decoder": EGP_DECODER}
-CRF = {"model.decoder": {"@decoders": "nerkit.CRFNestedDecoder.v1"}}
+# The nested heads list CMeEE's labels, so they get the study's layers (sym / the other types);
+# left out, nerkit would learn labels and layers from the training split.
+CRF = {"model.decoder": {"@decoders": "nerkit.CRFNestedDecoder.v1", "labels": list(CMEEE_LABELS)}}
 LEXICON = {
     "model.lexicon": {
         "@lexicons": "nerkit.Lexicon.v1",
@@ -180,7 +182,13 @@ def _bio(decoding: str) -> Dict[str, Any]:
 
 
 def _nested(decoding: str) -> Dict[str, Any]:
-    return {"model.decoder": {"@decoders": "nerkit.LinearNestedDecoder.v1", "decoding": decoding}}
+    return {
+        "model.decoder": {
+            "@decoders": "nerkit.LinearNestedDecoder.v1",
+            "decoding": decoding,
+            "labels": list(CMEEE_LABELS),
+        }
+    }
 
 
 # name -> (description, overrides of BASE). "plain" is the transformers script.
