@@ -50,6 +50,7 @@ import torch  # noqa: E402
 from base_model import write_encoder_dir  # noqa: E402
 
 from nerkit.config import load_config  # noqa: E402
+from nerkit.models.batching import make_batches  # noqa: E402
 from nerkit.scoring import score  # noqa: E402
 from nerkit.training.loop import Trainer, evaluate  # noqa: E402
 from nerkit.types import CMEEE_LABELS, Entity, Example  # noqa: E402
@@ -345,7 +346,7 @@ def plain_script(
     bs = budget["batch_size"]
     total = math.ceil(len(pieces) / bs) * budget["epochs"]
     schedule = get_cosine_schedule_with_warmup(optimizer, int(budget["warmup"] * total), total)
-    started, tokens = time.perf_counter(), 0
+    started, tokens, positions = time.perf_counter(), 0, 0
     model.train()
     for _ in range(budget["epochs"]):
         rng.shuffle(pieces)
@@ -358,6 +359,7 @@ def plain_script(
             schedule.step()
             optimizer.zero_grad()
             tokens += int((labels != -100).sum())
+            positions += input_ids.numel()  # [B, T] computed, padding included
     seconds = time.perf_counter() - started
     model.eval()
     preds = []
@@ -378,7 +380,7 @@ def plain_script(
                     start = i if tag.startswith("B-") else None
             preds.append(sorted(found))
     scores = score([entities_of(r) for r in held], preds, labels=CMEEE_LABELS)
-    return {"scores": scores, "seconds": seconds, "tokens": tokens}
+    return {"scores": scores, "seconds": seconds, "tokens": tokens, "positions": positions}
 
 
 # ---------------------------------------------------------------------------
@@ -421,7 +423,17 @@ def nerkit_row(
     started = time.perf_counter()
     trainer.run()
     seconds = time.perf_counter() - started
-    tokens = sum(f.length for f in trainer.train_feats) * budget["epochs"]
+    feats, t = trainer.train_feats, trainer.training
+    tokens = sum(f.length for f in feats) * budget["epochs"]
+    # the loop's own batches again (make_batches is deterministic in seed and epoch):
+    # [B, T] positions computed per batch, T = the longest window + [CLS] and [SEP]
+    positions = sum(
+        len(b) * (max(feats[i].length for i in b) + 2)
+        for epoch in range(budget["epochs"])
+        for b in make_batches(
+            feats, t.batch_size, trainer.system.seed, epoch, t.length_bucketing, t.bucket_size
+        )
+    )
     examples = [Example(r["text"], entities_of(r), index=i) for i, r in enumerate(held)]
     with trainer.averaging.applied(trainer.model):
         scores = evaluate(trainer.model, examples, 64)
@@ -429,6 +441,7 @@ def nerkit_row(
         "scores": scores,
         "seconds": seconds,
         "tokens": tokens,
+        "positions": positions,
         "trainer": trainer,
         "examples": examples,
     }
@@ -454,19 +467,35 @@ def redecode(trained: Dict[str, Any], decoding: str) -> Dict[str, Any]:
 
 
 def markdown(rows: List[Dict[str, Any]]) -> str:
+    """The table; ratios only with the plain script in the same rows ("-" without it).
+
+    tokens/s counts real characters; positions/s counts the [B, T] positions computed,
+    padding included (the equal-padding view of speed). Rows written before positions
+    were counted print "-" there.
+    """
     plain = next((r for r in rows if r["row"] == "plain"), None)
     lines = [
-        "| row | system | P | R | F1 | F1 / plain | train s | tokens/s | tokens/s / plain |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| row | system | P | R | F1 | F1 / plain | train s | tokens/s | tokens/s / plain "
+        "| positions/s | positions/s / plain |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+
+    def per_s(r: Dict[str, Any], key: str) -> Tuple[str, str]:
+        value = r.get(key)
+        if value is None:
+            return "-", "-"
+        base = plain.get(key) if plain else None
+        return f"{value:.0f}", (f"{value / base:.2f}" if base else "-")
+
     for r in rows:
-        # without the plain script in the same run there is no ratio to print ("-")
         ratio = f"{r['f1'] / plain['f1']:.2f}x" if plain and plain["f1"] > 0 else "-"
-        speed = f"{r['tokens_per_s'] / plain['tokens_per_s']:.2f}" if plain else "-"
+        tokens, tokens_ratio = per_s(r, "tokens_per_s")
+        positions, positions_ratio = per_s(r, "positions_per_s")
         shared = " (same training as above)" if r.get("shared_training") else ""
         lines.append(
-            f"| {r['row']} | {r['description']}{shared} | {100 * r['precision']:.1f} | {100 * r['recall']:.1f} | "
-            f"{100 * r['f1']:.1f} | {ratio} | {r['seconds']:.0f} | {r['tokens_per_s']:.0f} | {speed} |"
+            f"| {r['row']} | {r['description']}{shared} | {100 * r['precision']:.1f} | "
+            f"{100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {ratio} | {r['seconds']:.0f} | "
+            f"{tokens} | {tokens_ratio} | {positions} | {positions_ratio} |"
         )
     return "\n".join(lines)
 
@@ -529,6 +558,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
             "tp_fp_fn": [s["tp"], s["fp"], s["fn"]],
             "seconds": result["seconds"],
             "tokens_per_s": result["tokens"] / max(result["seconds"], 1e-9),
+            "positions_per_s": result["positions"] / max(result["seconds"], 1e-9),
             "records": [len(train), len(held)],
             "epochs": budget["epochs"],
             "threads": args.threads,
@@ -537,7 +567,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         out.append(row)
         print(
             f"{name}: P {100 * s['precision']:.1f} R {100 * s['recall']:.1f} F1 {100 * s['f1']:.1f} "
-            f"({result['seconds']:.0f} s, {row['tokens_per_s']:.0f} tokens/s)",
+            f"({result['seconds']:.0f} s, {row['tokens_per_s']:.0f} tokens/s, "
+            f"{row['positions_per_s']:.0f} positions/s)",
             flush=True,
         )
         if args.json:

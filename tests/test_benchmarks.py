@@ -142,12 +142,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_accuracy_positions_are_the_training_loops_batches(tmp_path, monkeypatch):
+    """positions/s counts the [B, T] of the batches the loop really trained on."""
+    from nerkit.models.ner_model import NERModel
+
+    monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
+    accuracy = _load("accuracy")
+    seen = []
+    collate = NERModel.collate
+
+    def spy(self, feats, with_targets=False):
+        batch = collate(self, feats, with_targets)
+        if with_targets:
+            seen.append(batch.input_ids.numel())
+        return batch
+
+    monkeypatch.setattr(NERModel, "collate", spy)
+    args = accuracy.parse_args(
+        ["--corpus", str(CORPUS / "train.json"), "--vocab", str(TINY_BERT / "vocab.txt")]
+        + ["--max-records", "40", "--epochs", "2", "--layers", "1", "--width", "32"]
+        + ["--heads", "2", "--rows", "bio-strict", "--skip-plain"]
+    )
+    (row,) = accuracy.run(args)
+    assert len(seen) > 2  # more than one batch per epoch
+    assert row["positions_per_s"] * row["seconds"] == pytest.approx(sum(seen))
+    assert row["positions_per_s"] > row["tokens_per_s"]  # [CLS], [SEP] and padding
+
+
 def test_accuracy_table_ratios_only_with_the_plain_script():
     accuracy = _load("accuracy")
     row = {"row": "bio-strict", "description": "d", "precision": 0.3, "recall": 0.2, "f1": 0.24}
     row.update(seconds=10.0, tokens_per_s=400.0)
     plain = dict(row, row="plain", f1=0.12, tokens_per_s=100.0)
     with_plain = accuracy.markdown([plain, row]).splitlines()[-1]
-    assert "| 24.0 | 2.00x | 10 | 400 | 4.00 |" in with_plain
+    assert "| 24.0 | 2.00x | 10 | 400 | 4.00 | - | - |" in with_plain  # no positions: "-"
     alone = accuracy.markdown([row]).splitlines()[-1]  # --skip-plain: no ratio, not "nan"
-    assert alone.endswith("| 24.0 | - | 10 | 400 | - |") and "nan" not in alone
+    assert alone.endswith("| 24.0 | - | 10 | 400 | - | - | - |") and "nan" not in alone
+    row["positions_per_s"], plain["positions_per_s"] = 500.0, 250.0
+    assert accuracy.markdown([plain, row]).splitlines()[-1].endswith("| 4.00 | 500 | 2.00 |")
