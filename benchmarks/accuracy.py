@@ -207,6 +207,10 @@ ROWS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "nested-strict": ("`LinearNestedDecoder.v1` (the study's head), strict", _nested("strict")),
     "nested-constrained": ("`LinearNestedDecoder.v1`, constrained", _nested("constrained")),
     "crf-nested": ("`CRFNestedDecoder.v1`", CRF),
+    "crf-nested-learned": (
+        "`CRFNestedDecoder.v1`, labels and layers learned from the training split",
+        {"model.decoder": {"@decoders": "nerkit.CRFNestedDecoder.v1"}},
+    ),
     "gp": ("`GlobalPointer.v1`", GP),
     "egp": ("`EfficientGlobalPointer.v1`", EGP),
     "egp-fgm": ("EGP + FGM (epsilon 1)", {**EGP, **FGM}),

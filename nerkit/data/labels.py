@@ -34,37 +34,69 @@ def unknown_labels(examples: Iterable[Example], labels: Sequence[str]) -> Counte
     return Counter({lab: n for lab, n in label_counts(examples).items() if lab not in known})
 
 
-def overlapping_label_pairs(examples: Iterable[Example]) -> Dict[str, Set[str]]:
-    """label -> the other labels that some entity of it overlaps (nested, crossing or same span)."""
-    pairs: Dict[str, Set[str]] = {}
+def overlap_counts(examples: Iterable[Example]) -> Counter:
+    """(label a, label b), a < b -> how many pairs of their entities overlap (nested,
+    crossing or the same span), duplicates within a record once."""
+    counts: Counter = Counter()
     for ex in examples:
-        ents = sorted(set(ex.entities))
+        ents = sorted(set(ex.entities))  # by start, then end
         for i, a in enumerate(ents):
             for b in ents[i + 1 :]:
                 if b.start > a.end:
                     break
                 if a.label != b.label:
-                    pairs.setdefault(a.label, set()).add(b.label)
-                    pairs.setdefault(b.label, set()).add(a.label)
+                    counts[tuple(sorted((a.label, b.label)))] += 1
+    return counts
+
+
+def overlapping_label_pairs(examples: Iterable[Example]) -> Dict[str, Set[str]]:
+    """label -> the other labels that some entity of it overlaps (nested, crossing or same span)."""
+    pairs: Dict[str, Set[str]] = {}
+    for a, b in overlap_counts(examples):
+        pairs.setdefault(a, set()).add(b)
+        pairs.setdefault(b, set()).add(a)
     return pairs
 
 
-def nesting_layers(examples: Sequence[Example], labels: Sequence[str]) -> List[List[str]]:
-    """A partition of ``labels`` into tag layers such that two labels whose entities
-    overlap in ``examples`` are in different layers (greedy colouring: labels with
-    the most overlapping partners first, then the more frequent, then by name; each
-    into the first layer where it overlaps nothing). Labels in no overlap share the
-    first layer. Entities of one label that overlap each other cannot be separated
-    by layers; the scheme's conflict rule keeps the longer one."""
-    pairs = overlapping_label_pairs(examples)
+# A new tag layer opens only for overlaps worth at least this share of all entities.
+MIN_LAYER_SHARE = 0.005
+
+
+def nesting_layers(
+    examples: Sequence[Example], labels: Sequence[str], min_share: float = MIN_LAYER_SHARE
+) -> List[List[str]]:
+    """A partition of ``labels`` into tag layers that keeps the entities of labels
+    which overlap often apart.
+
+    Terms: two labels *share a layer at a cost*: the number of their overlapping entity
+    pairs (one entity of each pair is lost in that layer: the scheme's conflict rule
+    keeps the longer). The *budget* is ``min_share`` of all entities.
+
+    Rule: labels are placed in order (the most overlapping entity pairs first, then the
+    more frequent, then by name), each into the existing layer where its cost against
+    the labels already there is lowest (the first such layer on ties), or into a new
+    layer when even that cost is over the budget. Overlaps cheaper than the budget
+    (on CMeEE: annotation noise such as ``dis`` inside ``pro``, 6 pairs in 16,000
+    entities) so do not cost a layer; ``min_share = 0`` keeps every overlapping pair
+    apart. Entities of one label that overlap each other cannot be separated by layers.
+    """
+    costs = overlap_counts(examples)
     counts = label_counts(examples)
-    order = sorted(labels, key=lambda lab: (-len(pairs.get(lab, ())), -counts[lab], lab))
+    budget = min_share * sum(counts.values())
+    overlapping: Counter = Counter()
+    for (a, b), n in costs.items():
+        overlapping[a] += n
+        overlapping[b] += n
+
+    def cost(lab: str, layer: List[str]) -> int:
+        return sum(costs.get(tuple(sorted((lab, other))), 0) for other in layer)
+
+    order = sorted(labels, key=lambda lab: (-overlapping[lab], -counts[lab], lab))
     layers: List[List[str]] = []
     for lab in order:
-        for layer in layers:
-            if not pairs.get(lab, set()) & set(layer):
-                layer.append(lab)
-                break
+        best = min(range(len(layers)), key=lambda k: cost(lab, layers[k]), default=None)
+        if best is not None and cost(lab, layers[best]) <= budget:
+            layers[best].append(lab)
         else:
             layers.append([lab])
     rank = {lab: i for i, lab in enumerate(labels)}
