@@ -82,7 +82,9 @@ def test_check_assets_missing_and_incomplete(asset_tree: Path, capsys):
     assert "missing" in lines["medvec"] and "Chinese-Word2vec-Medicine" in lines["medvec"]
     assert lines["bert"].startswith("PROBLEM")
     assert "lacks model.safetensors or pytorch_model.bin" in lines["bert"]
-    assert "hf download bert-base-chinese" in lines["bert"]
+    # where to get it: nerkit's own table (the one `nerkit train` quotes), with the path filled in
+    bert_dir = asset_tree / "assets" / "bert-base-chinese"
+    assert f"hf download google-bert/bert-base-chinese --local-dir {bert_dir}`" in lines["bert"]
     assert lines["roberta"].startswith("ok")
     assert "7 of 9 assets in place. Fix the 2 problem(s)" in out
 

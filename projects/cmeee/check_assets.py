@@ -27,16 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
+from nerkit.assets import SOURCES
 from nerkit.lexicon.pkuseg import FEATURE_FILES as PKUSEG_FEATURE_FILES
 from nerkit.lexicon.pkuseg import MODEL_FILES as PKUSEG_MODEL_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_CONFIG = REPO / "configs" / "base.cfg"
-HF = "Hugging Face hub: `hf download {name} --local-dir {path}`"
-CBLUE = (
-    "the CBLUE benchmark on the Tianchi platform (https://tianchi.aliyun.com/cblue: register, "
-    "accept the licence, download the CMeEE data and unzip it into assets/cmeee/)"
-)
+# config.json, a tokenizer, weights: each inner list, one of them
 MODEL_FILES = [
     ["config.json"],
     ["vocab.txt", "tokenizer.json"],
@@ -50,7 +47,7 @@ class Asset:
 
     key: str
     what: str
-    source: str
+    source: str  # where to get it; "{path}" stands for where it goes
     kind: str = "file"  # "file" or "dir"
     sha256: Optional[str] = None  # of the file; None: unknown
     needs: List[List[str]] = field(
@@ -60,57 +57,39 @@ class Asset:
     archive_sha256: Optional[str] = None
 
 
+# What each asset of configs/base.cfg is; where to get it is nerkit's own table
+# (nerkit.assets.SOURCES), which `nerkit train` quotes when one is missing.
 ASSETS: Dict[str, Asset] = {
     a.key: a
     for a in [
-        Asset(
-            "train",
-            "CMeEE training set (15,000 records)",
-            CBLUE + "; without it, run `make split-dev` and train with SPLIT=1",
-        ),
-        Asset("dev", "CMeEE dev set (5,000 records)", CBLUE),
-        Asset("test", "CMeEE test set (3,000 records, unlabelled)", CBLUE),
-        Asset(
-            "bert",
-            "bert-base-chinese",
-            HF.format(name="bert-base-chinese", path="assets/bert-base-chinese"),
-            kind="dir",
-            needs=MODEL_FILES,
-        ),
+        Asset("train", "CMeEE training set (15,000 records)", SOURCES["train"]),
+        Asset("dev", "CMeEE dev set (5,000 records)", SOURCES["dev"]),
+        Asset("test", "CMeEE test set (3,000 records, unlabelled)", SOURCES["test"]),
+        Asset("bert", "bert-base-chinese", SOURCES["bert"], kind="dir", needs=MODEL_FILES),
         Asset(
             "roberta",
             "hfl/chinese-roberta-wwm-ext",
-            HF.format(name="hfl/chinese-roberta-wwm-ext", path="assets/chinese-roberta-wwm-ext"),
+            SOURCES["roberta"],
             kind="dir",
             needs=MODEL_FILES,
         ),
         Asset(
             "roberta_large",
             "hfl/chinese-roberta-wwm-ext-large",
-            HF.format(
-                name="hfl/chinese-roberta-wwm-ext-large",
-                path="assets/chinese-roberta-wwm-ext-large",
-            ),
+            SOURCES["roberta_large"],
             kind="dir",
             needs=MODEL_FILES,
         ),
         Asset(
             "sgns",
             "sgns.merge.word, 300-d word2vec text vectors (Mixed-large, Word)",
-            "the Chinese-Word-Vectors project (https://github.com/Embedding/Chinese-Word-Vectors): "
-            "download sgns.merge.word.bz2 and `bunzip2` it into assets/",
+            SOURCES["sgns"],
         ),
-        Asset(
-            "medvec",
-            "Medical.txt, 512-d medical word2vec text vectors",
-            "the Chinese-Word2vec-Medicine project (https://github.com/WENGSYX/Chinese-Word2vec-Medicine; "
-            "the README links the download); save it as assets/Medical.txt",
-        ),
+        Asset("medvec", "Medical.txt, 512-d medical word2vec text vectors", SOURCES["medvec"]),
         Asset(
             "pkuseg",
             "pkuseg 'medicine' word segmentation model (directory)",
-            "pkuseg's releases: https://github.com/lancopku/pkuseg-python/releases/download/v0.0.16/"
-            "medicine.zip, unzipped into assets/pkuseg/medicine/",
+            SOURCES["pkuseg"],
             kind="dir",
             needs=[list(PKUSEG_MODEL_FILES), list(PKUSEG_FEATURE_FILES)],
             archive="medicine.zip",
@@ -139,7 +118,7 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 def check_asset(asset: Asset, path: Path, verify: bool = True) -> Result:
     """Presence, required files and checksums of one asset at ``path``."""
-    get = f"Source: {asset.source}."
+    get = f"Source: {asset.source.replace('{path}', str(path))}."
     if not path.exists():
         return Result(asset.key, path, False, f"missing: {asset.what} not found at {path}. {get}")
     if asset.kind == "dir":
