@@ -24,7 +24,11 @@ def test_missing_local_directory_says_how_to_fix(tmp_path: Path):
 
 
 def test_hub_name_offline_says_how_to_fix(monkeypatch):
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the hub reads the variable once, at import: set what it read, or it retries the network
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelLoadError) as err:
         TransformerEncoder("nerkit-test/no-such-model")
     msg = str(err.value)
