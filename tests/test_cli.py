@@ -77,6 +77,30 @@ def test_score_hand_computed(tmp_path: Path):
     assert m["f1"] == pytest.approx(0.4)
 
 
+def test_score_reads_any_format(tmp_path: Path):
+    """CoNLL gold against brat predictions, same records: hand-computed P = R = 1/3."""
+    (tmp_path / "gold.conll").write_text(
+        "右 B-bod\n腹 I-bod\n痛 B-sym\n\n发 B-sym\n热 I-sym\n", encoding="utf8"
+    )
+    # predictions: 右腹 bod (right), 痛 dis (wrong type); 发热 missed, 热 sym (wrong span)
+    (tmp_path / "pred").mkdir()
+    for name, text, ann in (
+        ("a", "右腹痛", "T1\tbod 0 2\t右腹\nT2\tdis 2 3\t痛\n"),
+        ("b", "发热", "T1\tsym 1 2\t热\n"),
+    ):
+        (tmp_path / "pred" / f"{name}.txt").write_text(text, encoding="utf8")
+        (tmp_path / "pred" / f"{name}.ann").write_text(ann, encoding="utf8")
+    out = tmp_path / "m.json"
+    args = ["score", str(tmp_path / "gold.conll"), str(tmp_path / "pred"), "-o", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    m = json.loads(out.read_text())
+    assert (m["tp"], m["fp"], m["fn"]) == (1, 2, 2)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3)
+    result = runner.invoke(app, [*args[:3], "--from", "cmeee"])  # forced format: one paragraph
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
 def test_score_mismatched_files(tmp_path: Path):
     (tmp_path / "p.json").write_text("[]", encoding="utf8")
     result = runner.invoke(app, ["score", str(CORPUS / "dev.json"), str(tmp_path / "p.json")])

@@ -385,17 +385,38 @@ def export(
 @app.command("score")
 @friendly
 def score_cmd(
-    gold: Path = typer.Argument(..., help="Gold CMeEE file."),
-    pred: Path = typer.Argument(..., help="Predicted CMeEE file (same records, same order)."),
+    gold: Path = typer.Argument(
+        ..., help="Gold corpus, any format nerkit reads (cmeee, conll, brat, doccano, ...)."
+    ),
+    pred: Path = typer.Argument(
+        ..., help="Predictions: the same records in the same order (nerkit predict writes them)."
+    ),
+    from_: Optional[str] = typer.Option(
+        None, "--from", help="Format of both files; default: detected for each."
+    ),
+    reader_option: List[str] = typer.Option(
+        [], "--reader-option", "-r", help="Reader option KEY=VALUE for both, e.g. -r scheme=BMES."
+    ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
 ) -> None:
-    """Score a prediction file against a gold file (strict micro P/R/F1)."""
-    from ..data.readers import read_cmeee
+    """Score a prediction file against a gold file (strict micro P/R/F1), in any corpus format."""
+    from ..data import formats
     from ..errors import DataError
     from ..scoring import format_scores, score
 
-    g = read_cmeee(gold)
-    p = read_cmeee(pred)
+    options = _options(reader_option, "--reader-option")
+    gold_format = from_ or formats.detect(gold)
+    try:  # predictions: their own format, else the gold's (an empty "[]" tells nothing)
+        pred_format = from_ or formats.detect(pred)
+    except DataError:
+        pred_format = gold_format
+    try:
+        g = formats.read(gold, gold_format, **options)
+        p = formats.read(pred, pred_format, **options)
+    except TypeError as err:  # an option the reader does not take
+        raise NerkitError(
+            f"score: {err}. See docs/data-formats.md for each format's options."
+        ) from None
     if len(g) != len(p):
         raise DataError(
             f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one."
