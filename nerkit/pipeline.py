@@ -10,6 +10,7 @@ for spans in nlp.pipe(texts, batch_size=64):
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import (
@@ -90,12 +91,15 @@ class Pipeline:
             raise InputError(_not_text(text, "nlp(text)"))
         return next(self.pipe([text]))
 
-    def char_coverage(self, texts: Iterable[str]) -> Dict[str, Any]:
-        """How many characters of ``texts`` the encoder's vocabulary lacks (see ``data.stats.char_coverage``)."""
+    def char_coverage(
+        self, texts: Iterable[str] = (), counts: Optional[Counter] = None
+    ) -> Dict[str, Any]:
+        """How many characters of ``texts`` (and of the character ``counts`` of texts seen
+        before) the encoder's vocabulary lacks (see ``data.stats.char_coverage``)."""
         from .data.stats import char_coverage
 
         encoder = self.model.encoder
-        return char_coverage(texts, encoder.char_ids, encoder.unk_id)
+        return char_coverage(texts, encoder.char_ids, encoder.unk_id, counts=counts)
 
     def pipe(
         self,

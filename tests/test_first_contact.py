@@ -124,6 +124,18 @@ def test_evaluate_warns_about_unknown_characters(trained, tmp_path: Path):
     dev_part = report.output.split("== dev")[1]
     assert f"{rate:.2f}% unknown" in dev_part and "⚠ high" in dev_part
     assert "encoder vocabulary    716 entries" in report.output
+    # the streaming path (JSON Lines in and out) tallies the characters it predicts
+    lines = tmp_path / "rare.jsonl"
+    lines.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts))
+    out = tmp_path / "rare-pred.jsonl"
+    streamed = invoke("predict", trained[0], lines, "--output", out, "--device", "cpu")
+    assert streamed.exit_code == 0, streamed.output
+    assert f"{rate:.1f}% of the characters of {lines}" in streamed.output
+    assert len(out.read_text(encoding="utf8").splitlines()) == len(texts)
+    known = [r["text"] for r in json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))]
+    lines.write_text("".join(json.dumps({"text": t}) + "\n" for t in known))  # quiet above
+    streamed = invoke("predict", trained[0], lines, "--output", out, "--device", "cpu")
+    assert streamed.exit_code == 0 and "are not in the model's vocabulary" not in streamed.output
 
 
 # ------------------------------------------------------------------ 8. tracebacks

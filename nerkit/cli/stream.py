@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Optional
@@ -44,6 +45,7 @@ def stream_predict(
     chunk_size: int,
     progress: Optional[bool],
 ) -> None:
+    from ..data.stats import format_unknown_warning
     from ..loading import load
     from ..streaming import Shard, merge_parts, predict_stream
 
@@ -58,11 +60,20 @@ def stream_predict(
             backend = "nccl" if device.startswith("cuda") else "gloo"
             dist.init_process_group(backend, timeout=timedelta(hours=12))
     nlp = load(model, device=device)
+    seen: Counter = Counter()  # characters of this rank's texts, for the [UNK] warning
 
     def predict(texts):
+        for text in texts:
+            seen.update(text)
         return nlp.pipe(texts, batch_size=batch_size, max_tokens=max_tokens)
 
     result = predict_stream(predict, str(input), str(output), resume, chunk_size, progress, shard)
+    source = "stdin" if str(input) == "-" else str(input)
+    if shard.world > 1:
+        source += f" (rank {shard.rank}'s share)"
+    warning = format_unknown_warning(nlp.char_coverage(counts=seen), source)
+    if warning:
+        typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
     if shard.world > 1:
         import torch.distributed as dist
 

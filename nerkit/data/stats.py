@@ -114,15 +114,21 @@ UNKNOWN_WARN_RATE = 0.02
 
 
 def char_coverage(
-    texts: Iterable[str], char_ids: Any, unk_id: int, top: int = 10
+    texts: Iterable[str],
+    char_ids: Any,
+    unk_id: int,
+    top: int = 10,
+    counts: Optional[Counter] = None,
 ) -> Dict[str, Any]:
     """How much of ``texts`` a vocabulary covers, counting characters.
 
     ``char_ids(text)`` gives one id per character and ``unk_id`` is the unknown id.
-    Keys: characters, unknown (characters mapped to unk), rate (unknown / characters),
-    distinct, distinct_unknown, top_unknown (most frequent unknown characters and counts).
+    ``counts``: character counts already taken (a stream's running tally), added to
+    those of ``texts``. Keys: characters, unknown (characters mapped to unk), rate
+    (unknown / characters), distinct, distinct_unknown, top_unknown (most frequent
+    unknown characters and counts).
     """
-    counts: Counter = Counter()
+    counts = Counter(counts or {})
     for text in texts:
         counts.update(text)
     unknown: Counter = Counter()
