@@ -180,3 +180,31 @@ def test_accuracy_table_ratios_only_with_the_plain_script():
     assert alone.endswith("| 24.0 | - | 10 | 400 | - | - | - |") and "nan" not in alone
     row["positions_per_s"], plain["positions_per_s"] = 500.0, 250.0
     assert accuracy.markdown([plain, row]).splitlines()[-1].endswith("| 4.00 | 500 | 2.00 |")
+
+
+def test_overhead_benchmark_compares_the_same_batches(tmp_path, monkeypatch, capsys):
+    """bench_overhead.py: both loops get nerkit's own batches (equal [B, T] positions)."""
+    from nerkit.models.ner_model import NERModel
+
+    monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
+    _load("accuracy")  # bench_overhead imports it by name
+    overhead = _load("bench_overhead")
+    seen = []
+    collate = NERModel.collate
+
+    def spy(self, feats, with_targets=False):
+        batch = collate(self, feats, with_targets)
+        if with_targets:  # the training loop's batches (plain_batches collates without)
+            seen.append(batch.input_ids.numel())
+        return batch
+
+    monkeypatch.setattr(NERModel, "collate", spy)
+    args = overhead.parse_args(
+        ["--corpus", str(CORPUS / "train.json"), "--vocab", str(TINY_BERT / "vocab.txt")]
+        + ["--steps", "3", "--rounds", "2", "--layers", "1", "--width", "32", "--heads", "2"]
+    )
+    report = overhead.run(args)
+    assert len(seen) == 3 * 2  # nerkit trained exactly --steps batches per round ...
+    assert sum(seen[:3]) == report["positions_per_round"]  # ... the ones the plain loop got
+    assert report["ratio"] == pytest.approx(report["nerkit_s"] / report["plain_s"])
+    assert "| nerkit Trainer.run |" in capsys.readouterr().out
