@@ -145,16 +145,14 @@ EGP = {"model.decoder": EGP_DECODER}
 # The nested heads list CMeEE's labels, so they get the study's layers (sym / the other types);
 # left out, nerkit would learn labels and layers from the training split.
 CRF = {"model.decoder": {"@decoders": "nerkit.CRFNestedDecoder.v1", "labels": list(CMEEE_LABELS)}}
+# The word list is an init-only resource: read at training, kept in the model directory.
 LEXICON = {
     "model.lexicon": {
         "@lexicons": "nerkit.Lexicon.v1",
         "dim": 100,
-        "segmenter": {
-            "@segmenters": "nerkit.LexiconMatcher.v1",
-            "words_file": "@WORDS@",
-            "min_length": 2,
-        },
-    }
+        "segmenter": {"@segmenters": "nerkit.LexiconMatcher.v1", "min_length": 2},
+    },
+    "initialize.model.lexicon": {"segmenter": {"words_file": "@WORDS@"}},
 }
 FLAT = {
     "model.fusion": {
