@@ -1,7 +1,7 @@
 """Accuracy on CMeEE of nerkit configs against a plain transformers script, same budget.
 
     python benchmarks/accuracy.py --quick              # a small subset, < 5 minutes
-    python benchmarks/accuracy.py                      # every row (~60 min on 2 idle cores)
+    python benchmarks/accuracy.py --threads 2          # every row (~3 h 45 min on 2 cores)
     python benchmarks/accuracy.py --rows plain,bio-strict,crf-nested --threads 1
 
 Data: ``CMeEE_dev.json`` (../shared/data/cmeee) split by record index: index % 5 != 0
