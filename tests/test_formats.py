@@ -441,3 +441,16 @@ def test_conll_token_writer_widens_entities_inside_tokens(tmp_path):
     assert report.changed == {"widened to whole tokens: its ends are inside a token": 1}
     back = conll_reader(token_separator=" ")(tmp_path / "t.conll")[0]
     assert back.entities == [Entity(0, 7, "body"), Entity(9, 12, "symptom")]
+
+
+def test_an_option_the_format_does_not_take_is_one_data_error(tmp_path: Path):
+    """formats.read / formats.write (what convert and score call) name the reader or writer."""
+    src = tmp_path / "g.conll"
+    src.write_text("右 B-bod\n腹 I-bod\n", encoding="utf8")
+    with pytest.raises(DataError, match=r"^the conll reader: .*'nosuch'.*data-formats\.md"):
+        formats.read(src, nosuch=1)
+    corpus = formats.read(src, scheme="BIO")  # a real option still passes through
+    assert [(e.start, e.end, e.label) for e in corpus[0].entities] == [(0, 1, "bod")]
+    with pytest.raises(DataError, match=r"^the cmeee writer: .*'nosuch'"):
+        formats.write(tmp_path / "out.json", corpus, nosuch=1)
+    assert not (tmp_path / "out.json").exists()  # nothing written

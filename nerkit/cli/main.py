@@ -339,13 +339,8 @@ def convert(
 
     src = from_ or formats.detect(input)
     dst = to or formats.output_format(output)
-    try:
-        corpus = formats.read(input, src, **_options(reader_option, "--reader-option"))
-        report = formats.write(output, corpus, dst, **_options(writer_option, "--writer-option"))
-    except TypeError as err:  # an option the reader or writer does not take
-        raise NerkitError(
-            f"convert: {err}. See docs/data-formats.md for each format's options."
-        ) from None
+    corpus = formats.read(input, src, **_options(reader_option, "--reader-option"))
+    report = formats.write(output, corpus, dst, **_options(writer_option, "--writer-option"))
     for w in corpus.warnings[:5]:
         typer.secho(f"⚠ {w}", fg=typer.colors.YELLOW, err=True)
     if len(corpus.warnings) > 5:
@@ -410,13 +405,8 @@ def score_cmd(
         pred_format = from_ or formats.detect(pred)
     except DataError:
         pred_format = gold_format
-    try:
-        g = formats.read(gold, gold_format, **options)
-        p = formats.read(pred, pred_format, **options)
-    except TypeError as err:  # an option the reader does not take
-        raise NerkitError(
-            f"score: {err}. See docs/data-formats.md for each format's options."
-        ) from None
+    g = formats.read(gold, gold_format, **options)
+    p = formats.read(pred, pred_format, **options)
     if len(g) != len(p):
         raise DataError(
             f"{pred} has {len(p)} records but {gold} has {len(g)}: they must match one to one."

@@ -20,7 +20,7 @@ format from a path's extension and content (see docs/data-formats.md).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ...errors import DataError
 from ...types import Example
@@ -90,7 +90,7 @@ def output_format(path: PathLike) -> str:
 def read(path: PathLike, fmt: Optional[str] = None, **options: Any) -> Corpus:
     """Read a corpus in ``fmt`` (detected when None) with the format's reader options."""
     name = fmt or detect(path)
-    return get_format(name).reader(**options)(path)
+    return _configured(get_format(name).reader, options, f"the {name} reader")(path)
 
 
 def write(
@@ -100,7 +100,18 @@ def write(
     name = fmt or output_format(path)
     if name == "conll" and "scheme" not in options and Path(path).suffix.lower() in CONLL_SCHEMES:
         options["scheme"] = CONLL_SCHEMES[Path(path).suffix.lower()]
-    return get_format(name).writer(**options)(path, examples)
+    return _configured(get_format(name).writer, options, f"the {name} writer")(path, examples)
+
+
+def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
+    """``factory(**options)``; an option it does not take is the user's mistake, said so."""
+    try:
+        return factory(**options)
+    except TypeError as err:
+        raise DataError(
+            f"{what}: {err}. Fix or drop the option; docs/data-formats.md lists each "
+            "format's options."
+        ) from None
 
 
 __all__ = [
