@@ -287,6 +287,20 @@ def lexicon_words(dest: Path) -> Path:
 # ---------------------------------------------------------------------------
 
 
+def plain_optimizer(model: torch.nn.Module, budget: Dict[str, Any]) -> torch.optim.AdamW:
+    """AdamW as plain scripts set it up: no weight decay on biases and LayerNorm weights."""
+    no_decay = ("bias", "LayerNorm.weight")
+    params = list(model.named_parameters())
+    groups = [
+        {
+            "params": [p for n, p in params if not n.endswith(no_decay)],
+            "weight_decay": budget["weight_decay"],
+        },
+        {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=budget["lr"])
+
+
 def plain_script(
     train: List[dict], held: List[dict], encoder_dir: Path, budget: Dict[str, Any]
 ) -> Dict[str, Any]:
@@ -332,18 +346,7 @@ def plain_script(
 
     config = BertConfig.from_pretrained(str(encoder_dir), num_labels=len(tags))
     model = BertForTokenClassification(config)
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": budget["weight_decay"],
-        },
-        {
-            "params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-            "weight_decay": 0.0,
-        },
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=budget["lr"])
+    optimizer = plain_optimizer(model, budget)
     pieces = [c for r in train for c in chunks(r)]
     bs = budget["batch_size"]
     total = math.ceil(len(pieces) / bs) * budget["epochs"]
@@ -502,6 +505,27 @@ def markdown(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def require_inputs(args: argparse.Namespace) -> None:
+    for path, what in ((args.corpus, "--corpus"), (args.vocab, "--vocab")):
+        if not path.exists():
+            raise SystemExit(
+                f"{what}: {path} not found (../shared/data is not part of a fresh clone)."
+            )
+
+
+def make_workdir(train: List[dict], args: argparse.Namespace, prefix: str) -> Tuple[Path, Path]:
+    """(a temporary folder holding train.json, the random encoder's folder in it) for the
+    model sizes of ``args`` (layers, width, heads, vocab)."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "train.json").write_text(json.dumps(train, ensure_ascii=False), encoding="utf8")
+    encoder_dir = work / "encoder"
+    write_encoder_dir(encoder_dir, args.vocab, args.layers, args.width, MAX_LENGTH)
+    config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
+    config["num_attention_heads"] = args.heads
+    (encoder_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf8")
+    return work, encoder_dir
+
+
 def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     torch.set_num_threads(args.threads)
     names = args.rows.split(",") if args.rows else (QUICK_ROWS if args.quick else list(ROWS))
@@ -510,11 +534,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         raise SystemExit(f"--rows: unknown rows {unknown}; rows: {', '.join(ROWS)}")
     if "plain" not in names and not args.skip_plain:
         names = ["plain", *names]  # ratios need the plain script in the same run
-    for path, what in ((args.corpus, "--corpus"), (args.vocab, "--vocab")):
-        if not path.exists():
-            raise SystemExit(
-                f"{what}: {path} not found (../shared/data is not part of a fresh clone)."
-            )
+    require_inputs(args)
     budget = dict(BUDGET)
     train, held = split_records(args.corpus)
     if args.quick:
@@ -524,14 +544,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         budget["epochs"] = args.epochs
     if args.max_records:
         train, held = train[: args.max_records], held[: max(1, args.max_records // 4)]
-    work = Path(tempfile.mkdtemp(prefix="nerkit-accuracy-"))
+    work, encoder_dir = make_workdir(train, args, "nerkit-accuracy-")
     os.environ.setdefault("NERKIT_CACHE", str(work / "cache"))
-    (work / "train.json").write_text(json.dumps(train, ensure_ascii=False), encoding="utf8")
-    encoder_dir = work / "encoder"
-    write_encoder_dir(encoder_dir, args.vocab, args.layers, args.width, MAX_LENGTH)
-    config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
-    config["num_attention_heads"] = args.heads
-    (encoder_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf8")
     needs_words = any("model.lexicon" in ROWS[n][1] for n in names)
     words = lexicon_words(work / "pkuseg_words.txt") if needs_words else None
     print(

@@ -21,11 +21,9 @@ step (goal: at most 1.10).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -35,8 +33,16 @@ sys.path.insert(0, str(HERE.parent))  # run from a plain checkout
 sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
-from accuracy import BASE, BUDGET, CORPUS, MAX_LENGTH, VOCAB, split_records  # noqa: E402
-from base_model import write_encoder_dir  # noqa: E402
+from accuracy import (  # noqa: E402
+    BASE,
+    BUDGET,
+    CORPUS,
+    VOCAB,
+    make_workdir,
+    plain_optimizer,
+    require_inputs,
+    split_records,
+)
 
 from nerkit.config import load_config  # noqa: E402
 from nerkit.models.batching import make_batches  # noqa: E402
@@ -89,17 +95,9 @@ def plain_loop(encoder_dir: Path, batches: Sequence[Dict[str, torch.Tensor]], la
     model = BertForTokenClassification(
         BertConfig.from_pretrained(str(encoder_dir), num_labels=labels)
     )
-    no_decay = ("bias", "LayerNorm.weight")
-    params = list(model.named_parameters())
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for n, p in params if not n.endswith(no_decay)], "weight_decay": 0.01},
-            {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
-        ],
-        lr=BUDGET["lr"],
-    )
+    optimizer = plain_optimizer(model, BUDGET)
     schedule = get_cosine_schedule_with_warmup(
-        optimizer, math.ceil(0.1 * len(batches)), len(batches)
+        optimizer, math.ceil(BUDGET["warmup"] * len(batches)), len(batches)
     )
     model.train()
     started = time.perf_counter()
@@ -115,19 +113,9 @@ def plain_loop(encoder_dir: Path, batches: Sequence[Dict[str, torch.Tensor]], la
 
 def run(args: argparse.Namespace) -> Dict[str, float]:
     torch.set_num_threads(args.threads)
-    for path, what in ((args.corpus, "--corpus"), (args.vocab, "--vocab")):
-        if not path.exists():
-            raise SystemExit(
-                f"{what}: {path} not found (../shared/data is not part of a fresh clone)."
-            )
+    require_inputs(args)
     train, _ = split_records(args.corpus)
-    work = Path(tempfile.mkdtemp(prefix="nerkit-overhead-"))
-    (work / "train.json").write_text(json.dumps(train, ensure_ascii=False), encoding="utf8")
-    encoder_dir = work / "encoder"
-    write_encoder_dir(encoder_dir, args.vocab, args.layers, args.width, MAX_LENGTH)
-    config = json.loads((encoder_dir / "config.json").read_text(encoding="utf8"))
-    config["num_attention_heads"] = args.heads
-    (encoder_dir / "config.json").write_text(json.dumps(config, indent=2), encoding="utf8")
+    work, encoder_dir = make_workdir(train, args, "nerkit-overhead-")
     num_labels = 1 + 2 * len(CMEEE_LABELS)
     times: Dict[str, List[float]] = {"nerkit": [], "plain": []}
     positions = 0
