@@ -7,10 +7,13 @@ import json
 import platform
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
+
+import typer
 
 from ..errors import ModelLoadError
 from ..registry import KINDS, get_all
+from .common import friendly
 
 PACKAGES = (
     "torch",
@@ -86,3 +89,15 @@ def model_info(path: Path) -> str:
     for key, provider in sorted(meta.get("components", {}).items()):
         lines.append(f"component     {key} ({provider})")
     return "\n".join(lines)
+
+
+@friendly
+def info(
+    model: Optional[Path] = typer.Argument(
+        None, help="A model directory: also print its labels, scores and components."
+    ),
+) -> None:
+    """Versions, devices and plugins of this installation (and a model directory's facts)."""
+    typer.echo(installation_info())
+    if model is not None:
+        typer.echo(model_info(model))

@@ -1,0 +1,111 @@
+"""What every command shares: the Typer apps, the error wrapper and small helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any, Callable, List
+
+import typer
+
+from ..errors import NerkitError
+
+app = typer.Typer(
+    name="nerkit",
+    help="nerkit: Chinese medical NER from config files.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+debug_app = typer.Typer(
+    help="Check a config, its data or its word vectors before training.", no_args_is_help=True
+)
+app.add_typer(debug_app, name="debug")
+
+OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def friendly(func: Callable) -> Callable:
+    """Print nerkit's own errors as one paragraph and exit 1, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NerkitError as err:
+            typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def load_config_args(config: Path, extra: List[str]):
+    """The config file with the command line's --section.key overrides, paths checked."""
+    from ..config import load_config, parse_overrides
+
+    return load_config(config, parse_overrides(extra), strict_paths=True)
+
+
+def warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:
+    """Warn about characters of the input that the encoder's vocabulary lacks."""
+    from ..data.stats import format_unknown_warning
+
+    coverage = nlp.char_coverage([ex.text for ex in examples])
+    warning = format_unknown_warning(coverage, str(path))
+    if warning:
+        typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
+
+
+def is_cmeee(path: Path) -> bool:
+    """Whether PATH is a CMeEE file (a leaderboard input)."""
+    from ..data import formats
+    from ..errors import DataError
+
+    try:
+        return path.is_file() and formats.detect(path) == "cmeee"
+    except DataError:
+        return False
+
+
+def report_losses(report) -> None:
+    """Say which entities a writer dropped or changed, and by which rule."""
+    for rule, n in sorted(report.dropped.items()):
+        typer.secho(f"⚠ {n} entities dropped: {rule}.", fg=typer.colors.YELLOW, err=True)
+    for rule, n in sorted(report.changed.items()):
+        typer.secho(f"⚠ {n} entities changed: {rule}.", fg=typer.colors.YELLOW, err=True)
+
+
+def parse_options(values: List[str], flag: str) -> dict:
+    """KEY=VALUE options (values read as JSON where they parse) as keyword arguments."""
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise NerkitError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {flag} scheme=BIOES.")
+        try:
+            out[key.replace("-", "_")] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = raw
+    return out
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ..about import __version__
+
+        typer.echo(f"nerkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        help="Print nerkit's version and exit.",
+    ),
+) -> None:
+    """nerkit: Chinese medical NER from config files."""

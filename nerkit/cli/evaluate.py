@@ -1,0 +1,51 @@
+"""``nerkit evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import friendly, warn_unknown_chars
+
+
+@friendly
+def evaluate(
+    model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
+    data: Path = typer.Argument(..., help="Annotated file (the model's reader, or --from)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    from_: Optional[str] = typer.Option(
+        None,
+        "--from",
+        help="Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader.",
+    ),
+    batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
+    max_tokens: Optional[int] = typer.Option(
+        None, help="At most this many padded positions per batch (fewer long windows per batch)."
+    ),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+) -> None:
+    """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
+    from ..data.labels import unknown_labels
+    from ..loading import load
+    from ..scoring import format_scores, score
+
+    nlp = load(model, device=device)
+    examples = nlp.read(data, fmt=from_)
+    warn_unknown_chars(nlp, examples, data)
+    unknown = unknown_labels(examples, nlp.labels)
+    if unknown:
+        listing = ", ".join(f"{lab} {n}" for lab, n in unknown.most_common())
+        typer.secho(
+            f"⚠ {data} has {sum(unknown.values())} entities with labels the model was not trained on "
+            f"({listing}); they count as missed entities.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    preds = nlp.predict_examples(examples, batch_size=batch_size, max_tokens=max_tokens)
+    scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
+    typer.echo(format_scores(scores))
+    if output:
+        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")

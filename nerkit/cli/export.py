@@ -1,0 +1,33 @@
+"""``nerkit export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import friendly
+
+
+@friendly
+def export(
+    model: Path = typer.Argument(..., help="Model directory written by `nerkit train`."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="New directory for the exported model."
+    ),
+    format: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    quantize: Optional[str] = typer.Option(
+        None, "--quantize", help="int8: dynamic int8 quantization."
+    ),
+) -> None:
+    """Export the network (encoder, fusion, decoder scores) to ONNX; nerkit.load(DIR) runs it."""
+    from ..errors import ConfigError
+
+    if format != "onnx":
+        raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
+    from ..export.onnx import export_onnx
+
+    export_onnx(model, output, quantize)
+    kind = " (int8 dynamic quantization)" if quantize else ""
+    typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)
