@@ -188,11 +188,16 @@ class Pipeline:
     ) -> List[Example]:
         """Read a data file with the reader of the model's config (for CMeEE, JSON list or
         JSON Lines: the format follows the file), or in format ``fmt`` (see
-        :mod:`nerkit.data.formats`)."""
+        :mod:`nerkit.data.formats`). Plain text (``fmt="text"``, or a ``.txt`` file without
+        a brat ``.ann`` beside it): one example a line, empty lines too, ids the line numbers
+        (:mod:`nerkit.data.plaintext`)."""
+        from .data.plaintext import is_plain_text, read_text_lines
         from .errors import DataError
 
         if not Path(path).exists():
             raise DataError(f"file not found: {path}")
+        if is_plain_text(path, fmt):
+            return list(read_text_lines(path))
         if fmt is not None:
             from .data import formats
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from .data.plaintext import decoded, text_lines
 from .errors import DataError, NerkitError
 
 STDIO = "-"
@@ -52,15 +53,16 @@ class Shard:
 
 
 def read_records(
-    fh: IO[str], source: str, skip: int = 0, shard: Shard = Shard()
+    fh: Iterable[str], source: str, skip: int = 0, shard: Shard = Shard(), plain: bool = False
 ) -> Iterator[Tuple[int, Dict[str, Any]]]:
     """(line number, record) of this shard's records of a JSON Lines stream, after the
     first ``skip`` of them. Blank lines are not records. Lines of other shards and
-    skipped lines are not parsed."""
+    skipped lines are not parsed. ``plain``: the stream is plain text, every line (empty
+    ones too) the record ``{"id": line number, "text": line}``."""
     index = -1
     mine = 0
-    for lineno, line in enumerate(fh, start=1):
-        if not line.strip():
+    for lineno, line in text_lines(fh, source):
+        if not plain and not line.strip():
             continue
         index += 1
         if index % shard.world != shard.rank:
@@ -68,12 +70,16 @@ def read_records(
         mine += 1
         if mine <= skip:
             continue
+        if plain:
+            yield lineno, {"id": lineno, "text": line}
+            continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
             raise DataError(
                 f"{source}, line {lineno}: invalid JSON ({err.msg}, column {err.colno}). Each line of a "
-                'JSON Lines file is one record such as {"id": 1, "text": "..."}.'
+                'JSON Lines file is one record such as {"id": 1, "text": "..."}; plain text (one '
+                "text a line) is read with --from text or from a .txt file."
             ) from None
         if not isinstance(record, dict) or not isinstance(record.get("text"), str):
             got = (
@@ -86,6 +92,19 @@ def read_records(
                 "Fix or remove the line, then run again with --resume to keep what is done."
             )
         yield lineno, record
+
+
+def sniff_plain(lines: Iterable[str]) -> Tuple[bool, Iterator[str]]:
+    """Whether a stream (stdin) is plain text rather than JSON Lines: its first non-blank line
+    does not start with "{". Returns the answer and the stream with the lines read put back."""
+    it = iter(lines)
+    head: List[str] = []
+    for line in it:
+        head.append(line)
+        if line.strip():
+            break
+    plain = not (head and head[-1].lstrip().startswith("{"))
+    return plain, itertools.chain(head, it)
 
 
 def predicted_records(
@@ -136,12 +155,13 @@ def complete_lines(path: Path) -> Tuple[int, Optional[str]]:
     return count, last.decode("utf-8") if last is not None else None
 
 
-def count_records(path: Path) -> int:
-    """Non-blank lines of a file, read in blocks (for the progress bar's ETA)."""
+def count_records(path: Path, plain: bool = False) -> int:
+    """Non-blank lines of a file (every line, for plain text), read in blocks (for the
+    progress bar's ETA)."""
     n = 0
     with open(path, "rb") as fh:
         for line in fh:
-            n += bool(line.strip())
+            n += plain or bool(line.strip())
     return n
 
 
@@ -206,9 +226,12 @@ def predict_stream(
     chunk_size: int = 1024,
     progress: Optional[bool] = None,
     shard: Shard = Shard(),
+    plain: Optional[bool] = False,
 ) -> StreamResult:
     """Predict every record of the JSON Lines ``input`` (``-``: stdin) into ``output``
-    (``-``: stdout). ``predict``: texts -> spans per text (``Pipeline.pipe``)."""
+    (``-``: stdout). ``predict``: texts -> spans per text (``Pipeline.pipe``).
+    ``plain``: the input is plain text, one text a line (see ``read_records``); None: tell
+    from its first line (stdin)."""
     if chunk_size < 1:
         raise NerkitError(f"--chunk-size must be at least 1, got {chunk_size}.")
     if output == STDIO and resume:
@@ -222,7 +245,10 @@ def predict_stream(
         )
     if input != STDIO and not Path(input).is_file():
         raise DataError(f"file not found: {input}")
-    if input != STDIO and _starts_a_json_list(Path(input)):
+    if input != STDIO and plain is None:
+        with open(input, encoding="utf-8-sig", errors="replace") as fh:
+            plain = sniff_plain(fh)[0]
+    if input != STDIO and not plain and _starts_a_json_list(Path(input)):
         raise DataError(
             f"{input} holds one JSON list, but JSON Lines output{' under torchrun' if shard.world > 1 else ''} "
             "is streamed from JSON Lines input (one record per line, .jsonl). Convert it "
@@ -241,16 +267,21 @@ def predict_stream(
         progress = sys.stderr.isatty()
     total = None
     if progress and input != STDIO:
-        n = count_records(Path(input))
+        n = count_records(Path(input), bool(plain))
         total = len(range(shard.rank, n, shard.world))
     source = "stdin" if input == STDIO else input
+    if input == STDIO and hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(encoding="utf-8-sig", errors="strict")  # bytes not UTF-8: an error
     fin = sys.stdin if input == STDIO else open(input, encoding="utf-8-sig")
+    lines: Iterable[str] = fin
+    if plain is None:
+        plain, lines = sniff_plain(decoded(fin, source))
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
     fout = sys.stdout if target is None else open(target, "a" if resume else "w", encoding="utf-8")
     written = entities = 0
     try:
-        records = read_records(fin, source, skip=max(done - 1, 0), shard=shard)
+        records = read_records(lines, source, skip=max(done - 1, 0), shard=shard, plain=plain)
         if done:  # the record of the last kept line comes first: check it, then go on
             _check_resume_point(next(records, None), source, done, last, target, shard)
         bar = _Progress(progress, total, done)

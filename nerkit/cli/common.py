@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, List
 
 import typer
 
-from ..errors import NerkitError
+from ..errors import ConfigError, NerkitError
 
 app = typer.Typer(
     name="nerkit",
@@ -26,8 +28,17 @@ app.add_typer(debug_app, name="debug")
 OVERRIDES = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+# What the file system says about a path the user gave (no space, no permission, ...): the
+# user's to fix, printed like nerkit's own errors. Any other OSError is a bug and keeps its traceback.
+_PATH_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENOSPC}
+    | {errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
+)
+
+
 def friendly(func: Callable) -> Callable:
-    """Print nerkit's own errors as one paragraph and exit 1, without a traceback."""
+    """Print nerkit's own errors (and the file system's refusal of a path) as one paragraph
+    and exit 1, without a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,8 +47,47 @@ def friendly(func: Callable) -> Callable:
         except NerkitError as err:
             typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
+        except OSError as err:
+            if err.filename is None or err.errno not in _PATH_ERRNOS:
+                raise
+            typer.secho(
+                f"✘ {err.filename}: {err.strerror}. Check the path and its permissions.",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def check_output(path: Path, option: str, folder: bool = False, example: str = "out.json") -> None:
+    """Fail before any work when OPTION's PATH cannot be written: a folder where a file is
+    expected (or the reverse), a file on the way to it, a folder nobody may write in."""
+    if str(path) == "-":
+        return
+    path = Path(path)
+    if folder and path.is_file():
+        raise ConfigError(
+            f"{option} {path}: is a file, expected a folder. Pass a new or existing folder."
+        )
+    if not folder and path.is_dir():
+        raise ConfigError(
+            f"{option} {path}: is a folder, expected a file name, e.g. {path / example}."
+        )
+    base = path if path.is_dir() else path.parent  # the folder written in, or its nearest ancestor
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(
+            f"{option} {path}: {base} is a file, so nothing can be written under it. Pick another path."
+        )
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"{option} {path}: cannot write in {base} ({err.strerror}). Pick a folder you can write to."
+        ) from None
 
 
 def load_config_args(config: Path, extra: List[str]):

@@ -8,7 +8,8 @@ from typing import Optional
 
 import typer
 
-from .common import friendly, warn_unknown_chars
+from ..errors import DataError
+from .common import check_output, friendly, warn_unknown_chars
 
 
 @friendly
@@ -23,7 +24,9 @@ def evaluate(
     ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
-        None, help="At most this many padded positions per batch (fewer long windows per batch)."
+        None,
+        min=1,
+        help="At most this many padded positions per batch (fewer long windows per batch).",
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
@@ -32,8 +35,11 @@ def evaluate(
     from ..loading import load
     from ..scoring import format_scores, score
 
+    if output is not None:
+        check_output(output, "--output", example="metrics.json")
     nlp = load(model, device=device)
     examples = nlp.read(data, fmt=from_)
+    check_not_empty(examples, data)
     warn_unknown_chars(nlp, examples, data)
     unknown = unknown_labels(examples, nlp.labels)
     if unknown:
@@ -49,3 +55,12 @@ def evaluate(
     typer.echo(format_scores(scores))
     if output:
         output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+
+
+def check_not_empty(examples: list, path: Path) -> None:
+    """Scores of no records are zeros that mean nothing: say so instead."""
+    if not examples:
+        raise DataError(
+            f"{path} holds no records, so there is nothing to score. Pass a file with annotated "
+            "records (check that it is the file you meant, and that it was written completely)."
+        )

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from ..errors import NerkitError
-from .common import friendly, is_cmeee, report_losses, warn_unknown_chars
+from ..errors import ConfigError, NerkitError
+from .common import check_output, friendly, is_cmeee, report_losses, warn_unknown_chars
 
 
 @friendly
@@ -16,7 +16,7 @@ def predict(
     model: Path = typer.Argument(..., help="Model directory."),
     input: Path = typer.Argument(
         ...,
-        help="Input file (the model's reader, or --from; JSON Lines .jsonl, - for stdin); entities are ignored.",
+        help="Input file (the model's reader, or --from; JSON Lines .jsonl; plain text .txt, one text a line; - for stdin, JSON Lines or plain text); entities are ignored.",
     ),
     output: Path = typer.Option(
         ...,
@@ -25,21 +25,25 @@ def predict(
         help="Prediction file (format from --to or the extension; .jsonl after a JSON Lines input, or -: streamed).",
     ),
     from_: Optional[str] = typer.Option(
-        None, "--from", help="Format of INPUT; default: the model's reader."
+        None,
+        "--from",
+        help="Format of INPUT (text: plain text, one text a line); default: the model's reader.",
     ),
     to: Optional[str] = typer.Option(
         None, "--to", help="Format of OUTPUT; default: from its extension (.json: CMeEE)."
     ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
-        None, help="At most this many padded positions per batch (fewer long windows per batch)."
+        None,
+        min=1,
+        help="At most this many padded positions per batch (fewer long windows per batch).",
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted JSON Lines output."
     ),
     chunk_size: int = typer.Option(
-        1024, help="JSON Lines: records read, predicted and written at a time."
+        1024, min=1, help="JSON Lines: records read, predicted and written at a time."
     ),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
@@ -50,16 +54,26 @@ def predict(
     JSON Lines in and out (.jsonl, or - for stdin/stdout) is streamed: constant memory,
     results written as they are ready, other fields of each record kept, --resume continues
     an interrupted output; under torchrun the records are shared out across the ranks.
+    Plain text (a .txt file, --from text, or stdin whose first line is not a JSON object) is
+    streamed too: every line a record {"id": line number, "text": line}, empty lines kept.
     """
+    from ..data import formats
+    from ..data.plaintext import is_plain_text
     from .stream import check_options, is_streaming, stream_predict
 
-    streaming = from_ is None and to is None and is_streaming(input, output)
+    plain = str(input) != "-" and is_plain_text(input, from_)
+    if plain or (str(input) == "-" and from_ == "text"):
+        check_plain_output(input, output, to)
+        plain = True
+    streaming = plain or (from_ is None and to is None and is_streaming(input, output))
     check_options(resume, streaming)
+    fmt = None if streaming else (to or formats.output_format(output))
+    check_output(output, "--output", folder=fmt == "brat", example="predictions.json")
     if streaming:
         return stream_predict(
-            model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress
-        )
-    from ..data import formats
+            model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress,
+            plain=plain or (None if str(input) == "-" else False),
+        )  # fmt: skip
     from ..data.submission import check_submission, submission_name_warning
     from ..loading import load
     from ..types import Example
@@ -70,7 +84,6 @@ def predict(
     preds = nlp.predict_examples(
         examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
     )
-    fmt = to or formats.output_format(output)
     out = [
         Example(ex.text, p, ex.index, ex.source, ex.id)
         for ex, p in zip(examples, preds, strict=True)
@@ -87,3 +100,17 @@ def predict(
             typer.secho(f"⚠ {warning}", fg=typer.colors.YELLOW, err=True)
     report_losses(report)
     typer.secho(f"✔ {report.summary()}", fg=typer.colors.GREEN)
+
+
+def check_plain_output(input: Path, output: Path, to: Optional[str]) -> None:
+    """Plain text in is JSON Lines out: one record per line, its line number as id."""
+    from ..data.readers import JSONL_SUFFIXES
+
+    if to is None and (str(output) == "-" or Path(output).suffix.lower() in JSONL_SUFFIXES):
+        return
+    raise ConfigError(
+        f"{input} is read as plain text (one text a line), and its predictions are written as "
+        'JSON Lines, one record {"id": line number, "text": ..., "entities": [...]} per line: '
+        f"use --output NAME.jsonl (or - for stdout){' and drop --to' if to else ''} instead of "
+        f"{output}. To read a .txt file as one brat document, pass --from brat."
+    )

@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from .common import friendly, parse_options
+from .common import check_output, friendly, parse_options
+from .evaluate import check_not_empty
 
 
 @friendly
@@ -33,12 +34,15 @@ def score_cmd(
     from ..scoring import format_scores, score
 
     options = parse_options(reader_option, "--reader-option")
+    if output is not None:
+        check_output(output, "--output", example="metrics.json")
     gold_format = from_ or formats.detect(gold)
     try:  # predictions: their own format, else the gold's (an empty "[]" tells nothing)
         pred_format = from_ or formats.detect(pred)
     except DataError:
         pred_format = gold_format
     g = formats.read(gold, gold_format, **options)
+    check_not_empty(g, gold)
     p = formats.read(pred, pred_format, **options)
     if len(g) != len(p):
         raise DataError(

@@ -25,7 +25,7 @@ def is_streaming(input: Path, output: Path) -> bool:
         and Path(output).suffix.lower() not in JSONL_SUFFIXES
     ):
         raise NerkitError(
-            f"Input '-' (stdin) is streamed as JSON Lines, so the output must be JSON Lines too: "
+            f"Input '-' (stdin) is streamed (JSON Lines or plain text), so the output is JSON Lines: "
             f"use --output - (stdout) or a .jsonl file instead of {output}."
         )
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "-" in (str(input), str(output)):
@@ -44,6 +44,7 @@ def stream_predict(
     resume: bool,
     chunk_size: int,
     progress: Optional[bool],
+    plain: Optional[bool] = False,
 ) -> None:
     from ..data.stats import format_unknown_warning
     from ..loading import load
@@ -67,7 +68,9 @@ def stream_predict(
             seen.update(text)
         return nlp.pipe(texts, batch_size=batch_size, max_tokens=max_tokens)
 
-    result = predict_stream(predict, str(input), str(output), resume, chunk_size, progress, shard)
+    result = predict_stream(
+        predict, str(input), str(output), resume, chunk_size, progress, shard, plain
+    )
     source = "stdin" if str(input) == "-" else str(input)
     if shard.world > 1:
         source += f" (rank {shard.rank}'s share)"
