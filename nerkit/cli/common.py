@@ -97,6 +97,12 @@ def load_config_args(config: Path, extra: List[str]):
     return load_config(config, parse_overrides(extra), strict_paths=True)
 
 
+def write_metrics(output: Path, scores: dict) -> None:
+    """The metrics JSON of evaluate and score (folders on the way created)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+
+
 def warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:
     """Warn about characters of the input that the encoder's vocabulary lacks."""
     from ..data.stats import format_unknown_warning

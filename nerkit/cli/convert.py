@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import friendly, parse_options, report_losses
+from .common import check_output, friendly, parse_options, report_losses
 
 
 @friendly
@@ -41,6 +41,7 @@ def convert(
 
     src = from_ or formats.detect(input)
     dst = to or formats.output_format(output)
+    check_output(output, "OUTPUT", folder=dst == "brat", example="corpus" + input.suffix)
     corpus = formats.read(input, src, **parse_options(reader_option, "--reader-option"))
     report = formats.write(output, corpus, dst, **parse_options(writer_option, "--writer-option"))
     for w in corpus.warnings[:5]:

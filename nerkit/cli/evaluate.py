@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ..errors import DataError
-from .common import check_output, friendly, warn_unknown_chars
+from .common import check_output, friendly, warn_unknown_chars, write_metrics
 
 
 @friendly
@@ -31,12 +30,22 @@ def evaluate(
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
+    from ..data import formats
     from ..data.labels import unknown_labels
+    from ..data.plaintext import is_plain_text
     from ..loading import load
     from ..scoring import format_scores, score
 
     if output is not None:
         check_output(output, "--output", example="metrics.json")
+    if is_plain_text(data, from_):
+        raise DataError(
+            f"{data} is read as plain text (one text a line), which holds no gold entities to score "
+            "against. Pass an annotated file (CMeEE, CoNLL, brat, ...; --from names its format), "
+            "or --from brat for a brat .txt with its .ann."
+        )
+    if from_ is not None:
+        formats.get_format(from_)  # an unknown format is said before the model loads
     nlp = load(model, device=device)
     examples = nlp.read(data, fmt=from_)
     check_not_empty(examples, data)
@@ -54,7 +63,7 @@ def evaluate(
     scores = score([ex.entities for ex in examples], preds, labels=nlp.labels)
     typer.echo(format_scores(scores))
     if output:
-        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+        write_metrics(output, scores)
 
 
 def check_not_empty(examples: list, path: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import friendly
+from .common import check_output, friendly
 
 
 @friendly
@@ -26,6 +26,7 @@ def export(
 
     if format != "onnx":
         raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
+    check_output(output, "--output", folder=True)
     from ..export.onnx import export_onnx
 
     export_onnx(model, output, quantize)

@@ -7,7 +7,7 @@ from typing import List
 
 import typer
 
-from .common import friendly
+from .common import check_output, friendly
 
 
 @friendly
@@ -17,6 +17,8 @@ def plot(
 ) -> None:
     """Plot loss and dev P/R/F1 over steps from each run's log.jsonl."""
     from ..plot import plot_runs
+
+    check_output(output, "--output", example="training.png")
 
     plot_runs(runs, output)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)

@@ -68,6 +68,9 @@ def predict(
     streaming = plain or (from_ is None and to is None and is_streaming(input, output))
     check_options(resume, streaming)
     fmt = None if streaming else (to or formats.output_format(output))
+    for name in (from_, fmt):  # an unknown format is said before the model loads
+        if name is not None and name != "text":
+            formats.get_format(name)
     check_output(output, "--output", folder=fmt == "brat", example="predictions.json")
     if streaming:
         return stream_predict(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .common import check_output, friendly, parse_options
+from .common import check_output, friendly, parse_options, write_metrics
 from .evaluate import check_not_empty
 
 
@@ -54,4 +53,4 @@ def score_cmd(
     scores = score([ex.entities for ex in g], [ex.entities for ex in p])
     typer.echo(format_scores(scores))
     if output:
-        output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+        write_metrics(output, scores)

@@ -47,7 +47,9 @@ def serve(
 ) -> None:
     """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""
     if not math.isfinite(max_wait_ms):
-        raise ConfigError(f"--max-wait-ms must be a finite number of milliseconds, got {max_wait_ms}.")
+        raise ConfigError(
+            f"--max-wait-ms must be a finite number of milliseconds, got {max_wait_ms}."
+        )
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level {log_level!r}: expected one of {', '.join(LOG_LEVELS)}.")
     check_address(host, port)  # before the model loads: a taken port is said at once

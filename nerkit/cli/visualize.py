@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .common import friendly
+from .common import check_output, friendly
 
 
 @friendly
@@ -23,9 +23,10 @@ def visualize(
     gold: Optional[Path] = typer.Option(
         None, "--gold", help="Gold file: mark correct, missed and spurious entities."
     ),
-    limit: int = typer.Option(0, help="Show only the first N records (0: all)."),
+    limit: int = typer.Option(0, min=0, help="Show only the first N records (0: all)."),
 ) -> None:
     """Write a self-contained HTML page with nested entities drawn over the text."""
+    check_output(output, "--output", example="entities.html")
     write_page(source, input, output, gold, limit)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
 
