@@ -20,21 +20,13 @@ from nerkit.data.plaintext import is_plain_text, read_text_lines
 from nerkit.errors import DataError
 
 from .conftest import CORPUS
+from .test_first_contact import assert_clean_error
 
 runner = CliRunner()
 
 
 def invoke(*args, **kwargs):
     return runner.invoke(app, [str(a) for a in args], **kwargs)
-
-
-def assert_clean_error(result, *needles: str) -> str:
-    assert result.exit_code == 1, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in result.output, (needle, result.output)
-    return result.output
 
 
 @pytest.fixture(scope="module")
