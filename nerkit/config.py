@@ -560,6 +560,12 @@ def _check_promises(node: Dict[str, Any], path: str, problems: List[str]) -> Non
             f"Registries: {', '.join('@' + k for k in KINDS)}."
         )
         return
+    if not isinstance(name, str):
+        problems.append(
+            f"{path}.{at_key}: expected the name of a registered function (a string such as "
+            f'"nerkit.LinearDecoder.v1"), got {_show(name)}. `nerkit registry {kind}` lists them.'
+        )
+        return
     try:
         func = registry.get(kind, name)
     except UnknownComponentError as err:

@@ -28,7 +28,7 @@ from typing import Any, List
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="the fuzz suite needs hypothesis (.[dev])")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from nerkit.config import check_config, filled_config, load_config, parse_overrides  # noqa: E402
@@ -149,7 +149,7 @@ def _mutate(draw, data: bytes, is_json: bool) -> bytes:
 
 
 def _mutations(draw, data: bytes, is_json: bool) -> bytes:
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2, 2, 3]))):  # unchanged: 1 case in 7
         data = _mutate(draw, data, is_json)
     return data
 
@@ -198,8 +198,10 @@ def test_file_readers_never_crash(work: Path, fmt: str, name: str, data) -> None
     path.write_bytes(broken)
     try:
         corpus = formats.read(path, fmt)
-    except NerkitError:
+    except NerkitError as err:
+        event(f"refused: {type(err).__name__}")
         return
+    event("read" + (" (unchanged)" if broken == raw else " (changed)"))
     assert_sound(corpus)
     if broken == raw:
         same(corpus, examples)
@@ -221,8 +223,10 @@ def test_brat_reader_never_crashes(work: Path, data) -> None:
             changed |= broken != raw
     try:
         corpus = formats.read(root, "brat")
-    except NerkitError:
+    except NerkitError as err:
+        event(f"refused: {type(err).__name__}")
         return
+    event("read" + (" (unchanged)" if not changed else " (changed)"))
     assert_sound(corpus)
     if not changed:
         same(corpus, examples)
@@ -257,8 +261,10 @@ def test_config_parser_and_overrides_never_crash(work: Path, data) -> None:
         cfg = load_config(path, parse_overrides(args))
         check_config(cfg, initialize=False)
         filled_config(cfg).to_str()
-    except NerkitError:
+    except NerkitError as err:
+        event(f"refused: {type(err).__name__}")
         return
+    event("valid")
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +313,7 @@ def test_http_endpoint_never_crashes(client, body: bytes) -> None:
     c, nlp = client
     answer = c.post("/v1/ner", content=body, headers={"content-type": "application/json"})
     assert answer.status_code in (200, 400, 413, 422), (answer.status_code, answer.text)
+    event(f"HTTP {answer.status_code}")
     payload = answer.json()
     if answer.status_code != 200:
         assert set(payload) == {"error"} and payload["error"]["status"] == answer.status_code
@@ -322,3 +329,11 @@ def test_http_endpoint_never_crashes(client, body: bytes) -> None:
         [(s.start, s.end, s.type, s.text) for s in spans] for spans in nlp.pipe(texts)
     ]
     assert payload["id"] == request.get("id")
+
+
+@pytest.mark.parametrize("name", ["3", '{"@loggers": "x"}', "null", "[1]"])
+def test_a_component_name_that_is_not_a_string(name: str) -> None:
+    """Found by the fuzzer: `--model.decoder.@decoders 3` was a TypeError inside catalogue."""
+    cfg = load_config(QUICKSTART, parse_overrides(["--model.decoder.@decoders", name]))
+    with pytest.raises(NerkitError, match=r"model\.decoder\.@decoders: expected the name of a"):
+        check_config(cfg, initialize=False)
