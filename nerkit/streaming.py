@@ -115,7 +115,7 @@ def predicted_records(
     """Chunks of output records: each input record with ``entities`` set to its predictions."""
     it = iter(records)
     while True:
-        chunk = list(itertools.islice(it, chunk_size))
+        chunk = list(itertools.islice(it, min(chunk_size, sys.maxsize)))
         if not chunk:
             return
         out = []

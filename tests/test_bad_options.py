@@ -124,9 +124,9 @@ def _bad_values(command: str, param, p: dict) -> List[str]:
     if kind == "bool":
         return []
     if kind == "int":
-        return ["-5", "abc"] + (["99999", "0"] if name == "port" else [])
+        return ["-5", "abc", "1.5"] + (["99999", "0"] if name == "port" else [])
     if kind == "float":
-        return ["-1", "nan", "inf"]
+        return ["-1", "nan", "inf", "1e9"]
     if kind == "str":
         if param.multiple or param.nargs == -1:
             return ["novalue", "nosuch=1"]
@@ -230,3 +230,21 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(places, monk
     result = run("score", dev, dev, "-o", places["root"] / "new" / "deeper" / "m.json")
     assert result.exit_code == 0, result.output
     assert json.loads((places["root"] / "new" / "deeper" / "m.json").read_text())["f1"] == 1.0
+
+
+def test_huge_numbers_work(tiny_model_dir: Path, tmp_path: Path):
+    """Larger than any machine's memory is not an error for a batch or chunk size: it is all
+    records at once (--chunk-size 10**23 was a ValueError inside itertools.islice)."""
+    import nerkit
+
+    texts = [r["text"] for r in json.loads((CORPUS / "dev.json").read_text("utf8"))[:5]]
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), "utf8")
+    huge = str(10**23)
+    result = run("predict", tiny_model_dir, src, "-o", out, "--device", "cpu", "--chunk-size", huge,
+                 "--batch-size", huge, "--max-tokens", huge)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    nlp = nerkit.load(tiny_model_dir, device="cpu")
+    got = [[(e["start_idx"], e["end_idx"], e["type"]) for e in json.loads(line)["entities"]]
+           for line in out.read_text("utf8").splitlines()]  # fmt: skip
+    assert got == [[(s.start, s.end, s.type) for s in spans] for spans in nlp.pipe(texts)]

@@ -27,7 +27,10 @@ def serve(
         64, min=1, help="Texts per dynamic batch (concurrent requests run together)."
     ),
     max_wait_ms: float = typer.Option(
-        5.0, min=0, help="Longest wait for more requests before a batch runs."
+        5.0,
+        min=0,
+        max=10_000,
+        help="Longest wait for more requests before a batch runs (a lone request waits it all).",
     ),
     max_texts: int = typer.Option(256, min=1, help="Texts per request (413 beyond)."),
     max_chars: int = typer.Option(
