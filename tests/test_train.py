@@ -205,7 +205,7 @@ def test_one_run_interpolates_once_and_validates_each_settings_section_once(
 
     checked = collections.Counter()
     interpolations = []
-    check_settings, interpolate = config._check_settings, confection.Config.interpolate
+    check_settings, interpolate = config.check_settings, confection.Config.interpolate
 
     def counting_check(section, values, schema):
         checked[section] += 1
@@ -215,7 +215,7 @@ def test_one_run_interpolates_once_and_validates_each_settings_section_once(
         interpolations.append(1)
         return interpolate(self)
 
-    monkeypatch.setattr(config, "_check_settings", counting_check)
+    monkeypatch.setattr(config.validation, "check_settings", counting_check)
     monkeypatch.setattr(confection.Config, "interpolate", counting_interpolate)
     args = cli_args(**{"training.max_epochs": 1, "corpora.max_train_records": 8})
     result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(tmp_path), *args])

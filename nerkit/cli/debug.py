@@ -10,7 +10,7 @@ import typer
 from confection import Config
 
 from ..config import (
-    _to_dict,
+    as_dict,
     check_config,
     interpolated,
     resolve_section,
@@ -103,7 +103,7 @@ def debug_data(cfg: Config) -> None:
         cfg, learned, _ = fill_labels(cfg, train)
         if learned is not None:
             typer.echo(f"labels (learned from train, as `nerkit train` does): {learned}")
-    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
+    model_cfg = with_initialize(as_dict(interpolated(cfg)))["model"]  # as training builds it
     max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
     scheme = _scheme(model_cfg.get("decoder", {}))
     train_labels = {e.label for ex in train for e in ex.entities}

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from confection import Config
 
-from ..config import _to_dict
+from ..config import as_dict
 from ..data.labels import collect_labels, nesting_layers, unknown_labels
 from ..errors import DataError
 from ..registry import KINDS, registry
@@ -45,7 +45,7 @@ def fill_labels(
     cfg: Config, train: Sequence[Example]
 ) -> Tuple[Config, Optional[List[str]], List[str]]:
     """``(config with labels filled in, the learned labels or None, the filled paths)``."""
-    data: Dict[str, Any] = _to_dict(cfg)
+    data: Dict[str, Any] = as_dict(cfg)
     learned: Optional[List[str]] = None
     filled: List[str] = []
     for path, block, (at_key, name) in _blocks(data.get("model", {}), "model"):
