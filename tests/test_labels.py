@@ -167,3 +167,54 @@ def test_the_model_records_what_its_scheme_learned_in_its_own_block():
             learned = learned[key]
         assert learned["labels"] == collect_labels(TRAIN)
         assert factory(8).scheme.labels == tuple(collect_labels(TRAIN))
+
+
+def test_learned_labels_are_recorded_load_without_the_corpus_and_survive_resume(tmp_path):
+    """A config without labels: the scheme learns labels and layers from the training
+    corpus at initialisation; config.cfg lists them in the scheme's block, meta.json too,
+    the model loads once the corpus is gone, and a resumed run records the same."""
+    import shutil
+
+    from nerkit.config import load_config
+    from nerkit.models.io import load_model
+    from nerkit.training.initialize import resolve_run
+    from nerkit.training.loop import train
+
+    from .conftest import CORPUS, FAST, QUICKSTART
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("train.json", "dev.json"):
+        shutil.copy(CORPUS / name, corpus / name)
+    overrides = dict(FAST)
+    overrides.update(
+        {
+            "paths.train": str(corpus / "train.json"),
+            "paths.dev": str(corpus / "dev.json"),
+            "corpora.max_train_records": 16,
+            "corpora.max_dev_records": 4,
+            "training.max_epochs": 2,
+            "training.eval_frequency": 2,
+            "model.decoder.scheme.labels": None,
+        }
+    )
+    train_examples = resolve_run(load_config(QUICKSTART, overrides), ["corpora"]).train_examples
+    assert len(train_examples) == 16
+    labels = collect_labels(train_examples)
+    layers = nesting_layers(train_examples, labels)
+    with pytest.raises(KeyboardInterrupt):
+        train(load_config(QUICKSTART, overrides), tmp_path / "run", stop_after_steps=2)
+    resumed = train(load_config(QUICKSTART, overrides), tmp_path / "run", resume=tmp_path / "run")
+    assert resumed.steps == 4
+    for name in ("model-best", "model-last"):
+        path = tmp_path / "run" / name
+        scheme = Config().from_disk(path / "config.cfg", interpolate=False)["model"]["decoder"][
+            "scheme"
+        ]
+        assert scheme["labels"] == labels and scheme["layers"] == layers
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+        assert meta["labels"] == labels and meta["labels_learned"] is True
+    shutil.rmtree(corpus)
+    model, _ = load_model(tmp_path / "run" / "model-last")
+    assert model.labels == tuple(labels)
+    assert [list(x) for x in model.decoder.scheme.layers] == layers
