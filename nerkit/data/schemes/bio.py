@@ -116,6 +116,10 @@ class BIOScheme(TagScheme):
     def label_config(self) -> Dict[str, Any]:
         return dict(self._learned)
 
+    def _default_layers(self, labels: Sequence[str]) -> List[List[str]]:
+        """The layers when the config gives none and none are learned: one flat layer."""
+        return [list(labels)]
+
     @property
     def layers(self) -> Tuple[Tuple[str, ...], ...]:
         """The labels of each tag layer; a ConfigError before the scheme is initialised."""
@@ -132,7 +136,7 @@ class BIOScheme(TagScheme):
         self.labels, self.label_to_id = label_ids(labels, self.name)
         labels = self.labels
         if layers is None:
-            layers = [list(labels)]
+            layers = self._default_layers(labels)
         self._layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
         self._check_layers()
         # label id -> (layer, index of the label inside its layer)

@@ -58,15 +58,8 @@ class NestedBIOScheme(BIOScheme):
             "`nerkit train` learns layers from the training corpus."
         )
 
-    def _build(
-        self,
-        labels: Sequence[str],
-        layers: Optional[Sequence[Sequence[str]]],
-        priority: Optional[Sequence[str]],
-    ) -> None:
-        if layers is None:
-            layers = sym_split_layers(labels, self.name)
-        super()._build(labels, layers, priority)
+    def _default_layers(self, labels: Sequence[str]) -> List[List[str]]:
+        return sym_split_layers(labels, self.name)
 
 
 def nested_bio_scheme(
