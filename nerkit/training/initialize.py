@@ -145,9 +145,12 @@ class ResolvedRun:
 
     def initialize(self) -> NERModel:
         """The run's model initialised from the training examples (labels the config leaves
-        out learned, the lexicon's vocabulary from the train and dev texts, heads built)."""
+        out learned, the lexicon's vocabulary from the train and dev texts, heads built);
+        once: later calls return the same model."""
         if self.model is None:
             raise ConfigError("model: this run was resolved without [model].")
+        if self.model.initialized:
+            return self.model
         texts = [ex.text for ex in self.train_examples + self.dev_examples]
         self.model.initialize(self.get_examples, texts)
         return self.model
