@@ -78,7 +78,7 @@ def main() -> None:
             {"paths.encoder": str(encoder_dir), "model.encoder.max_length": args.max_length},
         )
         model = resolve_section(cfg, "model")
-        model.initialize([])
+        model.initialize(lambda: [])
         model.eval()
         save_model(model, args.output, cfg, {"note": "random weights, for throughput only"})
     n = sum(p.numel() for p in model.parameters())

@@ -376,7 +376,7 @@ def pipe(env: Env) -> Dict[str, Any]:
         {"paths.encoder": str(enc), "model.encoder.max_length": 512},
     )
     model = resolve_section(cfg, "model")
-    model.initialize([])
+    model.initialize(lambda: [])
     save_model(model, env.work / "base-model", cfg, {"note": "random weights, for throughput only"})
     nlp = nerkit.load(env.work / "base-model", device=env.device)
     texts = [r["text"] for r in env.records]

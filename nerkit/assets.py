@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from confection import Config
 
-from .config import INIT_SECTION, _to_dict, with_initialize
+from .config import INIT_SECTION, as_dict, with_initialize
 from .config import interpolated as _interpolated
 from .errors import AssetError
 from .util import looks_local
@@ -98,8 +98,8 @@ def find_assets(
 
     ``cfg`` as written (its ``${paths.KEY}`` references name the origin of each file);
     ``interpolated``: the same config interpolated, where the caller has it already."""
-    raw = _to_dict(cfg)
-    data = _to_dict(interpolated if interpolated is not None else _interpolated(cfg))
+    raw = as_dict(cfg)
+    data = as_dict(interpolated if interpolated is not None else _interpolated(cfg))
     found: List[AssetRef] = []
     if "corpora" in sections:
         corpora, raw_corpora = data.get("corpora", {}), raw.get("corpora", {})
@@ -171,7 +171,7 @@ def check_assets(
         lines.append(f"  - {ref.where} = {ref.value}{origin}: {problem}.{get}")
     keys = [ref.paths_key for ref, _ in missing if ref.paths_key]
     fix = f"--paths.{keys[0]} PATH" if keys else "--section.key PATH"
-    if "assets" in (_to_dict(cfg).get("paths") or {}):
+    if "assets" in (as_dict(cfg).get("paths") or {}):
         fix = f"--paths.assets DIR (the folder that holds them all) or {fix}"
     n = len(missing)
     raise AssetError(

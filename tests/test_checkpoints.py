@@ -32,7 +32,7 @@ SAVER = textwrap.dedent(
     overrides = json.loads(sys.argv[2])
     cfg = load_config(sys.argv[3], overrides)
     model = resolve_section(cfg, "model")
-    model.initialize([])
+    model.initialize(lambda: [])
     out = Path(sys.argv[1])
     print("ready", flush=True)
     i = 0

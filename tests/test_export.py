@@ -118,7 +118,7 @@ def test_int8_is_quantized_and_close_to_fp32(tiny_model_dir: Path, exported: Pat
 def untrained_dir(tmp_path: Path, **overrides) -> Path:
     cfg = fast_config(**overrides)
     model = resolve_section(cfg, "model")
-    model.initialize([])
+    model.initialize(lambda: [])
     save_model(model, tmp_path / "model", cfg)
     return tmp_path / "model"
 

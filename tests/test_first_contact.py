@@ -249,6 +249,9 @@ def test_every_missing_asset_listed_at_once_without_the_hub(monkeypatch, tmp_pat
     monkeypatch.chdir(tmp_path)  # no assets/ here
     for cmd in (["debug", "config"], ["train"]):
         result = invoke(*cmd, ROOT / "configs" / "best.cfg")
+        if cmd[0] == "debug":  # valid, files missing: exit 2, the filled config printed first
+            assert result.exit_code == 2 and "[initialize.model.encoder]" in result.output
+            result.exit_code = 1
         out = assert_clean_error(
             result, "5 files this config reads are missing", "projects/cmeee/README.md"
         )

@@ -1,4 +1,4 @@
-"""Labels learned from the training corpus: collection, layers, filling a config."""
+"""Labels learned from the training corpus: collection, layers, learning at initialisation."""
 
 from __future__ import annotations
 
@@ -9,17 +9,20 @@ import random
 import pytest
 from confection import Config
 
-from nerkit.config import resolve_section
 from nerkit.data.labels import (
     collect_labels,
     nesting_layers,
     overlapping_label_pairs,
     unknown_labels,
 )
-from nerkit.training.labels import fill_labels
+from nerkit.errors import ConfigError, DataError
+from nerkit.registrations import populate
+from nerkit.registry import registry
 from nerkit.types import Entity, Example
 
 from .conftest import needs_shared
+
+populate()
 
 TRAIN = [
     Example(
@@ -93,38 +96,125 @@ def test_nesting_layers_on_cmeee_are_the_studys():
     assert layers == [["dep", "sym"], ["bod", "dis", "dru", "equ", "ite", "mic", "pro"]]
 
 
-def test_fill_labels_fills_only_what_the_config_leaves_out():
-    cfg = Config().from_str(
-        """
-        [model]
-        [model.decoder]
-        @decoders = "nerkit.LinearDecoder.v1"
-        [model.decoder.scheme]
-        @label_schemes = "nerkit.NestedBIO.v1"
-        [model.other]
-        @label_schemes = "nerkit.Spans.v1"
-        labels = ["x"]
-        """
+def test_schemes_learn_only_what_the_config_leaves_out():
+    """Labels and layers are learned at initialisation (``initialize(get_examples)``) and
+    reported as arguments of the scheme's own block; listed ones are kept as written."""
+    built = registry.resolve(
+        Config().from_str(
+            """
+            [nested]
+            @label_schemes = "nerkit.NestedBIO.v1"
+            [other]
+            @label_schemes = "nerkit.Spans.v1"
+            labels = ["x"]
+            [flat]
+            @label_schemes = "nerkit.BIO.v1"
+            [a]
+            @label_schemes = "nerkit.NestedBIO.v1"
+            labels = ["Symptom", "检验", "身体 部位"]
+            [b]
+            @label_schemes = "nerkit.NestedBIO.v1"
+            labels = ["sym", "bod"]
+            """
+        )
     )
-    filled, learned, paths = fill_labels(cfg, TRAIN)
-    assert learned == collect_labels(TRAIN)
-    assert paths == ["model.decoder.scheme.labels", "model.decoder.scheme.layers"]
-    scheme = resolve_section(Config({"s": filled["model"]["decoder"]["scheme"]}), "s")
-    assert scheme.labels == tuple(learned) and scheme.num_layers == 2
+    nested = built["nested"]
+    assert not nested.initialized
+    with pytest.raises(ConfigError, match="learns them from the training corpus"):
+        _ = nested.labels
+    nested.initialize(lambda: TRAIN)
+    learned = collect_labels(TRAIN)
+    assert nested.labels == tuple(learned) and nested.num_layers == 2
+    assert nested.label_config() == {"labels": learned, "layers": nesting_layers(TRAIN, learned)}
     # the nested pairs survive the encode/decode round trip in separate layers
     for ex in TRAIN:
-        assert scheme.decode(scheme.encode(ex.entities, len(ex.text))) == sorted(set(ex.entities))
-    assert filled["model"]["other"]["labels"] == ["x"]
-    # listed labels without "sym" and no layers: layers learned; with "sym": the study's split stays
-    listed = Config().from_str(
-        '[model]\n[model.a]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["Symptom", "检验", "身体 部位"]\n'
-        '[model.b]\n@label_schemes = "nerkit.NestedBIO.v1"\nlabels = ["sym", "bod"]'
+        assert nested.decode(nested.encode(ex.entities, len(ex.text))) == sorted(set(ex.entities))
+    for name in ("other", "b"):  # listed labels (with sym: the study's split): nothing to learn
+        built[name].initialize(lambda: TRAIN)
+        assert built[name].label_config() == {}
+    assert built["b"].layers == (("sym",), ("bod",))
+    built["flat"].initialize(lambda: TRAIN)
+    assert built["flat"].label_config() == {"labels": learned} and built["flat"].num_layers == 1
+    # listed labels without "sym" and no layers: layers learned
+    built["a"].initialize(lambda: TRAIN)
+    assert built["a"].label_config() == {"layers": [["Symptom"], ["检验", "身体 部位"]]}
+    empty = registry.resolve(Config().from_str('[s]\n@label_schemes = "nerkit.Spans.v1"'))["s"]
+    with pytest.raises(DataError, match="has no entities"):
+        empty.initialize(lambda: [Example("无", [])])
+
+
+def test_the_model_records_what_its_scheme_learned_in_its_own_block():
+    """A decoder with a scheme block reports under "scheme"; the nested decoders, whose
+    labels are their own arguments, report in their block."""
+    for block, where in (
+        (
+            '@decoders = "nerkit.LinearDecoder.v1"\n[d.scheme]\n@label_schemes = "nerkit.BIO.v1"',
+            ["scheme"],
+        ),
+        ('@decoders = "nerkit.CRFNestedDecoder.v1"', []),
+        ('@decoders = "nerkit.LinearNestedDecoder.v1"', []),
+        (
+            '@decoders = "nerkit.GlobalPointer.v1"\n[d.scheme]\n@label_schemes = "nerkit.Spans.v1"',
+            ["scheme"],
+        ),
+    ):
+        factory = registry.resolve(Config().from_str(f"[d]\n{block}"))["d"]
+        with pytest.raises(ConfigError, match="learns them from the training corpus"):
+            factory(8)  # no head before the labels are known
+        factory.initialize(lambda: TRAIN)
+        learned = factory.label_config()
+        for key in where:
+            learned = learned[key]
+        assert learned["labels"] == collect_labels(TRAIN)
+        assert factory(8).scheme.labels == tuple(collect_labels(TRAIN))
+
+
+def test_learned_labels_are_recorded_load_without_the_corpus_and_survive_resume(tmp_path):
+    """A config without labels: the scheme learns labels and layers from the training
+    corpus at initialisation; config.cfg lists them in the scheme's block, meta.json too,
+    the model loads once the corpus is gone, and a resumed run records the same."""
+    import shutil
+
+    from nerkit.config import load_config
+    from nerkit.models.io import load_model
+    from nerkit.training.initialize import resolve_run
+    from nerkit.training.loop import train
+
+    from .conftest import CORPUS, FAST, QUICKSTART
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("train.json", "dev.json"):
+        shutil.copy(CORPUS / name, corpus / name)
+    overrides = dict(FAST)
+    overrides.update(
+        {
+            "paths.train": str(corpus / "train.json"),
+            "paths.dev": str(corpus / "dev.json"),
+            "corpora.max_train_records": 16,
+            "corpora.max_dev_records": 4,
+            "training.max_epochs": 2,
+            "training.eval_frequency": 2,
+            "model.decoder.scheme.labels": None,
+        }
     )
-    out, none, paths = fill_labels(listed, TRAIN)
-    assert none is None and paths == ["model.a.layers"]
-    assert out["model"]["a"]["layers"] == [["Symptom"], ["检验", "身体 部位"]]
-    _, none, nothing = fill_labels(
-        Config().from_str('[model]\n[model.s]\n@label_schemes = "nerkit.BIO.v1"\nlabels = ["a"]'),
-        TRAIN,
-    )
-    assert none is None and nothing == []
+    train_examples = resolve_run(load_config(QUICKSTART, overrides), ["corpora"]).train_examples
+    assert len(train_examples) == 16
+    labels = collect_labels(train_examples)
+    layers = nesting_layers(train_examples, labels)
+    with pytest.raises(KeyboardInterrupt):
+        train(load_config(QUICKSTART, overrides), tmp_path / "run", stop_after_steps=2)
+    resumed = train(load_config(QUICKSTART, overrides), tmp_path / "run", resume=tmp_path / "run")
+    assert resumed.steps == 4
+    for name in ("model-best", "model-last"):
+        path = tmp_path / "run" / name
+        scheme = Config().from_disk(path / "config.cfg", interpolate=False)["model"]["decoder"][
+            "scheme"
+        ]
+        assert scheme["labels"] == labels and scheme["layers"] == layers
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+        assert meta["labels"] == labels and meta["labels_learned"] is True
+    shutil.rmtree(corpus)
+    model, _ = load_model(tmp_path / "run" / "model-last")
+    assert model.labels == tuple(labels)
+    assert [list(x) for x in model.decoder.scheme.layers] == layers

@@ -15,6 +15,7 @@ PLUGIN = textwrap.dedent(
     '''
     """A demo plugin: the linear head with label smoothing."""
     import torch.nn.functional as F
+    from nerkit.models.base import DecoderFactory
     from nerkit.models.decoders.linear import IGNORE, LinearDecoder
     from nerkit.registry import registry
 
@@ -38,7 +39,8 @@ PLUGIN = textwrap.dedent(
     def smoothed_decoder(smoothing: float = 0.1, dropout: float = 0.1, labels=None):
         """Linear nested head trained with label smoothing (labels: learned by nerkit train if left out)."""
         scheme = registry.get("label_schemes", "nerkit.NestedBIO.v1")(labels=labels)
-        return lambda input_dim: SmoothedLinearDecoder(scheme, input_dim, dropout, smoothing)
+        build = lambda input_dim: SmoothedLinearDecoder(scheme, input_dim, dropout, smoothing)
+        return DecoderFactory(build, scheme, None)  # labels: this block's own argument
     '''
 )
 
@@ -88,6 +90,11 @@ def test_plugin_listed_and_trained(tmp_path: Path):
     assert trained.returncode == 0, trained.stdout + trained.stderr
     meta = json.loads((out / "model-best" / "meta.json").read_text())
     assert meta["components"]["decoders:demo.SmoothedLinear.v1"] == "nerkit-demo-plugin"
+    # the labels the plugin's block leaves out were learned and recorded in its own block
+    assert meta["labels_learned"] is True
+    assert (
+        f"labels = {json.dumps(meta['labels'])}" in (out / "model-best" / "config.cfg").read_text()
+    )
 
     # Without the plugin on the path, loading names the component and its package.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

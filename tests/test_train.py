@@ -194,31 +194,76 @@ def test_resume_without_state_is_clear(tmp_path: Path):
         train(load_config(QUICKSTART, FAST), tmp_path / "x", resume=tmp_path / "x")
 
 
-def test_one_run_interpolates_once_and_validates_each_settings_section_once(
-    tmp_path: Path, monkeypatch
-):
+def test_one_run_resolves_the_config_once(tmp_path: Path, monkeypatch):
+    """One `nerkit train` of the quickstart config enters the config once: one resolved run,
+    one interpolation, one validation of each settings section, one registry.resolve of all
+    its sections (corpora, model, training); the model directory is written from it."""
     import collections
 
     import confection
 
     import nerkit.config as config
+    import nerkit.training.loop as loop
+    from nerkit.registry import registry
 
+    calls = collections.Counter()
     checked = collections.Counter()
-    interpolations = []
-    check_settings, interpolate = config._check_settings, confection.Config.interpolate
+    check_settings, interpolate = config.check_settings, confection.Config.interpolate
+    resolve_run, resolve = loop.resolve_run, registry.resolve
 
     def counting_check(section, values, schema):
         checked[section] += 1
         return check_settings(section, values, schema)
 
     def counting_interpolate(self):
-        interpolations.append(1)
+        calls["interpolate"] += 1
         return interpolate(self)
 
-    monkeypatch.setattr(config, "_check_settings", counting_check)
+    def counting_resolve_run(*args, **kwargs):
+        calls["resolve_run"] += 1
+        return resolve_run(*args, **kwargs)
+
+    def counting_resolve(config, **kwargs):
+        calls["registry.resolve"] += 1
+        calls["sections resolved"] += len(config)
+        return resolve(config, **kwargs)
+
+    monkeypatch.setattr(config.validation, "check_settings", counting_check)
     monkeypatch.setattr(confection.Config, "interpolate", counting_interpolate)
+    monkeypatch.setattr(loop, "resolve_run", counting_resolve_run)
+    monkeypatch.setattr(registry, "resolve", counting_resolve)
     args = cli_args(**{"training.max_epochs": 1, "corpora.max_train_records": 8})
     result = runner.invoke(app, ["train", str(QUICKSTART), "--output", str(tmp_path), *args])
     assert result.exit_code == 0, result.output
     assert dict(checked) == {"system": 1, "corpora": 1, "training": 1}
-    assert len(interpolations) == 1
+    assert dict(calls) == {
+        "resolve_run": 1,
+        "interpolate": 1,
+        "registry.resolve": 1,
+        "sections resolved": 3,
+    }
+    assert (tmp_path / "model-best" / "config.cfg").exists()
+
+
+def test_debug_config_exit_status_says_invalid_missing_or_good(tmp_path: Path):
+    """0: valid and every file in place; 1: invalid (the problems only); 2: valid but files
+    missing: the filled config is printed first, then every missing file."""
+    good = runner.invoke(app, ["debug", "config", str(QUICKSTART)])
+    assert good.exit_code == 0, good.output
+    invalid = runner.invoke(
+        app, ["debug", "config", str(QUICKSTART), "--model.decoder.dropout", "high"]
+    )
+    assert invalid.exit_code == 1 and "[model]" not in invalid.output
+    gone = str(tmp_path / "gone.json")
+    missing = runner.invoke(
+        app, ["debug", "config", str(QUICKSTART), "--paths.train", gone, "--paths.dev", gone]
+    )
+    assert missing.exit_code == 2, missing.output
+    out = missing.output
+    assert "2 files this config reads are missing" in out
+    assert f"  - corpora.train = {gone} (${{paths.train}}): file not found" in out
+    assert f"  - corpora.dev = {gone} (${{paths.dev}}): file not found" in out
+    assert out.index("mix_last_layers = 1") < out.index("files this config reads are missing")
+    assert "✔ Config is valid" not in out
+    help_text = runner.invoke(app, ["debug", "config", "--help"]).output
+    assert "0 the config is valid" in help_text and "2 the config is valid but files" in help_text

@@ -4,50 +4,28 @@ from __future__ import annotations
 
 import filecmp
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import typer
 from confection import Config
 
-from ..config import (
-    _to_dict,
-    check_config,
-    interpolated,
-    resolve_section,
-    with_initialize,
-)
-from ..data.corpus import read_corpus
-from ..data.readers import CMeEEReader
+from ..data.corpus import collect_corpus
 from ..errors import ConfigError, DataError, NerkitError
+from ..training.initialize import SPLITS, ResolvedRun, resolve_run
 from ..types import Example
 
 MAX_PROBLEMS = 20  # problems listed per file by `debug data` (all are counted)
 
 
-def _corpora(cfg: Config):
-    corpora = check_config(cfg)["corpora"]
-    reader = resolve_section(cfg, "corpora")["reader"]
-    splits = {}
-    for name in ("train", "dev", "test"):
-        path = getattr(corpora, name)
-        if path:
-            splits[name] = read_corpus(reader, path, f"paths.{name}")
-    return splits
-
-
-def _collect(reader: Any, path: str, key: str) -> Tuple[List[Example], List[str]]:
-    """The valid records of a file and every problem found in it."""
-    problems: List[str] = []
-    if not Path(path).exists():
-        return [], [
-            f"{key}: file not found: {path}. Fix the path in the config or pass --{key} PATH."
-        ]
-    if isinstance(reader, CMeEEReader):
-        return reader.collect(path, problems), problems
-    try:  # another reader: it stops at its first problem
-        return reader(path), problems
-    except DataError as err:
-        return [], [str(err)]
+def _with_model(cfg: Config) -> Tuple[ResolvedRun, str]:
+    """The run with its model built (for the encoder's vocabulary and cap and the label
+    scheme), or, when the model can't be built here (e.g. its encoder files are missing),
+    the run without it and why."""
+    try:
+        return resolve_run(cfg, ("corpora", "model"), check_files=False), ""
+    except NerkitError as err:
+        run = resolve_run(cfg, ("corpora",), check_files=False)  # corpus problems still listed
+        return run, str(err)
 
 
 def _same_file(a: str, b: str) -> bool:
@@ -57,17 +35,6 @@ def _same_file(a: str, b: str) -> bool:
     if pa.resolve() == pb.resolve() or pa.samefile(pb):
         return True
     return pa.stat().st_size == pb.stat().st_size and filecmp.cmp(pa, pb, shallow=False)
-
-
-def _encoder_vocab(model_cfg: Dict[str, Any]) -> Tuple[Optional[Any], str]:
-    """The encoder built without pretrained weights (only its vocabulary is used), or None and why."""
-    block = dict(model_cfg.get("encoder", {}))
-    if "pretrained" in block:
-        block["pretrained"] = False  # the vocabulary comes from the tokenizer files alone
-    try:
-        return resolve_section(Config({"encoder": block}), "encoder"), ""
-    except NerkitError as err:
-        return None, str(err)
 
 
 def debug_data(cfg: Config) -> None:
@@ -86,28 +53,31 @@ def debug_data(cfg: Config) -> None:
         format_stats,
         longest_records,
     )
-    from ..training.labels import fill_labels
 
-    corpora = check_config(cfg)["corpora"]
-    reader = resolve_section(cfg, "corpora")["reader"]
-    paths = {
-        name: getattr(corpora, name) for name in ("train", "dev", "test") if getattr(corpora, name)
-    }
+    run, why = _with_model(cfg)
+    paths = {name: getattr(run.corpora, name) for name in SPLITS if getattr(run.corpora, name)}
     if not paths:
         raise ConfigError(
             "corpora: no train, dev or test file is set. Set [paths] train/dev or pass --paths.train PATH."
         )
-    collected = {name: _collect(reader, path, f"paths.{name}") for name, path in paths.items()}
+    collected = {
+        name: collect_corpus(run.reader, path, f"paths.{name}") for name, path in paths.items()
+    }
     train = collected["train"][0] if "train" in collected else []
-    if train:  # labels the config leaves out come from the training corpus, as in `nerkit train`
-        cfg, learned, _ = fill_labels(cfg, train)
-        if learned is not None:
-            typer.echo(f"labels (learned from train, as `nerkit train` does): {learned}")
-    model_cfg = with_initialize(_to_dict(interpolated(cfg)))["model"]  # as training builds it
-    max_chars = int(model_cfg["encoder"].get("max_length", 512)) - 2
-    scheme = _scheme(model_cfg.get("decoder", {}))
+    model = run.model
+    if model is not None and train:
+        # labels the config leaves out come from the training corpus, as in `nerkit train`
+        try:
+            model.learn_labels(lambda: train)
+        except NerkitError:
+            pass  # e.g. no entities in train: no ceiling to show
+    scheme = model.scheme if model is not None else None
+    scheme = scheme if scheme is not None and scheme.initialized else None
+    if scheme is not None and "labels" in scheme.label_config():
+        typer.echo(f"labels (learned from train, as `nerkit train` does): {list(scheme.labels)}")
+    max_chars = model.max_chars if model is not None else None  # the encoder's cap
     train_labels = {e.label for ex in train for e in ex.entities}
-    encoder, why = _encoder_vocab(model_cfg)
+    encoder = model.encoder if model is not None else None
     splits: Dict[str, List[Example]] = {}
     total_problems = errors = 0
     first_error = ""
@@ -143,7 +113,7 @@ def debug_data(cfg: Config) -> None:
         typer.echo(f"encoder vocabulary    not checked: {why}")
     else:
         typer.echo(
-            f"encoder vocabulary    {len(encoder.vocab)} entries ({model_cfg['encoder'].get('name_or_path', '?')})"
+            f"encoder vocabulary    {len(encoder.vocab)} entries ({encoder.name_or_path or '?'})"
         )
     if "train" in splits and splits["train"]:
         seen = set("".join(ex.text for ex in splits["train"]))
@@ -168,21 +138,12 @@ def debug_data(cfg: Config) -> None:
         )
 
 
-def _scheme(decoder_cfg: Dict[str, Any]) -> Optional[Any]:
-    """The decoder's label scheme (a decoder built at width 8 holds it), or None."""
-    if not decoder_cfg:
-        return None
-    try:
-        return resolve_section(Config({"d": decoder_cfg}), "d")(8).scheme
-    except NerkitError:
-        return None  # e.g. labels still missing (no training file): no ceiling to show
-
-
 def debug_vectors(cfg: Config) -> None:
     from ..lexicon.coverage import format_coverage, lexicon_coverage
 
-    splits = _corpora(cfg)
-    model = resolve_section(cfg, "model")
+    run = resolve_run(cfg, ("corpora", "model"))
+    splits = {name: run.examples(name) for name in SPLITS if getattr(run.corpora, name)}
+    model = run.model
     if model.lexicon is None:
         raise DataError(
             "model.lexicon: this config has no lexicon, so there are no word vectors to check."

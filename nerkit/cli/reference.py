@@ -10,7 +10,7 @@ import inspect
 import typing
 from typing import Callable, List, Optional
 
-from ..config import _type_name
+from ..config import type_name
 from ..errors import ConfigError
 from ..registrations import populate
 from ..registry import KINDS, get_all
@@ -31,12 +31,12 @@ def _args(func: Callable) -> List[tuple]:
         if p.kind is p.VAR_KEYWORD:
             continue
         ann = hints.get(name, p.annotation)
-        type_name = "" if ann is inspect.Parameter.empty else _type_name(ann)
+        shown = "" if ann is inspect.Parameter.empty else type_name(ann)
         if p.kind is p.VAR_POSITIONAL:
-            out.append((f"*{name}", type_name, "(positional, `[x.*]` sections)"))
+            out.append((f"*{name}", shown, "(positional, `[x.*]` sections)"))
             continue
         default = "required" if p.default is inspect.Parameter.empty else repr(p.default)
-        out.append((name, type_name, default))
+        out.append((name, shown, default))
     return out
 
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, DataError
 from ..types import Entity, Example
+from .corpus import CollectingReader
 
 logger = logging.getLogger("nerkit")
 
@@ -327,7 +328,7 @@ def load_jsonl_records(path: PathLike) -> List[Any]:
     return load_records(path, "jsonl")
 
 
-class CMeEEReader:
+class CMeEEReader(CollectingReader):
     """Reads a CMeEE file into a :class:`Corpus`: ``reader(path) -> Corpus``.
 
     fmt: "auto" (the format follows the file, see :func:`detect_format`), or

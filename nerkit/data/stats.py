@@ -68,12 +68,13 @@ def scheme_ceiling(examples: Iterable[Example], scheme: Any) -> Dict[str, Any]:
 
 
 def corpus_stats(
-    examples: Iterable[Example], max_chars: int, scheme: Optional[Any] = None
+    examples: Iterable[Example], max_chars: Optional[int], scheme: Optional[Any] = None
 ) -> Dict[str, Any]:
     """Statistics of a corpus, JSON-serialisable.
 
     Keys: records, characters, text_length (min/mean/median/p95/max), over_max_chars
-    (texts longer than ``max_chars``, which will be split into windows), max_chars,
+    (texts longer than ``max_chars``, which will be split into windows; None without a
+    ``max_chars``: the encoder's cap is not known), max_chars,
     entities, entities_per_type (most frequent first), entity_length,
     nested_pairs / same_span_pairs / crossing_pairs (see :func:`overlap_pairs`)
     and, with a ``scheme`` (anything with ``encode(entities, length)`` and
@@ -95,7 +96,7 @@ def corpus_stats(
         "characters": int(sum(lengths)),
         "text_length": _summary(lengths),
         "max_chars": max_chars,
-        "over_max_chars": sum(n > max_chars for n in lengths),
+        "over_max_chars": sum(n > max_chars for n in lengths) if max_chars is not None else None,
         "entities": sum(types.values()),
         "entities_per_type": dict(types.most_common()),
         "entity_length": _summary(ent_lengths),
@@ -180,7 +181,11 @@ def format_stats(stats: Dict[str, Any]) -> str:
         f"characters            {stats['characters']}",
         f"text length           min {tl['min']}, mean {tl['mean']:.1f}, median {tl['median']:.0f}, "
         f"p95 {tl['p95']:.0f}, max {tl['max']}",
-        f"{'over ' + str(stats['max_chars']) + ' chars':<22}{stats['over_max_chars']} (split into overlapping windows)",
+    ]
+    if stats["max_chars"] is not None:
+        over = f"over {stats['max_chars']} chars"
+        lines.append(f"{over:<22}{stats['over_max_chars']} (split into overlapping windows)")
+    lines += [
         f"entities              {stats['entities']}",
         f"entity length         min {el['min']}, mean {el['mean']:.1f}, median {el['median']:.0f}, "
         f"p95 {el['p95']:.0f}, max {el['max']}",

@@ -163,7 +163,7 @@ def quantize_int8(src: Path, dest: Path) -> None:
 
 def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -> Path:
     """Export the model directory ``model_dir`` to the ONNX model directory ``output``."""
-    from ..config import _to_dict
+    from ..config import as_dict
     from ..models.io import load_model
 
     try:
@@ -179,7 +179,7 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
     if output.exists() and any(output.iterdir()):
         raise ExportError(f"{output} exists and is not empty; choose a new --output directory.")
     model, cfg = load_model(model_dir, device="cpu")
-    check_exportable(model, _to_dict(cfg))
+    check_exportable(model, as_dict(cfg))
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"

@@ -21,7 +21,7 @@ import torch
 from confection import Config
 from safetensors.torch import load_file
 
-from ..config import _to_dict, resolve_section
+from ..config import as_dict, resolve_section
 from ..errors import ModelLoadError
 from ..models.ner_model import Batch, NERModel
 from ..models.prediction import predict_spans
@@ -105,7 +105,7 @@ def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") ->
     meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
     _check_format(path, meta)
     cfg = Config().from_disk(path / "config.cfg", interpolate=False)
-    _check_components(_to_dict(cfg), meta.get("components", {}))
+    _check_components(as_dict(cfg), meta.get("components", {}))
     check_config(cfg, initialize=False)
     with torch.device("meta"):  # the encoder's weights are in model.onnx: build no tensors for them
         model: NERModel = resolve_section(cfg, "model", initialize=False)

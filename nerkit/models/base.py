@@ -12,16 +12,26 @@ encoder is built and the lexicon initialised, so ``NERModel`` calls
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
-from ..data.schemes.base import LabelScheme, SpanScheme, TagScheme
+from ..data.schemes.base import GetExamples, LabelScheme, SpanScheme, TagScheme
 from ..spans import SpanArrays
 from ..types import Entity
 from .batching import LatticeBatch
 
-__all__ = ["Encoder", "Fusion", "Decoder", "LatticeBatch", "LabelScheme", "TagScheme", "SpanScheme"]
+__all__ = [
+    "GetExamples",
+    "Encoder",
+    "Fusion",
+    "Decoder",
+    "DecoderFactory",
+    "LatticeBatch",
+    "LabelScheme",
+    "TagScheme",
+    "SpanScheme",
+]
 
 
 class Encoder(nn.Module):
@@ -148,4 +158,38 @@ class Decoder(nn.Module):
 
 
 FusionFactory = Callable[[int, Optional["object"]], Fusion]  # (input_dim, lexicon)
-DecoderFactory = Callable[[int], Decoder]  # (input_dim)
+
+
+class DecoderFactory:
+    """What a ``@decoders`` builder returns: ``factory(input_dim) -> Decoder``, with the label
+    scheme the decoder will use, which learns the labels the config leaves out at
+    initialisation (``NERModel.initialize`` calls :meth:`initialize` before building the head).
+
+    ``scheme_key``: the argument of the decoder's config block that holds the scheme's block
+    (``"scheme"``), or None when the scheme's arguments (``labels``, ``layers``) are the
+    decoder block's own (the nested decoders); :meth:`label_config` places what the scheme
+    learned there. A plain ``build(input_dim)`` function is a decoder factory too, one whose
+    scheme learns nothing (its config lists the labels).
+    """
+
+    def __init__(
+        self, build: Callable[[int], Decoder], scheme: LabelScheme, scheme_key: Optional[str]
+    ) -> None:
+        self.build = build
+        self.scheme = scheme
+        self.scheme_key = scheme_key
+
+    def __call__(self, input_dim: int) -> Decoder:
+        if not self.scheme.initialized:
+            raise self.scheme.uninitialized_error()
+        return self.build(input_dim)
+
+    def initialize(self, get_examples: GetExamples) -> None:
+        self.scheme.initialize(get_examples)
+
+    def label_config(self) -> Dict[str, Any]:
+        """What the scheme learned, as arguments of the decoder's config block."""
+        learned = self.scheme.label_config()
+        if learned and self.scheme_key is not None:
+            return {self.scheme_key: learned}
+        return learned

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Tuple
 
 from confection import Config
 
-from ..config import INIT_SECTION, _to_dict
+from ..config import INIT_SECTION, as_dict
 from ..errors import ModelLoadError
 
 # What format 1 rewrote on load, per component kind (nerkit 0.1.0's built-ins).
@@ -56,7 +56,7 @@ def convert(old: Path, new: Path) -> None:
         )
     if new.exists():
         raise ModelLoadError(f"{new} exists; pass a new directory.")
-    data = _to_dict(Config().from_disk(old / "config.cfg", interpolate=False))
+    data = as_dict(Config().from_disk(old / "config.cfg", interpolate=False))
     init: Dict[str, Any] = {}
     model = data["model"]
     enc = _take(model["encoder"], INIT_ONLY["@encoders"])

@@ -33,7 +33,7 @@ from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
 from ..about import __version__
-from ..config import _to_dict, check_config, interpolated, resolve_section
+from ..config import as_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
 from ..registrations import populate
 from ..registry import KINDS, registry
@@ -61,7 +61,7 @@ def save_model(
         "nerkit_version": __version__,
         "labels": list(scheme.labels),
         "scheme": type(scheme).__name__,
-        "components": component_packages(_to_dict(cfg)),
+        "components": component_packages(as_dict(cfg)),
     }
     if isinstance(scheme, TagScheme):
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
@@ -151,7 +151,7 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
         raise ModelLoadError(
             f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}"
         ) from None
-    _check_components(_to_dict(cfg), meta.get("components", {}))
+    _check_components(as_dict(cfg), meta.get("components", {}))
     check_config(cfg, initialize=False)
     try:
         model: NERModel = resolve_section(cfg, "model", initialize=False)

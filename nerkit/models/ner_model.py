@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from ..data.windows import split_windows
 from ..errors import ConfigError
 from ..spans import SpanArrays
 from ..types import Entity, Example
-from .base import Decoder, Encoder, Fusion
+from .base import Decoder, DecoderFactory, Encoder, Fusion, GetExamples, LabelScheme
 from .batching import Batch, WindowFeatures, collate_lattices, lattice_window
 
 
@@ -47,7 +47,7 @@ class NERModel(nn.Module):
     def __init__(
         self,
         encoder: Encoder,
-        decoder_factory: Callable[[int], Decoder],
+        decoder_factory: Union[DecoderFactory, Callable[[int], Decoder]],
         fusion_factory: Optional[Callable[..., Fusion]],
         lexicon: Optional[Any],
         window_overlap: int,
@@ -85,13 +85,46 @@ class NERModel(nn.Module):
     def initialized(self) -> bool:
         return self.decoder is not None
 
-    def initialize(self, texts: Iterable[str]) -> None:
-        """Check the encoder, build the lexicon vocabulary from ``texts``, then the heads."""
+    def initialize(self, get_examples: GetExamples, texts: Optional[Iterable[str]] = None) -> None:
+        """Initialise a new model from its training examples, as spaCy's
+        ``initialize(get_examples)``: check the encoder, let the decoder's label scheme learn
+        the labels the config leaves out (:meth:`learn_labels`), build the lexicon
+        vocabulary from ``texts`` (default: the examples' texts), then the heads.
+
+        get_examples: ``() -> the training examples``.
+        """
         self.encoder.initialize()
         self._check_overlap()
+        self.learn_labels(get_examples)
         if self.lexicon is not None:
-            self.lexicon.initialize(texts)
+            self.lexicon.initialize(
+                texts if texts is not None else [ex.text for ex in get_examples()]
+            )
         self.build_heads()
+
+    def learn_labels(self, get_examples: GetExamples) -> None:
+        """Let the decoder's label scheme learn what the config leaves out (labels, layers)."""
+        if isinstance(self._decoder_factory, DecoderFactory):
+            self._decoder_factory.initialize(get_examples)
+
+    @property
+    def scheme(self) -> Optional[LabelScheme]:
+        """The decoder's label scheme (before the head is built too), or None when the
+        decoder factory is a plain function and the head is not built yet."""
+        if self.decoder is not None:
+            return self.decoder.scheme
+        if isinstance(self._decoder_factory, DecoderFactory):
+            return self._decoder_factory.scheme
+        return None
+
+    def label_config(self) -> Dict[str, Any]:
+        """What initialisation learned, as arguments of the ``[model]`` block (e.g.
+        ``{"decoder": {"scheme": {"labels": [...]}}}``); training records it in config.cfg."""
+        if isinstance(self._decoder_factory, DecoderFactory):
+            learned = self._decoder_factory.label_config()
+            if learned:
+                return {"decoder": learned}
+        return {}
 
     def asset_components(self) -> Dict[str, Any]:
         """The components that keep state besides torch parameters, by sub-directory."""

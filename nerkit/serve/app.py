@@ -144,9 +144,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def config_summary(nlp: Any) -> Dict[str, Any]:
     """The model section of the config: component names and scalar settings, one level deep."""
-    from ..config import _to_dict
+    from ..config import as_dict
 
-    model = _to_dict(nlp.config).get("model", {})
+    model = as_dict(nlp.config).get("model", {})
 
     def summarise(node: Any) -> Any:
         if isinstance(node, dict):

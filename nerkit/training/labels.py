@@ -1,80 +1,22 @@
-"""Filling a config's label set from the training corpus.
+"""The corpora's labels against the model's.
 
-A registered component under ``[model]`` whose signature has a ``labels``
-argument (the label schemes, the ``*NestedDecoder`` heads, plugins alike) and
-whose block leaves it out (or sets it to null) gets the labels of the training
-corpus; if it also has a ``layers`` argument left out, it gets layers that keep
-the corpus's overlapping labels apart (:func:`nerkit.data.labels.nesting_layers`),
-as do listed labels without ``sym`` (with ``sym`` the scheme's default, the
-study's sym / other split, applies).
-The filled config is what the model directory's ``config.cfg`` records, and
-``meta.json`` lists the labels, so a saved model needs neither the corpus nor
-the original config to load.
+Labels a config leaves out are learned when the model is initialised: the decoder's
+label scheme reads the training examples (``LabelScheme.initialize(get_examples)``,
+spaCy's way) and reports what it learned (``NERModel.label_config()``), which the run
+records in the model directory's ``config.cfg``; ``meta.json`` lists the labels, so a
+saved model needs neither the corpus nor the original config to load.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Sequence
 
-from confection import Config
-
-from ..config import _to_dict
-from ..data.labels import collect_labels, nesting_layers, unknown_labels
+from ..data.labels import unknown_labels
 from ..errors import DataError
-from ..registry import KINDS, registry
 from ..types import Example
 
 logger = logging.getLogger("nerkit")
-
-
-def _blocks(node: Any, path: str):
-    """(path, block) of every registered-component block under ``node``, pre-order."""
-    if not isinstance(node, dict):
-        return
-    ref = next(((k, v) for k, v in node.items() if k.startswith("@") and k[1:] in KINDS), None)
-    if ref is not None:
-        yield path, node, ref
-    for key, value in node.items():
-        if isinstance(value, dict):
-            yield from _blocks(value, f"{path}.{key}")
-
-
-def fill_labels(
-    cfg: Config, train: Sequence[Example]
-) -> Tuple[Config, Optional[List[str]], List[str]]:
-    """``(config with labels filled in, the learned labels or None, the filled paths)``."""
-    data: Dict[str, Any] = _to_dict(cfg)
-    learned: Optional[List[str]] = None
-    filled: List[str] = []
-    for path, block, (at_key, name) in _blocks(data.get("model", {}), "model"):
-        params = inspect.signature(registry.get(at_key[1:], name)).parameters
-        if "labels" not in params:
-            continue
-        given = block.get("labels")
-        if given is None:
-            if learned is None:
-                learned = collect_labels(train)
-                if not learned:
-                    raise DataError(
-                        f"{path}.labels: the config lists no labels, so they are learned from the "
-                        "training corpus, but it has no entities. Check the training file and its "
-                        "reader, or list the labels in the config."
-                    )
-            block["labels"] = list(learned)
-            filled.append(f"{path}.labels")
-        labels = block["labels"]
-        # layers left out: learned, except for listed labels with "sym" (the study's sym / rest split)
-        if (
-            "layers" in params
-            and block.get("layers") is None
-            and isinstance(labels, list)
-            and (given is None or "sym" not in labels)
-        ):
-            block["layers"] = nesting_layers(train, labels)
-            filled.append(f"{path}.layers")
-    return Config(data, is_interpolated=cfg.is_interpolated), learned, filled
 
 
 def check_corpus_labels(

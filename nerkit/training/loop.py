@@ -1,7 +1,8 @@
 """The training loop.
 
-Everything it uses comes from the config: the reader and corpora, the model,
-and ``[training]``'s optimizer, schedule, adversarial strategy and loggers.
+Everything it uses comes from one resolved run (:mod:`nerkit.training.initialize`):
+the reader and corpora, the model, and ``[training]``'s optimizer, schedule,
+adversarial strategy and loggers.
 It adds what a days-long GPU run needs: length-bucketed batches, gradient
 accumulation and clipping, mixed precision on CUDA, evaluation every N steps
 and per epoch, early stopping, atomic ``model-best`` / ``model-last``
@@ -18,16 +19,13 @@ import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from confection import Config
 from torch import nn
 
-from ..assets import check_assets
-from ..config import check_config, filled_config, interpolated, resolve_section
-from ..data.corpus import read_corpus
 from ..data.labels import label_counts
 from ..errors import ConfigError
 from ..models.batching import Batch, make_batches
@@ -37,8 +35,17 @@ from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
 from ..util import atomic_dir, recover_dir, resolve_device
-from .averaging import NoAveraging, WeightAveraging, Weights
-from .labels import check_corpus_labels, fill_labels
+from .averaging import WeightAveraging, Weights
+from .initialize import (
+    TRAIN_SECTIONS,
+    ResolvedRun,
+    checkpoint_learned,
+    learned_anything,
+    resolve_run,
+)
+from .labels import check_corpus_labels
+
+RESUME_SECTIONS = ("corpora", "training")
 
 STATE_DIR = "training_state"
 
@@ -115,12 +122,6 @@ class _LossModule(nn.Module):
 # ---------------------------------------------------------------------------
 
 
-def seed_all(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
-
-
 def _rng_state() -> Dict[str, Any]:
     state: Dict[str, Any] = {
         "python": random.getstate(),
@@ -164,46 +165,38 @@ def evaluate(
 
 
 class Trainer:
+    """A training run over a :class:`~nerkit.training.initialize.ResolvedRun`.
+
+    ``cfg``: a resolved run, or a config (``Trainer(cfg, output, resume)`` resolves it with
+    :func:`~nerkit.training.initialize.resolve_run`: corpora, model and training; on
+    ``--resume`` the model comes from the checkpoint and its files are not checked).
+    """
+
     def __init__(
         self,
-        cfg: Config,
+        cfg: Union[Config, ResolvedRun],
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
     ) -> None:
-        written = cfg  # as written: asset errors name the ${paths.KEY} of each file
-        cfg = interpolated(cfg)  # once: the checks and sections below reuse it
-        validated = check_config(cfg)  # once: the settings sections come back validated
-        self.system = validated["system"]
-        resolve_device(
-            self.system.device
-        )  # a device this machine lacks fails before anything is read
-        # every missing corpus, model and vectors file at once; a resumed run rebuilds its model from the checkpoint
-        check_assets(
-            written, sections=("corpora",) if resume else ("corpora", "model"), interpolated=cfg
-        )
+        if isinstance(cfg, ResolvedRun):
+            run = cfg
+        else:  # a resumed run rebuilds its model from the checkpoint
+            run = resolve_run(cfg, RESUME_SECTIONS if resume else TRAIN_SECTIONS)
+        if run.components is None or run.reader is None:
+            raise ConfigError("Trainer: the run must be resolved with [corpora] and [training].")
+        self.run_config = run
+        self.system, self.training, self.corpora = run.system, run.training, run.corpora
         self.output_dir = Path(output_dir) if output_dir else None
-        self.training = validated["training"]
-        self.corpora = validated["corpora"]
         self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
         self.dist = Dist.from_env()
-        if self.system.num_threads:
-            torch.set_num_threads(self.system.num_threads)
         if self.dist.world > 1 and torch.cuda.is_available():
             torch.cuda.set_device(self.dist.local_rank)
             self.device = torch.device("cuda", self.dist.local_rank)
         else:
             self.device = resolve_device(self.system.device)
-        seed_all(self.system.seed)
-
-        corpora = resolve_section(cfg, "corpora")
-        reader = corpora["reader"]
-        self.train_examples = read_corpus(
-            reader, self.corpora.train, "paths.train", self.corpora.max_train_records
-        )
-        self.dev_examples = read_corpus(
-            reader, self.corpora.dev, "paths.dev", self.corpora.max_dev_records
-        )
+        self.train_examples = run.train_examples
+        self.dev_examples = run.dev_examples
 
         self.state = TrainState()
         if self.output_dir is not None and self.dist.main:
@@ -211,15 +204,19 @@ class Trainer:
             for name in CHECKPOINTS:
                 recover_dir(self.output_dir / name)
         resume_dir = _resume_dir(resume) if resume else None
-        # labels the config leaves out come from the training corpus (recorded in config.cfg;
-        # the same corpus gives the same labels when resuming)
-        cfg, self.labels_learned, _ = fill_labels(cfg, self.train_examples)
         if resume_dir is not None:
-            self.model, _ = load_model(resume_dir, device="cpu")
+            # the model actually trained, labels included, is the checkpoint's
+            self.model, checkpoint_cfg = load_model(resume_dir, device="cpu")
+            learned, self.labels_learned = checkpoint_learned(resume_dir, checkpoint_cfg)
         else:
-            self.model = resolve_section(cfg, "model")
-            self.model.initialize([ex.text for ex in self.train_examples + self.dev_examples])
-        self.cfg = filled_config(cfg)
+            if run.model is None:
+                raise ConfigError("Trainer: the run must be resolved with [model].")
+            # labels the config leaves out are learned from the training corpus here
+            # (recorded in config.cfg; the same corpus gives the same labels when resuming)
+            self.model = run.initialize()
+            learned = self.model.label_config()
+            self.labels_learned = learned_anything(learned)
+        self.cfg = run.filled_config(learned)
         check_corpus_labels(
             self.model.labels,
             self.train_examples,
@@ -229,7 +226,7 @@ class Trainer:
         self.model.to(self.device)
         self.model.train()
 
-        training = resolve_section(cfg, "training")
+        components = run.components
         self.train_feats = self.model.featurize(self.train_examples, with_entities=True)
         per_epoch = math.ceil(len(self._epoch_batches(0)) / self.training.accumulate_gradient)
         total = per_epoch * self.training.max_epochs
@@ -240,12 +237,12 @@ class Trainer:
                 else self.training.max_steps
             )
         self.total_steps = max(1, total)
-        self.optimizer = training["optimizer"](self.model)
-        self.scheduler = training["schedule"](self.optimizer, self.total_steps)
-        self.adversarial = training["adversarial"]
-        self.averaging: WeightAveraging = training.get("averaging") or NoAveraging()
+        self.optimizer = components.optimizer(self.model)
+        self.scheduler = components.schedule(self.optimizer, self.total_steps)
+        self.adversarial = components.adversarial
+        self.averaging: WeightAveraging = components.averaging
         self.averaging.start(self.model)
-        self.logger = training["logger"](self.output_dir if self.dist.main else None, self.cfg)
+        self.logger = components.logger(self.output_dir if self.dist.main else None, self.cfg)
         self.amp_dtype, self.scaler = self._mixed_precision()
         self.history: List[Dict[str, Any]] = []
         if resume_dir is not None:
@@ -329,7 +326,7 @@ class Trainer:
         meta = {
             "step": self.state.step,
             "epoch": self.state.epoch,
-            "labels_learned": self.labels_learned is not None,
+            "labels_learned": self.labels_learned,
             "label_counts": dict(sorted(label_counts(self.train_examples).items())),
         }
         if scores is not None:

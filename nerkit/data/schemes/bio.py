@@ -26,15 +26,15 @@ targets), are read as ``"O"``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from ...errors import ConfigError
 from ...types import Entity
-from .base import TagScheme
-from .labels import check_entity, label_ids, require_labels
+from .base import GetExamples, TagScheme
+from .labels import check_entity, label_ids, learn_labels
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -77,17 +77,67 @@ class BIOScheme(TagScheme):
     def __init__(
         self,
         *,
-        labels: Sequence[str],
+        labels: Optional[Sequence[str]],
         layers: Optional[Sequence[Sequence[str]]],
         priority: Optional[Sequence[str]],
         name: str,
     ) -> None:
         self.name = name
-        self.labels, self.label_to_id = label_ids(labels, name)
+        self._arguments = (labels, layers, priority)
+        self._learned: Dict[str, Any] = {}
+        if not self._learns(labels, layers):
+            self._build(labels, layers, priority)
+
+    def _learns(self, labels: Optional[Sequence[str]], layers: Optional[Sequence[Any]]) -> bool:
+        """Whether the scheme waits for the training examples (labels left out)."""
+        return labels is None
+
+    def _learn_layers(
+        self, examples: List[Any], labels: Sequence[str], layers: Optional[Sequence[Any]]
+    ) -> Optional[Sequence[Sequence[str]]]:
+        """The layers for learned labels: one flat layer (a nested scheme learns them)."""
+        return layers
+
+    def initialize(self, get_examples: GetExamples) -> None:
+        """Learn the labels the config left out from the training examples (and, for a
+        nested scheme, its layers), then build the tag sets."""
+        if self.initialized:
+            return
+        labels, layers, priority = self._arguments
+        examples = list(get_examples())
+        if labels is None:
+            labels = learn_labels(examples, self.name)
+            self._learned["labels"] = list(labels)
+        learned_layers = self._learn_layers(examples, labels, layers)
+        if learned_layers is not layers:
+            self._learned["layers"] = [list(x) for x in learned_layers]
+        self._build(labels, learned_layers, priority)
+
+    def label_config(self) -> Dict[str, Any]:
+        return dict(self._learned)
+
+    def _default_layers(self, labels: Sequence[str]) -> List[List[str]]:
+        """The layers when the config gives none and none are learned: one flat layer."""
+        return [list(labels)]
+
+    @property
+    def layers(self) -> Tuple[Tuple[str, ...], ...]:
+        """The labels of each tag layer; a ConfigError before the scheme is initialised."""
+        if not self.initialized:
+            raise self.uninitialized_error()
+        return self._layers
+
+    def _build(
+        self,
+        labels: Sequence[str],
+        layers: Optional[Sequence[Sequence[str]]],
+        priority: Optional[Sequence[str]],
+    ) -> None:
+        self.labels, self.label_to_id = label_ids(labels, self.name)
         labels = self.labels
         if layers is None:
-            layers = [list(labels)]
-        self.layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
+            layers = self._default_layers(labels)
+        self._layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
         self._check_layers()
         # label id -> (layer, index of the label inside its layer)
         self.label_layer: Dict[str, int] = {}
@@ -310,6 +360,8 @@ class BIOScheme(TagScheme):
         return self.decode_batch(arr[None], rule=rule)[0]
 
     def __repr__(self) -> str:
+        if not self.initialized:
+            return f"{type(self).__name__}(labels learned at initialisation)"
         return f"{type(self).__name__}(labels={list(self.labels)}, layers={[list(x) for x in self.layers]})"
 
 
@@ -321,4 +373,4 @@ def bio_scheme(
     labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
     """
     name = "nerkit.BIO.v1"
-    return BIOScheme(labels=require_labels(labels, name), layers=None, priority=priority, name=name)
+    return BIOScheme(labels=labels, layers=None, priority=priority, name=name)

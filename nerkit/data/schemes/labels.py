@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
-from ...types import CMEEE_LABELS, Entity
+from ...types import CMEEE_LABELS, Entity, Example
+from ..labels import collect_labels
 
 
-def require_labels(labels: Optional[Sequence[str]], name: str) -> Sequence[str]:
-    """``labels``, or a ConfigError when a component is built with none (outside ``nerkit train``,
-    which fills them in from the training corpus)."""
-    if labels is None:
-        raise ConfigError(
-            f"{name}: no `labels`. `nerkit train` learns them from the training corpus when the "
-            "config lists none (and records them in the model directory); to build this component "
-            'directly, list them, e.g. labels = ["疾病", "症状"].'
+def learn_labels(examples: Iterable[Example], name: str) -> List[str]:
+    """The labels of the training ``examples`` (sorted), or a DataError when they have no
+    entity to learn from."""
+    learned = collect_labels(examples)
+    if not learned:
+        raise DataError(
+            f"{name}: the config lists no labels, so they are learned from the training "
+            "corpus, but it has no entities. Check the training file and its reader, or list "
+            "the labels in the config."
         )
-    return labels
+    return learned
 
 
 def label_ids(labels: Sequence[str], name: str) -> Tuple[Tuple[str, ...], Dict[str, int]]:

@@ -10,11 +10,11 @@ in its layer are free. Decoding merges the entities of all layers.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from ...errors import ConfigError
+from ..labels import nesting_layers
 from .bio import BIOScheme
-from .labels import require_labels
 
 
 def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -> List[List[str]]:
@@ -30,19 +30,36 @@ def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -
 
 
 class NestedBIOScheme(BIOScheme):
-    """BIO tags in several layers; ``layers`` must partition ``labels``."""
+    """BIO tags in several layers; ``layers`` must partition ``labels``.
 
-    def __init__(
-        self,
-        *,
-        labels: Sequence[str],
-        layers: Optional[Sequence[Sequence[str]]],
-        priority: Optional[Sequence[str]],
-        name: str,
-    ) -> None:
-        if layers is None:
-            layers = sym_split_layers(labels, name)
-        super().__init__(labels=labels, layers=layers, priority=priority, name=name)
+    Left out, the labels are learned at initialisation and so are the layers (layers that
+    keep the corpus's overlapping labels apart, :func:`nerkit.data.labels.nesting_layers`),
+    as they are for listed labels without ``sym``; with ``sym`` listed the default is the
+    study's sym / other split.
+    """
+
+    def _learns(self, labels: Optional[Sequence[str]], layers: Optional[Sequence[Any]]) -> bool:
+        return labels is None or (layers is None and "sym" not in labels)
+
+    def _learn_layers(
+        self, examples: List[Any], labels: Sequence[str], layers: Optional[Sequence[Any]]
+    ) -> Optional[Sequence[Sequence[str]]]:
+        if layers is None and ("labels" in self._learned or "sym" not in labels):
+            return nesting_layers(examples, labels)
+        return layers
+
+    def uninitialized_error(self) -> ConfigError:
+        labels = self._arguments[0]
+        if labels is None:
+            return super().uninitialized_error()
+        return ConfigError(
+            f"{self.name}: the default layers split 'sym' from the other labels, but `labels` is "
+            f"{list(labels)}. Give `layers` explicitly (a partition of `labels`), or train: "
+            "`nerkit train` learns layers from the training corpus."
+        )
+
+    def _default_layers(self, labels: Sequence[str]) -> List[List[str]]:
+        return sym_split_layers(labels, self.name)
 
 
 def nested_bio_scheme(
@@ -56,7 +73,6 @@ def nested_bio_scheme(
     and (with ``layers`` left out too) layers that keep its overlapping types apart.
     layers: a partition of ``labels``; default with ``labels`` given: ``sym`` / the others.
     """
-    name = "nerkit.NestedBIO.v1"
     return NestedBIOScheme(
-        labels=require_labels(labels, name), layers=layers, priority=priority, name=name
+        labels=labels, layers=layers, priority=priority, name="nerkit.NestedBIO.v1"
     )

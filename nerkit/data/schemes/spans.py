@@ -8,19 +8,32 @@ are left out. Output is sorted by (start, end, label id).
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...types import Entity
-from .base import SpanScheme
-from .labels import check_entity, label_ids, require_labels
+from .base import GetExamples, SpanScheme
+from .labels import check_entity, label_ids, learn_labels
 
 
 class SpanLabelScheme(SpanScheme):
     """Entities as (start, end, label id) triples; ``num_labels`` classes."""
 
-    def __init__(self, *, labels: Sequence[str], name: str) -> None:
+    def __init__(self, *, labels: Optional[Sequence[str]], name: str) -> None:
         self.name = name
-        self.labels, self.label_to_id = label_ids(labels, name)
+        self._learned: Dict[str, Any] = {}
+        if labels is not None:
+            self.labels, self.label_to_id = label_ids(labels, name)
+
+    def initialize(self, get_examples: GetExamples) -> None:
+        """Learn the labels the config left out from the training examples."""
+        if self.initialized:
+            return
+        labels = learn_labels(get_examples(), self.name)
+        self._learned["labels"] = list(labels)
+        self.labels, self.label_to_id = label_ids(labels, self.name)
+
+    def label_config(self) -> Dict[str, Any]:
+        return dict(self._learned)
 
     @property
     def num_labels(self) -> int:
@@ -47,6 +60,8 @@ class SpanLabelScheme(SpanScheme):
         return sorted(out)
 
     def __repr__(self) -> str:
+        if not self.initialized:
+            return f"{type(self).__name__}(labels learned at initialisation)"
         return f"{type(self).__name__}(labels={list(self.labels)})"
 
 
@@ -55,4 +70,4 @@ def span_scheme(labels: Optional[List[str]] = None) -> SpanLabelScheme:
 
     labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
     """
-    return SpanLabelScheme(labels=require_labels(labels, "nerkit.Spans.v1"), name="nerkit.Spans.v1")
+    return SpanLabelScheme(labels=labels, name="nerkit.Spans.v1")

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...spans import SpanArrays
@@ -527,7 +526,7 @@ def crf_decoder(
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)
 
-    return build
+    return DecoderFactory(build, scheme, "scheme")
 
 
 def crf_nested_decoder(
@@ -545,13 +544,10 @@ def crf_nested_decoder(
     name = "nerkit.CRFNestedDecoder.v1"
     _check_args(name, dropout, reduction, decoding)
     scheme = NestedBIOScheme(
-        labels=require_labels(labels, name),
-        layers=layers,
-        priority=None,
-        name="nerkit.NestedBIO.v1",
+        labels=labels, layers=layers, priority=None, name="nerkit.NestedBIO.v1"
     )
 
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)
 
-    return build
+    return DecoderFactory(build, scheme, None)  # labels and layers are this block's arguments

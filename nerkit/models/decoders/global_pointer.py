@@ -329,7 +329,7 @@ def span_decoder_factory(
     def build(input_dim: int) -> GlobalPointerDecoder:
         return cls(scheme, input_dim, head_size, rope, dropout, name, *smoothing)
 
-    return build
+    return DecoderFactory(build, scheme, "scheme")
 
 
 def global_pointer(

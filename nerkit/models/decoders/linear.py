@@ -23,12 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.schemes.labels import require_labels
 from ...data.schemes.nested_bio import NestedBIOScheme
 from ...errors import ConfigError
 from ...spans import SpanArrays
 from ...types import Entity
-from ..base import Decoder, TagScheme
+from ..base import Decoder, DecoderFactory, TagScheme
 from .tag_decoding import (
     DEFAULT_DECODING,
     allowed_to_scores,
@@ -176,7 +175,7 @@ def linear_decoder(
     def build(input_dim: int) -> LinearDecoder:
         return LinearDecoder(scheme, input_dim, dropout, decoding)
 
-    return build
+    return DecoderFactory(build, scheme, "scheme")
 
 
 def linear_nested_decoder(
@@ -190,14 +189,8 @@ def linear_nested_decoder(
     labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
     decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
     """
-    name = "nerkit.LinearNestedDecoder.v1"
-    return linear_decoder(
-        NestedBIOScheme(
-            labels=require_labels(labels, name),
-            layers=layers,
-            priority=None,
-            name="nerkit.NestedBIO.v1",
-        ),
-        dropout,
-        decoding,
+    scheme = NestedBIOScheme(
+        labels=labels, layers=layers, priority=None, name="nerkit.NestedBIO.v1"
     )
+    # labels and layers are this block's own arguments: what the scheme learns goes here
+    return DecoderFactory(linear_decoder(scheme, dropout, decoding).build, scheme, None)
