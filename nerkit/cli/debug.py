@@ -17,7 +17,7 @@ from ..config import (
     with_initialize,
 )
 from ..data.corpus import read_corpus
-from ..data.readers import CMeEEReader
+from ..data.formats.cmeee import CMeEEReader
 from ..errors import ConfigError, DataError, NerkitError
 from ..types import Example
 

@@ -28,7 +28,9 @@ def predict(
         None, "--from", help="Format of INPUT; default: the model's reader."
     ),
     to: Optional[str] = typer.Option(
-        None, "--to", help="Format of OUTPUT; default: from its extension (.json: CMeEE)."
+        None,
+        "--to",
+        help="Format of OUTPUT (a short name or any registered writer); default: from its extension (.json: CMeEE).",
     ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
@@ -70,7 +72,7 @@ def predict(
     preds = nlp.predict_examples(
         examples, batch_size=batch_size, show_progress=len(examples) > 200, max_tokens=max_tokens
     )
-    fmt = to or formats.output_format(output)
+    fmt = formats.format_name("writers", to) if to else formats.output_format(output)
     out = [
         Example(ex.text, p, ex.index, ex.source, ex.id)
         for ex, p in zip(examples, preds, strict=True)

@@ -16,15 +16,14 @@ from typing import Any, List, Optional, Sequence
 
 from ...errors import DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    Corpus,
     PathLike,
     WriteReport,
-    add_format,
     as_corpus,
     check_reader_labels,
     check_span,
+    corpus_format,
     describe,
     load_json_records,
     record_id,
@@ -100,6 +99,11 @@ class CCKSWriter:
         return report
 
 
+def _sniff(path: Path, head: str) -> bool:
+    return '"originalText"' in head[:4000]
+
+
+@corpus_format("ccks", sniff=_sniff, priority=-1, description="CCKS / Yidu-S4K JSON Lines")
 def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     """CCKS / Yidu-S4K JSON Lines: originalText + entities[].start_pos/end_pos (exclusive)/label_type.
 
@@ -108,17 +112,7 @@ def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     return CCKSReader(labels)
 
 
+@corpus_format("ccks", description="CCKS / Yidu-S4K JSON Lines")
 def ccks_writer() -> CCKSWriter:
     """CCKS / Yidu-S4K JSON Lines."""
     return CCKSWriter()
-
-
-def _sniff(path: Path, head: str) -> bool:
-    return '"originalText"' in head[:4000]
-
-
-FORMAT = add_format(
-    Format(
-        "ccks", (), ccks_reader, lambda **kw: CCKSWriter(**kw), _sniff, "CCKS / Yidu-S4K JSON Lines"
-    )
-)

@@ -20,15 +20,14 @@ from typing import Any, List, Optional, Sequence
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    Corpus,
     PathLike,
     WriteReport,
-    add_format,
     as_corpus,
     check_reader_labels,
     check_span,
+    corpus_format,
     describe,
     id_value,
     load_json_records,
@@ -137,19 +136,6 @@ class DoccanoWriter:
         return report
 
 
-def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
-    """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
-
-    labels: the entity types allowed (null: any).
-    """
-    return DoccanoReader(labels)
-
-
-def doccano_writer(style: str = "label") -> DoccanoWriter:
-    """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
-    return DoccanoWriter(style)
-
-
 def _sniff(path: Path, head: str) -> bool:
     first = head.lstrip()[:2000]
     return (
@@ -159,13 +145,16 @@ def _sniff(path: Path, head: str) -> bool:
     )
 
 
-FORMAT = add_format(
-    Format(
-        "doccano",
-        (".jsonl",),
-        doccano_reader,
-        lambda **kw: doccano_writer(**kw),
-        _sniff,
-        "doccano JSONL",
-    )
-)
+@corpus_format("doccano", sniff=_sniff, priority=-3, description="doccano JSONL")
+def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
+    """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
+
+    labels: the entity types allowed (null: any).
+    """
+    return DoccanoReader(labels)
+
+
+@corpus_format("doccano", suffixes=(".jsonl",), description="doccano JSONL")
+def doccano_writer(style: str = "label") -> DoccanoWriter:
+    """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
+    return DoccanoWriter(style)

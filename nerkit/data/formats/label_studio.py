@@ -23,15 +23,14 @@ from typing import Any, List, Optional, Sequence
 
 from ...errors import DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    Corpus,
     PathLike,
     WriteReport,
-    add_format,
     as_corpus,
     check_reader_labels,
     check_span,
+    corpus_format,
     describe,
     id_value,
     load_json_records,
@@ -160,6 +159,12 @@ class LabelStudioWriter:
         return report
 
 
+def _sniff(path: Path, head: str) -> bool:
+    first = head.lstrip()[:4000]
+    return '"annotations"' in first or ('"data"' in first and first.startswith("["))
+
+
+@corpus_format("labelstudio", sniff=_sniff, priority=-2, description="Label Studio JSON export")
 def label_studio_reader(
     labels: Optional[List[str]] = None, text_key: str = "text"
 ) -> LabelStudioReader:
@@ -170,26 +175,10 @@ def label_studio_reader(
     return LabelStudioReader(labels, text_key)
 
 
+@corpus_format("labelstudio", description="Label Studio JSON export")
 def label_studio_writer(
     text_key: str = "text", from_name: str = "label", to_name: str = "text"
 ) -> LabelStudioWriter:
     """Label Studio JSON tasks with one annotation each (import them into a project with a
     Labels control named ``from_name`` over the Text ``to_name``)."""
     return LabelStudioWriter(text_key, from_name, to_name)
-
-
-def _sniff(path: Path, head: str) -> bool:
-    first = head.lstrip()[:4000]
-    return '"annotations"' in first or ('"data"' in first and first.startswith("["))
-
-
-FORMAT = add_format(
-    Format(
-        "labelstudio",
-        (".json",),
-        label_studio_reader,
-        lambda **kw: label_studio_writer(**kw),
-        _sniff,
-        "Label Studio JSON export",
-    )
-)
