@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..models.base import EmbeddingLookup, encoder_of
 
 ForwardLoss = Callable[[], Tensor]
 Backward = Callable[[Tensor], None]
@@ -51,11 +52,8 @@ class AdversarialStrategy:
 
 def embedding_weight(model: nn.Module) -> nn.Parameter:
     """``model.encoder.word_embeddings().weight``, looking through ``.module`` wrappers."""
-    inner = model
-    while not hasattr(inner, "encoder") and isinstance(getattr(inner, "module", None), nn.Module):
-        inner = inner.module
-    encoder = getattr(inner, "encoder", None)
-    if encoder is None or not callable(getattr(encoder, "word_embeddings", None)):
+    encoder = encoder_of(model)
+    if not isinstance(encoder, EmbeddingLookup):
         raise TypeError(
             f"Adversarial training needs a model with an 'encoder' that has word_embeddings() "
             f"(nerkit.models.base.Encoder); got {type(model).__name__}. "
