@@ -8,14 +8,11 @@ every test record, in the input order, each ``{"text", "entities": [{"start_idx"
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..types import CMEEE_LABELS, Entity
-from ..util import file_mode
-from .formats.base import load_json_records
+from .formats.base import atomic_write, load_json_records
 
 PathLike = Union[str, Path]
 
@@ -67,21 +64,9 @@ def write_cmeee(
     The file is written to a temporary name and renamed, so an interrupted run
     never leaves half a file. Returns the path written.
     """
-    path = Path(path)
     records = cmeee_records(texts, entities)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a written file gets the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(records, f, ensure_ascii=False, indent=indent)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    text = json.dumps(records, ensure_ascii=False, indent=indent) + "\n"
+    return atomic_write(path, lambda f: f.write(text))
 
 
 def _load_records(path: Path, what: str, problems: List[str]) -> Optional[List[Any]]:

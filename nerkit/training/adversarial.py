@@ -30,6 +30,7 @@ so the budget is spread over those rows.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
@@ -123,6 +124,18 @@ class NoAdversarial(AdversarialStrategy):
         return loss.detach()
 
 
+@dataclass
+class _Attack:
+    """What an attack works on: the model, its embedding matrix and the matrix's clean
+    values (``backup``), and the training step's forward and backward."""
+
+    model: nn.Module
+    weight: nn.Parameter
+    backup: Tensor
+    forward_loss: ForwardLoss
+    backward: Backward
+
+
 class _CleanThenAttack(AdversarialStrategy):
     """Clean forward/backward, then one backward at a perturbed embedding matrix.
 
@@ -139,23 +152,15 @@ class _CleanThenAttack(AdversarialStrategy):
             direction = _unit(_own_backward(weight, loss, backward))
             if direction is None:
                 return loss.detach()
-            backup = weight.detach().clone()
+            attack = _Attack(model, weight, weight.detach().clone(), forward_loss, backward)
             try:
-                self._perturb(model, weight, backup, direction, forward_loss, backward)
+                self._perturb(attack, direction)
                 backward(forward_loss())
             finally:
-                _set(weight, backup)
+                _set(weight, attack.backup)
         return loss.detach()
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
         """Set ``weight`` to ``backup`` + the attack, starting from unit ``direction``."""
         raise NotImplementedError
 
@@ -171,16 +176,9 @@ class FGM(_CleanThenAttack):
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
-        _set(weight, backup + direction.mul_(self.epsilon).to(weight.dtype))
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
+        weight = attack.weight
+        _set(weight, attack.backup + direction.mul_(self.epsilon).to(weight.dtype))
 
 
 class PGD(_CleanThenAttack):
@@ -201,17 +199,10 @@ class PGD(_CleanThenAttack):
         self.alpha = alpha
         self.steps = steps
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
         """Leave ``weight`` at ``backup + delta_K`` with every ``.grad`` as it was on entry."""
-        params: List[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
+        weight, backup = attack.weight, attack.backup
+        params: List[nn.Parameter] = [p for p in attack.model.parameters() if p.requires_grad]
         saved: Optional[List[Optional[Tensor]]] = None
         delta = torch.zeros_like(direction)  # float32, shape of the embedding matrix
         try:
@@ -224,7 +215,7 @@ class PGD(_CleanThenAttack):
                     saved = [p.grad for p in params]
                 for p in params:
                     p.grad = None
-                backward(forward_loss())
+                attack.backward(attack.forward_loss())
                 next_direction = _unit(weight.grad)
                 if next_direction is None:
                     break  # attack from where delta is now

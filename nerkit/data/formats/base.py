@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import (
     Any,
     Callable,
+    Dict,
     Iterable,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -31,6 +33,7 @@ from typing import (
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
+from ...util import file_mode
 
 PathLike = Union[str, Path]
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -252,11 +255,13 @@ class WriteReport:
 
 
 def atomic_write(path: PathLike, write: Callable[[Any], None]) -> Path:
-    """Write a UTF-8 file through ``write(f)`` to a temporary name, then rename it."""
+    """Write a UTF-8 file through ``write(f)`` to a temporary name, then rename it (so an
+    interrupted run never leaves half a file); the file gets the usual mode (umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
         os.replace(tmp, path)
@@ -378,6 +383,53 @@ def _line_error(
     )
 
 
+class JsonRecordsReader:
+    """``reader(path) -> Corpus`` for a format of JSON records (a JSON list or JSON Lines,
+    :func:`load_json_records`): a subclass turns each record into an :class:`Example`
+    (``record``); what it ignores, counted in ``ignored``, becomes one corpus warning."""
+
+    file_what = "JSON records"  # the format, in messages about the file
+
+    def __init__(self, labels: Optional[Sequence[str]]) -> None:
+        self.labels = check_reader_labels(labels, "reader")
+
+    def __call__(self, path: PathLike) -> Corpus:
+        path = Path(path)
+        ignored: Counter = Counter()
+        examples = [
+            self.record(place, rec, i, path, ignored)
+            for i, (place, rec) in enumerate(load_json_records(path, self.file_what))
+        ]
+        warnings = []
+        if ignored:
+            warnings.append(
+                f"{path}: ignored " + ", ".join(f"{n} {k}" for k, n in sorted(ignored.items()))
+            )
+        return as_corpus(examples, path, warnings)
+
+    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
+        raise NotImplementedError
+
+
+def entity_objects(
+    place: str, raw: Any, keys: Tuple[str, ...], what: str
+) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """``(place, entity)`` of each object of a record's ``entities`` list, each holding
+    ``keys``; a DataError naming the record and entity otherwise (``what``: the format)."""
+    if not isinstance(raw, list):
+        raise DataError(f"{place}, entities: expected a list, got {describe(raw)}. Fix the record.")
+    for j, ent in enumerate(raw):
+        where = f"{place}, entities[{j}]"
+        if not isinstance(ent, dict):
+            raise DataError(f"{where}: expected an object, got {describe(ent)}. Fix the record.")
+        for k in keys:
+            if k not in ent:
+                raise DataError(
+                    f"{where}.{k}: missing; {what} entities have {', '.join(keys[:-1])} and {keys[-1]}."
+                )
+        yield where, ent
+
+
 def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:
     """``record[key]``, checked to be a ``kind``; a DataError naming the place and field otherwise."""
     if not isinstance(record, dict):
@@ -392,6 +444,26 @@ def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:
             f"{place}, {key}: expected {kind.__name__}, got {describe(value)}. Fix the record."
         )
     return value
+
+
+def write_records(
+    path: PathLike,
+    examples: Sequence[Example],
+    record: Callable[[Example, List[Entity]], Dict[str, Any]],
+    lines: bool,
+    indent: Optional[int] = 1,
+) -> WriteReport:
+    """Write one JSON record per example, ``record(example, its unique entities)``, as
+    :func:`write_json_records` does; the report counts records and entities."""
+    report = WriteReport(Path(path))
+    records = []
+    for ex in examples:
+        ents = unique_entities(ex)
+        records.append(record(ex, ents))
+        report.records += 1
+        report.entities += len(ents)
+    write_json_records(path, records, lines=lines, indent=indent)
+    return report
 
 
 def write_json_records(

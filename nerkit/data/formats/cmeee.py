@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
@@ -39,8 +39,7 @@ from .base import (
     is_int,
     load_json_records,
     record_id,
-    unique_entities,
-    write_json_records,
+    write_records,
 )
 
 logger = logging.getLogger("nerkit")
@@ -279,34 +278,30 @@ def cmeee_auto_reader(
     return CMeEEReader(labels, on_mismatch, fmt="auto")
 
 
+def _cmeee_record(ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+    rec: Dict[str, Any] = {} if ex.id is None else {"id": ex.id}
+    rec["text"] = ex.text
+    rec["entities"] = [
+        {
+            "start_idx": e.start,
+            "end_idx": e.end,
+            "type": e.label,
+            "entity": ex.text[e.start : e.end + 1],
+        }
+        for e in ents
+    ]
+    return rec
+
+
 class CMeEEWriter:
     def __init__(self, lines: str) -> None:
         self.lines = lines
 
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        report = WriteReport(Path(path))
-        records = []
-        for ex in examples:
-            ents = unique_entities(ex)
-            rec: dict = {} if ex.id is None else {"id": ex.id}
-            rec["text"] = ex.text
-            rec["entities"] = [
-                {
-                    "start_idx": e.start,
-                    "end_idx": e.end,
-                    "type": e.label,
-                    "entity": ex.text[e.start : e.end + 1],
-                }
-                for e in ents
-            ]
-            records.append(rec)
-            report.records += 1
-            report.entities += len(ents)
-        lines = (
-            Path(path).suffix.lower() == ".jsonl" if self.lines == "auto" else self.lines == "yes"
-        )
-        write_json_records(path, records, lines=lines, indent=None)  # compact, as write_cmeee
-        return report
+        auto = Path(path).suffix.lower() == ".jsonl"
+        lines = auto if self.lines == "auto" else self.lines == "yes"
+        # compact, as write_cmeee
+        return write_records(path, examples, _cmeee_record, lines=lines, indent=None)
 
 
 @corpus_format("cmeee", suffixes=(".json",), description="CMeEE JSON / JSONL")

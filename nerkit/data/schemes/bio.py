@@ -86,7 +86,7 @@ class BIOScheme(TagScheme):
         self.labels, self.label_to_id = label_ids(labels, name)
         labels = self.labels
         if layers is None:
-            layers = [list(labels)]
+            layers = self.default_layers(labels, name)
         self.layers: Tuple[Tuple[str, ...], ...] = tuple(tuple(layer) for layer in layers)
         self._check_layers()
         # label id -> (layer, index of the label inside its layer)
@@ -110,6 +110,11 @@ class BIOScheme(TagScheme):
         self._num_tags = np.array([len(t) for t in self._tags], dtype=np.int64)
 
     # -- validation -------------------------------------------------------------------
+    @staticmethod
+    def default_layers(labels: Sequence[str], name: str) -> List[List[str]]:
+        """The layers when ``layers`` is left out: one layer holding every label."""
+        return [list(labels)]
+
     def _check_layers(self) -> None:
         if not self.layers or any(len(layer) == 0 for layer in self.layers):
             raise ConfigError(

@@ -32,17 +32,10 @@ def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -
 class NestedBIOScheme(BIOScheme):
     """BIO tags in several layers; ``layers`` must partition ``labels``."""
 
-    def __init__(
-        self,
-        *,
-        labels: Sequence[str],
-        layers: Optional[Sequence[Sequence[str]]],
-        priority: Optional[Sequence[str]],
-        name: str,
-    ) -> None:
-        if layers is None:
-            layers = sym_split_layers(labels, name)
-        super().__init__(labels=labels, layers=layers, priority=priority, name=name)
+    @staticmethod
+    def default_layers(labels: Sequence[str], name: str) -> List[List[str]]:
+        """The layers when ``layers`` is left out: :func:`sym_split_layers`."""
+        return sym_split_layers(labels, name)
 
 
 def nested_bio_scheme(
