@@ -10,7 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import CORPUS, ROOT
+from .conftest import CORPUS, ROOT, plugin_site
+from .test_plugin import run
 
 PLUGIN = textwrap.dedent(
     '''
@@ -240,22 +241,11 @@ PREDICT = textwrap.dedent(
 
 
 def make_plugin(root: Path) -> Path:
-    site = root / "site"
-    (site / "acme_assets").mkdir(parents=True)
-    (site / "acme_assets" / "__init__.py").write_text(PLUGIN, encoding="utf8")
-    info = site / "acme_assets-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: acme-assets\nVersion: 0.1.0\n", encoding="utf8"
-    )
-    (info / "entry_points.txt").write_text(
+    entry_points = (
         "[nerkit_encoders]\nacme.CharEncoder.v1 = acme_assets:char_encoder\n\n"
-        "[nerkit_segmenters]\nacme.DictSegmenter.v1 = acme_assets:dict_segmenter\n",
-        encoding="utf8",
+        "[nerkit_segmenters]\nacme.DictSegmenter.v1 = acme_assets:dict_segmenter\n"
     )
-    (info / "top_level.txt").write_text("acme_assets\n", encoding="utf8")
-    (info / "RECORD").write_text("", encoding="utf8")
-    return site
+    return plugin_site(root, "acme_assets", PLUGIN, "acme-assets", entry_points)
 
 
 def test_plugin_with_assets_round_trips_without_its_files(tmp_path: Path):
@@ -341,15 +331,7 @@ def test_plugin_file_arguments_are_in_the_missing_files_list(tmp_path: Path):
         ),
         encoding="utf8",
     )
-    env = dict(os.environ, PYTHONPATH=str(site), NERKIT_CACHE=str(tmp_path / "cache"))
-    done = subprocess.run(
-        [sys.executable, "-m", "nerkit", "debug", "config", str(config)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    done = run(["debug", "config", str(config)], site, cwd=ROOT)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "3 files this config reads are missing" in out
@@ -369,21 +351,5 @@ def test_plugin_file_arguments_are_in_the_missing_files_list(tmp_path: Path):
     chars.parent.mkdir()
     chars.write_text("患\n者\n", encoding="utf8")
     words.write_text("[]", encoding="utf8")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "nerkit",
-            "debug",
-            "config",
-            str(config),
-            "--paths.train",
-            str(CORPUS / "train.json"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    done = run(["debug", "config", str(config), "--paths.train", str(CORPUS / "train.json")], site)
     assert done.returncode == 0, done.stdout + done.stderr

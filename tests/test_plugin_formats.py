@@ -6,13 +6,11 @@ to do. (Each command runs in a fresh process, as a user's would.)"""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import ROOT
+from .conftest import plugin_site
+from .test_plugin import run as nerkit
 
 PLUGIN = textwrap.dedent(
     '''
@@ -85,39 +83,14 @@ GOLD = [
 ]
 
 
-def make_plugin(root: Path) -> Path:
-    site = root / "site"
-    (site / "acme_pipe").mkdir(parents=True)
-    (site / "acme_pipe" / "__init__.py").write_text(PLUGIN, encoding="utf8")
-    info = site / "acme_pipe-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: acme-pipe\nVersion: 0.1.0\n", encoding="utf8"
-    )
-    (info / "entry_points.txt").write_text(
-        "[nerkit_readers]\nacme.Pipe.v1 = acme_pipe:pipe_reader\n\n"
-        "[nerkit_writers]\nacme.PipeWriter.v1 = acme_pipe:pipe_writer\n",
-        encoding="utf8",
-    )
-    (info / "top_level.txt").write_text("acme_pipe\n", encoding="utf8")
-    (info / "RECORD").write_text("", encoding="utf8")
-    return site
-
-
-def nerkit(args, site: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(site))
-    return subprocess.run(
-        [sys.executable, "-m", "nerkit", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+ENTRY_POINTS = (
+    "[nerkit_readers]\nacme.Pipe.v1 = acme_pipe:pipe_reader\n\n"
+    "[nerkit_writers]\nacme.PipeWriter.v1 = acme_pipe:pipe_writer\n"
+)
 
 
 def test_plugin_reader_and_writer_convert_and_score(tmp_path: Path):
-    site = make_plugin(tmp_path)
+    site = plugin_site(tmp_path, "acme_pipe", PLUGIN, "acme-pipe", ENTRY_POINTS)
     gold_json = tmp_path / "gold.json"
     gold_json.write_text(json.dumps(GOLD, ensure_ascii=False), encoding="utf8")
 
