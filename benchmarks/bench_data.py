@@ -33,7 +33,7 @@ from typing import Callable, List
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 from nerkit.data.chars import CharVocab  # noqa: E402
-from nerkit.data.readers import read_cmeee  # noqa: E402
+from nerkit.data.formats.cmeee import read_cmeee  # noqa: E402
 from nerkit.data.windows import split_windows  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

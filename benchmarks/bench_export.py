@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain checkout
 
 import nerkit  # noqa: E402
-from nerkit.data.readers import read_cmeee  # noqa: E402
+from nerkit.data.formats.cmeee import read_cmeee  # noqa: E402
 from nerkit.export.onnx import export_onnx  # noqa: E402
 from nerkit.export.runtime import load_onnx  # noqa: E402
 from nerkit.scoring import score  # noqa: E402

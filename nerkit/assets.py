@@ -1,16 +1,27 @@
 """The files a config reads, all checked at once before a run starts.
 
-:func:`find_assets` walks a config's corpora and every registered block whose
-arguments name files (:data:`ASSET_ARGS`), and :func:`check_assets` raises one
+:func:`find_assets` walks a config's corpora and every block whose registered
+builder declares file arguments (:func:`nerkit.registry.file_args`, next to the
+builder: built-ins and plugins alike), and :func:`check_assets` raises one
 :class:`~nerkit.errors.AssetError` listing every missing one with where to get
 it. Names that :func:`nerkit.util.looks_local` does not call local (hub ids
 such as ``bert-base-chinese``, named pkuseg models such as ``medicine``) are
 left to their component, which may download them; a local-looking name is
 never sent to the hub.
+
+Where to get a file: the project's own word first. A ``nerkit-sources.json`` in
+the folder of a missing file or any folder above it (a project's folder) maps
+``[paths]`` keys to where to get each file and may say where to read more::
+
+    {"where": "README.md (Assets)",
+     "sources": {"bert": "`hf download google-bert/bert-base-chinese --local-dir {path}`"}}
+
+Otherwise the declaration's ``source``, if it gives one.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,42 +31,13 @@ from confection import Config
 
 from .config import INIT_SECTION, as_dict, with_initialize
 from .config import interpolated as _interpolated
+from .data.formats.base import declaration
 from .errors import AssetError
+from .registry import FileArg, declared_file_args, registry
 from .util import looks_local
 
-# (registry kind, registered name) -> {argument: (kind "dir"/"file", what it is, files a dir must hold)}
-ASSET_ARGS: Dict[Tuple[str, str], Dict[str, Tuple[str, str, Tuple[str, ...]]]] = {
-    ("encoders", "nerkit.TransformerEncoder.v1"): {
-        "name_or_path": (
-            "dir",
-            "transformer model (config.json, tokenizer files, weights)",
-            ("config.json",),
-        ),
-    },
-    ("vectors", "nerkit.Word2Vec.v1"): {"path": ("file", "word vectors", ())},
-    ("segmenters", "nerkit.LexiconMatcher.v1"): {"words_file": ("file", "word list", ())},
-    ("segmenters", "nerkit.PkusegSegmenter.v1"): {
-        "model": ("dir", "pkuseg model", ()),
-        "user_dict": ("file", "pkuseg user dictionary", ()),
-    },
-}
 CORPUS_KEYS = ("train", "dev", "test")
-# Readers whose corpus is a folder (or one file of it): their paths may be directories.
-FOLDER_READERS = ("nerkit.Brat.v1",)
-
-_CBLUE = "the CBLUE benchmark, https://tianchi.aliyun.com/cblue (register, download CMeEE, unzip into assets/cmeee/)"
-# Where to get the assets of configs/base.cfg, by [paths] key (projects/cmeee/README.md has the details).
-SOURCES: Dict[str, str] = {
-    "train": _CBLUE + "; without it, `make split-dev` in projects/cmeee and SPLIT=1",
-    "dev": _CBLUE,
-    "test": _CBLUE,
-    "bert": "`hf download google-bert/bert-base-chinese --local-dir {path}`",
-    "roberta": "`hf download hfl/chinese-roberta-wwm-ext --local-dir {path}`",
-    "roberta_large": "`hf download hfl/chinese-roberta-wwm-ext-large --local-dir {path}`",
-    "sgns": "sgns.merge.word.bz2 from https://github.com/Embedding/Chinese-Word-Vectors, then `bunzip2` it",
-    "medvec": "Medical.txt from https://github.com/WENGSYX/Chinese-Word2vec-Medicine",
-    "pkuseg": "medicine.zip from https://github.com/lancopku/pkuseg-python/releases (v0.0.16), unzipped",
-}
+SOURCES_FILE = "nerkit-sources.json"  # a project's word on where to get its files
 
 
 @dataclass(frozen=True)
@@ -68,6 +50,7 @@ class AssetRef:
     what: str
     paths_key: Optional[str] = None  # the [paths] key it comes from (${paths.KEY})
     needs: Tuple[str, ...] = ()  # files a directory must hold
+    source: str = ""  # where to get it, as its component declares ("{path}": the value)
 
     def problem(self) -> Optional[str]:
         """Why the asset is not usable here, or None."""
@@ -82,6 +65,21 @@ class AssetRef:
         if lacking:
             return f"incomplete: lacks {', '.join(lacking)}"
         return None
+
+
+def _builder(node: Any) -> Any:
+    """The registered function a config block names (None: not a block, or unknown; config
+    validation reports unknown names)."""
+    if not isinstance(node, dict):
+        return None
+    ref = next(((k[1:], v) for k, v in node.items() if k.startswith("@")), None)
+    if ref is None or not isinstance(ref[1], str) or not registry.has(*ref):
+        return None
+    return registry.get(*ref)
+
+
+def _spec(spec: FileArg) -> Tuple[str, str]:
+    return spec.kind, spec.what or "file"
 
 
 def _paths_key(raw: Any) -> Optional[str]:
@@ -104,7 +102,7 @@ def find_assets(
     if "corpora" in sections:
         corpora, raw_corpora = data.get("corpora", {}), raw.get("corpora", {})
         reader = corpora.get("reader", {})
-        folder = isinstance(reader, dict) and reader.get("@readers") in FOLDER_READERS
+        folder = declaration(_builder(reader)).folder  # its corpus may be a folder (brat)
         for key in CORPUS_KEYS:
             value = corpora.get(key)
             if isinstance(value, str) and value:
@@ -123,13 +121,13 @@ def find_assets(
             return
         raw_node = raw_node if isinstance(raw_node, dict) else {}
         init_node = init_node if isinstance(init_node, dict) else {}
-        ref = next(((k[1:], v) for k, v in node.items() if k.startswith("@")), None)
-        for arg, (kind, what, needs) in ASSET_ARGS.get(ref, {}).items() if ref else ():
+        for arg, spec in declared_file_args(_builder(node)).items():
             value = node.get(arg)
             if isinstance(value, str) and value and looks_local(value):
                 # where the user wrote it: [initialize.model...] for init-only resources
                 at = f"{INIT_SECTION}.{where}.{arg}" if arg in init_node else f"{where}.{arg}"
-                found.append(AssetRef(at, value, kind, what, _paths_key(raw_node.get(arg)), needs))
+                key = _paths_key(raw_node.get(arg))
+                found.append(AssetRef(at, value, *_spec(spec), key, spec.needs, spec.source))
         for key, child in node.items():
             walk(child, raw_node.get(key), f"{where}.{key}", init_node.get(key))
 
@@ -164,20 +162,45 @@ def check_assets(
     if not missing:
         return
     lines = []
+    more: List[str] = []  # what the projects' own files say about where to get them
     for ref, problem in missing:
         origin = f" (${{paths.{ref.paths_key}}})" if ref.paths_key else ""
-        source = SOURCES.get(ref.paths_key or "")
+        project = project_sources(Path(ref.value).expanduser().absolute())
+        source = project.get("sources", {}).get(ref.paths_key or "") or ref.source
         get = f" Source: {source.format(path=ref.value)}." if source else ""
         lines.append(f"  - {ref.where} = {ref.value}{origin}: {problem}.{get}")
+        if project.get("where") and project["where"] not in more:
+            more.append(project["where"])
     keys = [ref.paths_key for ref, _ in missing if ref.paths_key]
     fix = f"--paths.{keys[0]} PATH" if keys else "--section.key PATH"
     if "assets" in (as_dict(cfg).get("paths") or {}):
         fix = f"--paths.assets DIR (the folder that holds them all) or {fix}"
     n = len(missing)
+    where = f"\nWhere to get each asset: {'; '.join(more)}. " if more else "\n"
     raise AssetError(
         f"{n} file{'s' if n > 1 else ''} this config reads {'are' if n > 1 else 'is'} missing:\n"
         + "\n".join(lines)
-        + "\nWhere to get each asset: projects/cmeee/README.md (Assets); `make check-assets EXP=NAME` in "
-        "projects/cmeee checks them with checksums. If yours are elsewhere, override the path, e.g. "
+        + where
+        + "If yours are elsewhere, override the path, e.g. "
         f"{fix} (paths in a config file are relative to its folder, on the command line to {Path.cwd()})."
     )
+
+
+def project_sources(path: Path) -> Dict[str, Any]:
+    """The ``nerkit-sources.json`` of the nearest folder holding ``path`` (see the module
+    docstring); empty where there is none or it can't be read."""
+    for folder in path.parents:
+        found = _read_sources(folder / SOURCES_FILE)
+        if found is not None:
+            return found
+    return {}
+
+
+def _read_sources(file: Path) -> Optional[Dict[str, Any]]:
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}  # a hint file that can't be read gives no hints, never an error
+    return data if isinstance(data, dict) else {}

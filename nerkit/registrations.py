@@ -56,9 +56,9 @@ BUILTINS: Dict[str, Dict[str, str]] = {
         "nerkit.Spans.v1": "nerkit.data.schemes.spans:span_scheme",
     },
     "readers": {
-        "nerkit.CMeEEJson.v1": "nerkit.data.readers:cmeee_json_reader",
-        "nerkit.JsonLines.v1": "nerkit.data.readers:jsonl_reader",
-        "nerkit.CMeEEAuto.v1": "nerkit.data.readers:cmeee_auto_reader",
+        "nerkit.CMeEEJson.v1": "nerkit.data.formats.cmeee:cmeee_json_reader",
+        "nerkit.JsonLines.v1": "nerkit.data.formats.cmeee:jsonl_reader",
+        "nerkit.CMeEEAuto.v1": "nerkit.data.formats.cmeee:cmeee_auto_reader",
         "nerkit.CoNLL.v1": "nerkit.data.formats.conll:conll_reader",
         "nerkit.Brat.v1": "nerkit.data.formats.brat:brat_reader",
         "nerkit.Doccano.v1": "nerkit.data.formats.doccano:doccano_reader",

@@ -9,12 +9,17 @@ a consumer (config resolution, model loading, ``nerkit registry``) calls
 
 Each registry also reads the entry-point group ``nerkit_<kind>``, so that other
 installed packages add components the same way (see docs/plugins.md).
+
+A registered builder says which of its arguments name files or folders with
+:func:`file_args`, next to its definition; the missing-files check
+(``nerkit/assets.py``) reads that, for built-ins and plugins alike.
 """
 
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import catalogue
 import confection
@@ -86,6 +91,48 @@ def names(kind: str) -> List[str]:
 def get_all(kind: str) -> Dict[str, Any]:
     registry.ensure_populated()
     return dict(sorted(getattr(registry, kind).get_all().items()))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class FileArg:
+    """An argument of a registered builder that names a file or folder the component reads.
+
+    kind: "file", "dir", or "path" (either). what: what it is, for messages.
+    needs: files a folder must hold. source: where to get it (optional; ``{path}``
+    stands for the configured path), quoted when the file is missing.
+    """
+
+    kind: str = "file"
+    what: str = ""
+    needs: Tuple[str, ...] = ()
+    source: str = ""
+
+
+def file_args(**args: FileArg) -> Callable[[F], F]:
+    """Declare which arguments of a builder name files or folders (a local-looking value
+    of such an argument is checked before a run starts, with every other missing file)::
+
+        @file_args(vocab_path=FileArg("file", "character vocabulary"))
+        def char_encoder(vocab_path: Optional[str] = None, width: int = 24) -> CharEncoder: ...
+
+    It registers nothing: the builder is registered as usual (``nerkit/registrations.py``
+    or an entry point), and the declaration travels with the function.
+    """
+
+    def declare(func: F) -> F:
+        func.file_args = {**declared_file_args(func), **args}  # type: ignore[attr-defined]
+        return func
+
+    return declare
+
+
+def declared_file_args(func: Any) -> Dict[str, FileArg]:
+    """The file arguments ``func`` declares with :func:`file_args` (none: empty)."""
+    found = getattr(func, "file_args", None)
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def _suggest(name: str, options: Any) -> str:

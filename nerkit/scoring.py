@@ -75,29 +75,14 @@ def score(
         tp = tp_by[label]
         fp = pred_by[label] - tp
         fn = gold_by[label] - tp
-        pr, rc, f1 = prf(tp, fp, fn)
-        per_type[label] = {
-            "precision": pr,
-            "recall": rc,
-            "f1": f1,
-            "tp": tp,
-            "fp": fp,
-            "fn": fn,
-            "support": gold_by[label],
-        }
+        per_type[label] = {**_scores(tp, fp, fn), "support": gold_by[label]}
     tp = len(tp_set)
-    fp = len(p) - tp
-    fn = len(g) - tp
+    return {**_scores(tp, len(p) - tp, len(g) - tp), "per_type": per_type}
+
+
+def _scores(tp: int, fp: int, fn: int) -> Dict[str, Any]:
     pr, rc, f1 = prf(tp, fp, fn)
-    return {
-        "precision": pr,
-        "recall": rc,
-        "f1": f1,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "per_type": per_type,
-    }
+    return {"precision": pr, "recall": rc, "f1": f1, "tp": tp, "fp": fp, "fn": fn}
 
 
 def _width(text: str) -> int:

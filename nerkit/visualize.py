@@ -24,7 +24,7 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from unicodedata import east_asian_width
 
 from .errors import DataError
@@ -201,18 +201,11 @@ def render_html(
     return "".join(parts)
 
 
-def write_html(
-    path: Union[str, Path],
-    texts: Sequence[str],
-    predictions: Sequence[Sequence[Entity]],
-    gold: Optional[Sequence[Sequence[Entity]]] = None,
-    title: str = "nerkit",
-    labels: Sequence[str] = CMEEE_LABELS,
-    indices: Optional[Sequence[int]] = None,
-) -> Path:
-    """Write :func:`render_html`'s page to ``path`` (UTF-8, parent folders created)."""
+def write_html(path: Union[str, Path], *args: Any, **kwargs: Any) -> Path:
+    """Write :func:`render_html`'s page (the same arguments after ``path``) to ``path``
+    (UTF-8, parent folders created)."""
     path = Path(path)
-    page = render_html(texts, predictions, gold, title=title, labels=labels, indices=indices)
+    page = render_html(*args, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path

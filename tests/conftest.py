@@ -43,6 +43,24 @@ FAST = {
 }
 
 
+def plugin_site(root: Path, package: str, source: str, dist: str, entry_points: str) -> Path:
+    """A folder to put on PYTHONPATH holding the module ``package`` (``source``) and the
+    dist-info pip would write for the distribution ``dist`` with these ``entry_points``
+    (entry_points.txt text): a plugin installed without pip, found in a fresh process."""
+    site = root / "site"
+    (site / package).mkdir(parents=True)
+    (site / package / "__init__.py").write_text(source, encoding="utf8")
+    info = site / f"{package}-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1.0\n", encoding="utf8"
+    )
+    (info / "entry_points.txt").write_text(entry_points, encoding="utf8")
+    (info / "top_level.txt").write_text(package + "\n", encoding="utf8")
+    (info / "RECORD").write_text("", encoding="utf8")
+    return site
+
+
 def needs_shared(relative: str) -> Path:
     """``../shared/data/<relative>``, or skip the test where it is absent (a fresh clone).
 

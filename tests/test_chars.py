@@ -114,7 +114,7 @@ def test_real_vocab_mappings(real):
 
 
 def test_real_vocab_preserves_length_on_dev(real):
-    from nerkit.data.readers import read_cmeee
+    from nerkit.data.formats.cmeee import read_cmeee
 
     corpus = read_cmeee(needs_shared("cmeee/CMeEE_dev.json"))
     unk = 0

@@ -19,7 +19,7 @@ import onnx  # noqa: E402
 import nerkit  # noqa: E402
 from nerkit.cli.main import app  # noqa: E402
 from nerkit.config import resolve_section  # noqa: E402
-from nerkit.data.readers import read_cmeee  # noqa: E402
+from nerkit.data.formats.cmeee import read_cmeee  # noqa: E402
 from nerkit.export.onnx import ExportError, export_onnx  # noqa: E402
 from nerkit.models.io import save_model  # noqa: E402
 from nerkit.scoring import score  # noqa: E402

@@ -9,8 +9,8 @@ import pytest
 
 from nerkit.data import formats
 from nerkit.data.formats.brat import brat_reader
+from nerkit.data.formats.cmeee import read_cmeee
 from nerkit.data.formats.conll import conll_reader, conll_writer
-from nerkit.data.readers import read_cmeee
 from nerkit.errors import DataError
 from nerkit.registry import names, registry
 from nerkit.types import Entity, Example

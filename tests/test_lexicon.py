@@ -296,7 +296,7 @@ path = "{vec}"
 
 def test_coverage_on_cmeee_dev(shared_data, tmp_path):
     """Matcher over the gold entity strings: an entity is a lattice word iff 2 <= len <= 10."""
-    from nerkit.data.readers import read_cmeee
+    from nerkit.data.formats.cmeee import read_cmeee
 
     examples = read_cmeee(shared_data / "cmeee" / "CMeEE_dev.json")[:600]
     matcher = lexicon_matcher()

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import QUICKSTART, ROOT, cli_args
+from .conftest import QUICKSTART, ROOT, cli_args, plugin_site
 
 PLUGIN = textwrap.dedent(
     '''
@@ -46,21 +46,10 @@ PLUGIN = textwrap.dedent(
 
 
 def make_plugin(root: Path) -> Path:
-    site = root / "site"
-    (site / "nerkit_demo_plugin").mkdir(parents=True)
-    (site / "nerkit_demo_plugin" / "__init__.py").write_text(PLUGIN, encoding="utf8")
-    info = site / "nerkit_demo_plugin-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: nerkit-demo-plugin\nVersion: 0.1.0\n", encoding="utf8"
+    entry_points = (
+        "[nerkit_decoders]\ndemo.SmoothedLinear.v1 = nerkit_demo_plugin:smoothed_decoder\n"
     )
-    (info / "entry_points.txt").write_text(
-        "[nerkit_decoders]\ndemo.SmoothedLinear.v1 = nerkit_demo_plugin:smoothed_decoder\n",
-        encoding="utf8",
-    )
-    (info / "top_level.txt").write_text("nerkit_demo_plugin\n", encoding="utf8")
-    (info / "RECORD").write_text("", encoding="utf8")
-    return site
+    return plugin_site(root, "nerkit_demo_plugin", PLUGIN, "nerkit-demo-plugin", entry_points)
 
 
 def run(args, site: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:

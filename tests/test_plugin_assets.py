@@ -10,7 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .conftest import CORPUS, ROOT
+from .conftest import CORPUS, ROOT, plugin_site
+from .test_plugin import run
 
 PLUGIN = textwrap.dedent(
     '''
@@ -26,6 +27,7 @@ PLUGIN = textwrap.dedent(
     from nerkit.errors import ConfigError
     from nerkit.lexicon.base import Segmenter
     from nerkit.models.base import Encoder
+    from nerkit.registry import FileArg, file_args
 
     VOCAB = "chars.txt"
     DICTIONARY = "dictionary.json"
@@ -76,6 +78,7 @@ PLUGIN = textwrap.dedent(
             return self
 
 
+    @file_args(vocab_path=FileArg("file", "character list", source="one character per line"))
     def char_encoder(vocab_path: Optional[str] = None, width: int = 24, max_length: int = 66) -> CharEncoder:
         """Character embeddings + one layer, vocabulary from a file of characters."""
         return CharEncoder(vocab_path, width, max_length)
@@ -103,6 +106,7 @@ PLUGIN = textwrap.dedent(
             return self
 
 
+    @file_args(dictionary=FileArg("file", "dictionary (a JSON list of words)"))
     def dict_segmenter(dictionary: Optional[str] = None, longest: int = 6) -> DictSegmenter:
         """Every dictionary word in the text."""
         return DictSegmenter(dictionary, longest)
@@ -237,22 +241,11 @@ PREDICT = textwrap.dedent(
 
 
 def make_plugin(root: Path) -> Path:
-    site = root / "site"
-    (site / "acme_assets").mkdir(parents=True)
-    (site / "acme_assets" / "__init__.py").write_text(PLUGIN, encoding="utf8")
-    info = site / "acme_assets-0.1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: acme-assets\nVersion: 0.1.0\n", encoding="utf8"
-    )
-    (info / "entry_points.txt").write_text(
+    entry_points = (
         "[nerkit_encoders]\nacme.CharEncoder.v1 = acme_assets:char_encoder\n\n"
-        "[nerkit_segmenters]\nacme.DictSegmenter.v1 = acme_assets:dict_segmenter\n",
-        encoding="utf8",
+        "[nerkit_segmenters]\nacme.DictSegmenter.v1 = acme_assets:dict_segmenter\n"
     )
-    (info / "top_level.txt").write_text("acme_assets\n", encoding="utf8")
-    (info / "RECORD").write_text("", encoding="utf8")
-    return site
+    return plugin_site(root, "acme_assets", PLUGIN, "acme-assets", entry_points)
 
 
 def test_plugin_with_assets_round_trips_without_its_files(tmp_path: Path):
@@ -324,3 +317,39 @@ def test_plugin_with_assets_round_trips_without_its_files(tmp_path: Path):
     assert after == before
     assert len(after["entities"]) == len(texts)
     assert any(after["lattices"]) and 1 in after["char_ids"][-2]  # dictionary words; unknown chars
+
+
+def test_plugin_file_arguments_are_in_the_missing_files_list(tmp_path: Path):
+    """The plugin declares its file arguments next to its builders (nerkit.registry.file_args);
+    `nerkit debug config` lists every missing one, with the corpora, at once."""
+    site = make_plugin(tmp_path)
+    chars, words = tmp_path / "assets" / "chars.txt", tmp_path / "assets" / "words.json"
+    config = tmp_path / "acme.cfg"
+    config.write_text(
+        CONFIG.format(
+            train=tmp_path / "no-train.json", dev=CORPUS / "dev.json", chars=chars, words=words
+        ),
+        encoding="utf8",
+    )
+    done = run(["debug", "config", str(config)], site, cwd=ROOT)
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out  # 2: files missing (1: config invalid)
+    assert "3 files this config reads are missing" in out
+    assert (
+        f"  - corpora.train = {tmp_path / 'no-train.json'} (${{paths.train}}): file not found."
+        in out
+    )
+    assert (
+        f"  - initialize.model.encoder.vocab_path = {chars} (${{paths.chars}}): file not found. "
+        "Source: one character per line." in out
+    )
+    assert (
+        f"  - initialize.model.lexicon.segmenter.dictionary = {words} (${{paths.words}}): "
+        "file not found." in out
+    )
+    assert "Traceback" not in out
+    chars.parent.mkdir()
+    chars.write_text("患\n者\n", encoding="utf8")
+    words.write_text("[]", encoding="utf8")
+    done = run(["debug", "config", str(config), "--paths.train", str(CORPUS / "train.json")], site)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from confection import Config
 
-from nerkit.data.readers import Corpus, cmeee_json_reader, parse_records, read_cmeee
+from nerkit.data.formats.cmeee import Corpus, cmeee_json_reader, parse_records, read_cmeee
 from nerkit.data.stats import corpus_stats, format_stats, overlap_pairs
 from nerkit.errors import ConfigError, DataError
 from nerkit.registry import names, registry

@@ -84,6 +84,9 @@ def test_no_module_registers_on_import():
 def test_importing_modules_registers_nothing_and_registry_imports_no_component():
     code = (
         "import catalogue, nerkit.models.decoders.linear, nerkit.training.loggers\n"
+        "import nerkit.data.formats, nerkit.data.formats.brat, nerkit.data.formats.ccks\n"
+        "import nerkit.data.formats.cmeee, nerkit.data.formats.conll, nerkit.data.formats.doccano\n"
+        "import nerkit.data.formats.label_studio\n"
         "from nerkit.registry import registry\n"
         "assert not registry.populated\n"
         "assert not [k for k in catalogue.REGISTRY if k[0] == 'nerkit'], catalogue.REGISTRY\n"

@@ -12,7 +12,7 @@ from typing import Dict, List
 import pytest
 
 from nerkit.data.chars import CharVocab
-from nerkit.data.readers import read_cmeee
+from nerkit.data.formats.cmeee import read_cmeee
 from nerkit.types import CMEEE_LABELS
 
 from .conftest import CORPUS, ROOT, TINY_BERT

@@ -20,7 +20,7 @@ pytest.importorskip("fastapi", reason="nerkit serve needs FastAPI (pip install -
 pytest.importorskip("uvicorn", reason="nerkit serve needs uvicorn (pip install -e '.[serve]')")
 
 import nerkit  # noqa: E402
-from nerkit.data.readers import read_cmeee  # noqa: E402
+from nerkit.data.formats.cmeee import read_cmeee  # noqa: E402
 
 from .conftest import CORPUS, ROOT, free_port  # noqa: E402
 

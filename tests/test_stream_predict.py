@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import nerkit
 from nerkit.cli.main import app
-from nerkit.data.readers import read_cmeee
+from nerkit.data.formats.cmeee import read_cmeee
 from nerkit.streaming import Shard, merge_parts, part_path, predict_stream
 
 from .conftest import CORPUS, ROOT, free_port

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nerkit.data.readers import read_cmeee
+from nerkit.data.formats.cmeee import read_cmeee
 from nerkit.data.submission import check_submission, submission_name_warning, write_cmeee
 from nerkit.types import Entity
 

@@ -15,12 +15,14 @@ def convert(
     input: Path = typer.Argument(..., help="A corpus file (a folder for brat)."),
     output: Path = typer.Argument(..., help="The file (or brat folder) to write."),
     from_: Optional[str] = typer.Option(
-        None, "--from", help="Input format; default: detected from extension and content."
+        None,
+        "--from",
+        help="Input format: a short name (cmeee, conll, brat, doccano, labelstudio, ccks) or any registered reader; default: detected from extension and content.",
     ),
     to: Optional[str] = typer.Option(
         None,
         "--to",
-        help="Output format; default: from the extension (.json cmeee, .jsonl doccano, .conll/.bio/.bmes/.bioes conll, no extension: brat folder).",
+        help="Output format: a short name or any registered writer; default: from the extension (.json cmeee, .jsonl doccano, .conll/.bio/.bmes/.bioes conll, no extension: brat folder).",
     ),
     reader_option: List[str] = typer.Option(
         [],
@@ -32,15 +34,16 @@ def convert(
         [], "--writer-option", "-w", help="Writer option KEY=VALUE, e.g. -w scheme=BIOES."
     ),
 ) -> None:
-    """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks.
+    """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks,
+    or any reader and writer a plugin registers.
 
     Says how many entities the target could not hold (e.g. nested entities into one
     CoNLL tag layer) and by which rule; nothing is dropped silently.
     """
     from ..data import formats
 
-    src = from_ or formats.detect(input)
-    dst = to or formats.output_format(output)
+    src = formats.format_name("readers", from_) if from_ else formats.detect(input)
+    dst = formats.format_name("writers", to) if to else formats.output_format(output)
     check_output(output, "OUTPUT", folder=dst == "brat", example="corpus" + input.suffix)
     corpus = formats.read(input, src, **parse_options(reader_option, "--reader-option"))
     report = formats.write(output, corpus, dst, **parse_options(writer_option, "--writer-option"))

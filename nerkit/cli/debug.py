@@ -127,7 +127,7 @@ def debug_data(cfg: Config) -> None:
             if _same_file(paths[a], paths[b]):
                 typer.secho(
                     f"⚠ {a} and {b} are the same file ({paths[a]}): dev scores measured on training data "
-                    "say nothing about new text. Split the data (projects/cmeee: `make split-dev`).",
+                    "say nothing about new text. Split the data: keep a part of train apart as the dev set.",
                     fg=typer.colors.YELLOW,
                 )
     typer.echo(f"validation problems in all files: {total_problems}")

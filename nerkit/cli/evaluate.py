@@ -45,7 +45,7 @@ def evaluate(
             "or --from brat for a brat .txt with its .ann."
         )
     if from_ is not None:
-        formats.get_format(from_)  # an unknown format is said before the model loads
+        formats.format_name("readers", from_)  # an unknown format is said before the model loads
     nlp = load(model, device=device)
     examples = nlp.read(data, fmt=from_)
     check_not_empty(examples, data)

@@ -30,7 +30,9 @@ def predict(
         help="Format of INPUT (text: plain text, one text a line); default: the model's reader.",
     ),
     to: Optional[str] = typer.Option(
-        None, "--to", help="Format of OUTPUT; default: from its extension (.json: CMeEE)."
+        None,
+        "--to",
+        help="Format of OUTPUT (a short name or any registered writer); default: from its extension (.json: CMeEE).",
     ),
     batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
     max_tokens: Optional[int] = typer.Option(
@@ -67,10 +69,11 @@ def predict(
         plain = True
     streaming = plain or (from_ is None and to is None and is_streaming(input, output))
     check_options(resume, streaming)
-    fmt = None if streaming else (to or formats.output_format(output))
-    for name in (from_, fmt):  # an unknown format is said before the model loads
-        if name is not None and name != "text":
-            formats.get_format(name)
+    fmt = None  # an unknown format is said before the model loads
+    if not streaming:
+        fmt = formats.format_name("writers", to) if to else formats.output_format(output)
+    if from_ is not None and from_ != "text":
+        formats.format_name("readers", from_)
     check_output(output, "--output", folder=fmt == "brat", example="predictions.json")
     if streaming:
         return stream_predict(
@@ -107,7 +110,7 @@ def predict(
 
 def check_plain_output(input: Path, output: Path, to: Optional[str]) -> None:
     """Plain text in is JSON Lines out: one record per line, its line number as id."""
-    from ..data.readers import JSONL_SUFFIXES
+    from ..data.formats.base import JSONL_SUFFIXES
 
     if to is None and (str(output) == "-" or Path(output).suffix.lower() in JSONL_SUFFIXES):
         return

@@ -20,7 +20,9 @@ def score_cmd(
         ..., help="Predictions: the same records in the same order (nerkit predict writes them)."
     ),
     from_: Optional[str] = typer.Option(
-        None, "--from", help="Format of both files; default: detected for each."
+        None,
+        "--from",
+        help="Format of both files (a short name or any registered reader); default: detected for each.",
     ),
     reader_option: List[str] = typer.Option(
         [], "--reader-option", "-r", help="Reader option KEY=VALUE for both, e.g. -r scheme=BMES."

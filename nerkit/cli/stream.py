@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..data.readers import JSONL_SUFFIXES
+from ..data.formats.base import JSONL_SUFFIXES
 from ..errors import NerkitError
 
 

@@ -107,6 +107,8 @@ def _check_block(path: str, block: Dict[str, Any]) -> List[str]:
         func = registry.get(kind, name)
     except UnknownComponentError as err:
         return [f"{path}.{at_key}: {err}"]
+    if not all(_resolvable(inner) for _, inner in _blocks(block, path) if inner is not block):
+        return []  # confection can't fill around a bad reference: that block's own check says it
     try:
         registry.fill({"block": block}, validate=True)
     except ConfigValidationError as err:
@@ -115,6 +117,13 @@ def _check_block(path: str, block: Dict[str, Any]) -> List[str]:
             return [f"{path}: {err.title}"]
         return [_in_words(path, name, func, block, e) for e in own]
     return []
+
+
+def _resolvable(block: Dict[str, Any]) -> bool:
+    """Whether a block's ``@kind = "name"`` names a registered function."""
+    at_key, name = block_ref(block)
+    kind = at_key[1:]
+    return kind in KINDS and isinstance(name, str) and registry.has(kind, name)
 
 
 def _in_words(path: str, name: str, func: Callable, block: Dict[str, Any], error: Dict) -> str:

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Optional, Tuple, Union
 
 from ..errors import DataError
 from ..types import Example
-from .readers import Corpus
+from .formats.base import Corpus
 
 TEXT = "text"  # the format name: nlp.read(path, fmt="text"), nerkit predict --from text
 SUFFIXES = (".txt",)

@@ -8,14 +8,11 @@ every test record, in the input order, each ``{"text", "entities": [{"start_idx"
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..types import CMEEE_LABELS, Entity
-from ..util import file_mode
-from .readers import detect_format
+from .formats.base import atomic_write, load_json_records
 
 PathLike = Union[str, Path]
 
@@ -67,47 +64,19 @@ def write_cmeee(
     The file is written to a temporary name and renamed, so an interrupted run
     never leaves half a file. Returns the path written.
     """
-    path = Path(path)
     records = cmeee_records(texts, entities)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())  # mkstemp makes 0600; a written file gets the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(records, f, ensure_ascii=False, indent=indent)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    text = json.dumps(records, ensure_ascii=False, indent=indent) + "\n"
+    return atomic_write(path, lambda f: f.write(text))
 
 
-def _load_records(path: Path, what: str, problems: List[str]) -> Any:
-    """The decoded content of a JSON list (or, for ``.jsonl``, JSON Lines) file; None on a problem."""
+def _load_records(path: Path, what: str, problems: List[str]) -> Optional[List[Any]]:
+    """The records of a JSON list (or JSON Lines) file; None after a problem (appended)."""
     if not path.is_file():
         problems.append(f"{what} file not found: {path}")
         return None
-    try:
-        content = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        problems.append(f"{path}: not UTF-8 text ({err.reason}).")
-        return None
-    lines = detect_format(path, content) == "jsonl"
-    if lines:
-        chunks = [(i, line) for i, line in enumerate(content.splitlines(), start=1) if line.strip()]
-    else:
-        chunks = [(0, content)]
-    records = []
-    for offset, chunk in chunks:
-        try:
-            records.append(json.loads(chunk))
-        except json.JSONDecodeError as err:
-            line = offset or err.lineno
-            problems.append(f"{path}: invalid JSON at line {line}, column {err.colno}: {err.msg}.")
-            return None
-    return records if lines else records[0]
+    before = len(problems)
+    records = [rec for _, rec in load_json_records(path, "CMeEE JSON", problems=problems)]
+    return None if len(problems) > before else records
 
 
 def submission_name_warning(pred_path: PathLike, input_path: PathLike) -> Optional[str]:
@@ -148,14 +117,6 @@ def check_submission(
     pred = _load_records(pred_path, "prediction", problems)
     if gold is None or pred is None:
         return problems
-    if not isinstance(pred, list):
-        return problems + [
-            f"{pred_path}: expected a JSON list of records, got {type(pred).__name__}."
-        ]
-    if not isinstance(gold, list):
-        return problems + [
-            f"{input_path}: expected a JSON list of records, got {type(gold).__name__}."
-        ]
     if len(pred) != len(gold):
         problems.append(
             f"{pred_path}: {len(pred)} records but the input {input_path} has {len(gold)}."

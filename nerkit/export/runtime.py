@@ -18,10 +18,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from confection import Config
 from safetensors.torch import load_file
 
-from ..config import as_dict, resolve_section
 from ..errors import ModelLoadError
 from ..models.ner_model import Batch, NERModel
 from ..models.prediction import predict_spans
@@ -84,8 +82,9 @@ def providers(device: str, available: Sequence[str]) -> list:
 
 
 def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") -> OnnxPipeline:
-    from ..config import check_config
-    from ..models.io import _check_components, _check_format
+    """The pipeline of an exported directory; the directory is checked and the model built
+    by the same steps as a PyTorch model directory (:mod:`nerkit.models.io`)."""
+    from ..models.io import build_model, read_model_dir
 
     try:
         import onnxruntime as ort
@@ -95,21 +94,10 @@ def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") ->
             "Install it: pip install 'nerkit[export]'."
         ) from None
     path = Path(path)
-    missing = [
-        f for f in ("config.cfg", "meta.json", ONNX_FILE, DECODER_FILE) if not (path / f).exists()
-    ]
-    if missing:
-        raise ModelLoadError(
-            f"{path} is not a complete ONNX model directory: missing {', '.join(missing)}."
-        )
-    meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
-    _check_format(path, meta)
-    cfg = Config().from_disk(path / "config.cfg", interpolate=False)
-    _check_components(as_dict(cfg), meta.get("components", {}))
-    check_config(cfg, initialize=False)
+    required = ("config.cfg", "meta.json", ONNX_FILE, DECODER_FILE)
+    cfg, meta = read_model_dir(path, required, kind="ONNX")
     with torch.device("meta"):  # the encoder's weights are in model.onnx: build no tensors for them
-        model: NERModel = resolve_section(cfg, "model", initialize=False)
-        model.from_disk(path)  # each component's assets (encoder/ tokenizer, lexicon/)
+        model = build_model(path, cfg)  # each component's assets (encoder/ tokenizer, lexicon/)
     model.build_heads()  # fusion and decoder again, on the CPU: the decoder decodes
     if model.fusion is not None:
         model.fusion.to("meta")

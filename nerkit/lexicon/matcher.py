@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
 from ..errors import ConfigError, ModelLoadError
+from ..registry import FileArg, file_args
 from .base import Word, WordListSegmenter
 
 _WORD = 1
 _PREFIX = 2
 
 
+@file_args(words_file=FileArg("file", "word list"))
 def lexicon_matcher(
     words_file: Optional[str] = None,
     min_length: int = 2,

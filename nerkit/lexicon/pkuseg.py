@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, List, Optional, Union
 
 from ..errors import ConfigError, ModelLoadError
+from ..registry import FileArg, file_args
 from .base import Segmenter, Word
 
 # CJK unified ideographs: the base block, extension A, compatibility
@@ -61,6 +62,14 @@ def keep_word(word: str, min_length: int, chinese_only: bool) -> bool:
     return len(word) >= min_length and (not chinese_only or is_chinese(word))
 
 
+@file_args(
+    model=FileArg(
+        "dir",
+        "pkuseg model",
+        source="a model of https://github.com/lancopku/pkuseg-python/releases, unzipped into {path}",
+    ),
+    user_dict=FileArg("file", "pkuseg user dictionary"),
+)
 def pkuseg_segmenter(
     model: str = "medicine",
     user_dict: Optional[str] = None,

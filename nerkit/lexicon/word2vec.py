@@ -34,6 +34,7 @@ from typing import IO, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelLoadError
+from ..registry import FileArg, file_args
 from .base import Vectors
 
 logger = logging.getLogger("nerkit")
@@ -43,6 +44,7 @@ _TEXT_EXT = (".txt", ".vec", ".csv")
 _FIX = "the vectors block of the config, e.g. --initialize.model.lexicon.vectors.path /data/sgns.merge.word"
 
 
+@file_args(path=FileArg("file", "word vectors"))
 def word2vec(
     path: str,
     binary: Optional[bool] = None,

@@ -12,7 +12,7 @@ encoder is built and the lexicon initialised, so ``NERModel`` calls
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -31,6 +31,9 @@ __all__ = [
     "LabelScheme",
     "TagScheme",
     "SpanScheme",
+    "EmbeddingLookup",
+    "LayerGroups",
+    "encoder_of",
 ]
 
 
@@ -91,6 +94,40 @@ class Encoder(nn.Module):
         (pooler, mixing weights) belong to the top group.
         """
         raise NotImplementedError
+
+
+# The parts of the Encoder interface that training components use, as protocols: an
+# encoder written without subclassing Encoder (a plugin's, a test's) qualifies by
+# having them, as thinc's and PyTorch's duck-typed modules do.
+@runtime_checkable
+class EmbeddingLookup(Protocol):
+    """What adversarial training perturbs (``Encoder.word_embeddings``)."""
+
+    def word_embeddings(self) -> nn.Embedding: ...
+
+
+@runtime_checkable
+class LayerGroups(Protocol):
+    """What the optimizers' layer-wise learning rates read (``Encoder.layer_groups``)."""
+
+    def layer_groups(self) -> List[List[Tuple[str, nn.Parameter]]]: ...
+
+
+@runtime_checkable
+class _HasEncoder(Protocol):
+    encoder: nn.Module  # NERModel's
+
+
+@runtime_checkable
+class _Wrapper(Protocol):
+    module: nn.Module  # DistributedDataParallel, DataParallel
+
+
+def encoder_of(model: nn.Module) -> Optional[nn.Module]:
+    """``model.encoder``, looking through ``.module`` wrappers (DDP); None if it has none."""
+    while not isinstance(model, _HasEncoder) and isinstance(model, _Wrapper):
+        model = model.module
+    return model.encoder if isinstance(model, _HasEncoder) else None
 
 
 class Fusion(nn.Module):

@@ -124,47 +124,14 @@ def _save_in_progress(path: Path, before: Optional[Tuple[int, int, int]]) -> boo
 
 
 def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERModel, Config]:
-    if not path.is_dir():
-        raise ModelLoadError(
-            f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
-            "(e.g. runs/q/model-best)."
-        )
-    missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
-    if missing:
-        raise ModelLoadError(
-            f"{path} is not a complete nerkit model directory: missing {', '.join(missing)}."
-        )
-    recopy = (
-        "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
-        "or train the model again."
-    )
-    try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ModelLoadError(
-            f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {recopy}"
-        ) from None
-    _check_format(path, meta)
-    try:
-        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
-    except Exception as err:  # configparser / confection parse errors
-        raise ModelLoadError(
-            f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {recopy}"
-        ) from None
-    _check_components(as_dict(cfg), meta.get("components", {}))
-    check_config(cfg, initialize=False)
-    try:
-        model: NERModel = resolve_section(cfg, "model", initialize=False)
-        model.from_disk(path)  # each component's assets (encoder/, lexicon/, ...)
-    except ModelLoadError as err:
-        reason = getattr(err, "reason", str(err))
-        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {recopy}") from None
+    cfg, _ = read_model_dir(path)
+    model = build_model(path, cfg)
     try:
         st_load_model(model, str(path / "model.safetensors"), strict=True)
     except SafetensorError as err:
         raise ModelLoadError(
             f"{path / 'model.safetensors'} can't be read ({type(err).__name__}: {err}): the file is "
-            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {recopy}"
+            f"truncated or damaged, e.g. by an interrupted copy or a full disk. {RECOPY}"
         ) from None
     except RuntimeError as err:
         raise ModelLoadError(
@@ -173,6 +140,57 @@ def _load_model_once(path: Path, device: Union[str, torch.device]) -> Tuple[NERM
     model.to(device)
     model.eval()
     return model, cfg
+
+
+RECOPY = (
+    "Copy the complete model directory again (model-best/ or model-last/ of the training run), "
+    "or train the model again."
+)
+
+
+def read_model_dir(
+    path: Path, required: Tuple[str, ...] = REQUIRED_FILES, kind: str = "nerkit"
+) -> Tuple[Config, Dict[str, Any]]:
+    """The config and meta.json of a model directory (PyTorch, or ``kind`` "ONNX" with its
+    own ``required`` files), checked: the files are there and readable, the format is this
+    nerkit's, every component is registered here and the config is valid. Reads only."""
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
+            "(e.g. runs/q/model-best)."
+        )
+    missing = [f for f in required if not (path / f).exists()]
+    if missing:
+        raise ModelLoadError(
+            f"{path} is not a complete {kind} model directory: missing {', '.join(missing)}."
+        )
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelLoadError(
+            f"{path / 'meta.json'} is not valid JSON ({err}): the file is damaged. {RECOPY}"
+        ) from None
+    _check_format(path, meta)
+    try:
+        cfg = Config().from_disk(path / "config.cfg", interpolate=False)
+    except Exception as err:  # configparser / confection parse errors
+        raise ModelLoadError(
+            f"{path / 'config.cfg'} can't be read ({err}): the file is damaged. {RECOPY}"
+        ) from None
+    _check_components(as_dict(cfg), meta.get("components", {}))
+    check_config(cfg, initialize=False)
+    return cfg, meta
+
+
+def build_model(path: Path, cfg: Config) -> NERModel:
+    """The model of ``[model]`` alone (no ``[initialize]`` resource), its components'
+    assets restored from the directory (``from_disk``); weights are loaded by the caller."""
+    try:
+        model: NERModel = resolve_section(cfg, "model", initialize=False)
+        return model.from_disk(path)  # each component's assets (encoder/, lexicon/, ...)
+    except ModelLoadError as err:
+        reason = getattr(err, "reason", str(err))
+        raise ModelLoadError(f"Can't rebuild the model of {path} ({reason}). {RECOPY}") from None
 
 
 def _check_format(path: Path, meta: Dict[str, Any]) -> None:

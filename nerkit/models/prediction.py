@@ -9,7 +9,7 @@ call it; it sits beside ``batching.py`` so both can, the two being independent l
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -94,14 +94,8 @@ def predict_spans(
 
 
 def predict(
-    model: NERModel,
-    examples: Sequence[Example],
-    batch_size: int = 64,
-    progress: Optional[Callable[[int], None]] = None,
-    autocast_dtype: Optional[torch.dtype] = None,
-    max_tokens: Optional[int] = None,
+    model: NERModel, examples: Sequence[Example], **options: Any
 ) -> List[List[Tuple[Entity, float]]]:
-    """``(Entity, score)`` lists of every record, in input order, record coordinates."""
-    return predict_spans(
-        model, examples, batch_size, progress, autocast_dtype, max_tokens
-    ).entities()
+    """``(Entity, score)`` lists of every record, in input order, record coordinates;
+    ``options`` as :func:`predict_spans` takes them (``batch_size``, ``max_tokens``, ...)."""
+    return predict_spans(model, examples, **options).entities()

@@ -30,12 +30,14 @@ so the budget is spread over those rows.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..models.base import EmbeddingLookup, encoder_of
 
 ForwardLoss = Callable[[], Tensor]
 Backward = Callable[[Tensor], None]
@@ -51,11 +53,8 @@ class AdversarialStrategy:
 
 def embedding_weight(model: nn.Module) -> nn.Parameter:
     """``model.encoder.word_embeddings().weight``, looking through ``.module`` wrappers."""
-    inner = model
-    while not hasattr(inner, "encoder") and isinstance(getattr(inner, "module", None), nn.Module):
-        inner = inner.module
-    encoder = getattr(inner, "encoder", None)
-    if encoder is None or not callable(getattr(encoder, "word_embeddings", None)):
+    encoder = encoder_of(model)
+    if not isinstance(encoder, EmbeddingLookup):
         raise TypeError(
             f"Adversarial training needs a model with an 'encoder' that has word_embeddings() "
             f"(nerkit.models.base.Encoder); got {type(model).__name__}. "
@@ -125,6 +124,18 @@ class NoAdversarial(AdversarialStrategy):
         return loss.detach()
 
 
+@dataclass
+class _Attack:
+    """What an attack works on: the model, its embedding matrix and the matrix's clean
+    values (``backup``), and the training step's forward and backward."""
+
+    model: nn.Module
+    weight: nn.Parameter
+    backup: Tensor
+    forward_loss: ForwardLoss
+    backward: Backward
+
+
 class _CleanThenAttack(AdversarialStrategy):
     """Clean forward/backward, then one backward at a perturbed embedding matrix.
 
@@ -141,23 +152,15 @@ class _CleanThenAttack(AdversarialStrategy):
             direction = _unit(_own_backward(weight, loss, backward))
             if direction is None:
                 return loss.detach()
-            backup = weight.detach().clone()
+            attack = _Attack(model, weight, weight.detach().clone(), forward_loss, backward)
             try:
-                self._perturb(model, weight, backup, direction, forward_loss, backward)
+                self._perturb(attack, direction)
                 backward(forward_loss())
             finally:
-                _set(weight, backup)
+                _set(weight, attack.backup)
         return loss.detach()
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
         """Set ``weight`` to ``backup`` + the attack, starting from unit ``direction``."""
         raise NotImplementedError
 
@@ -173,16 +176,9 @@ class FGM(_CleanThenAttack):
     def __init__(self, epsilon: float) -> None:
         self.epsilon = epsilon
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
-        _set(weight, backup + direction.mul_(self.epsilon).to(weight.dtype))
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
+        weight = attack.weight
+        _set(weight, attack.backup + direction.mul_(self.epsilon).to(weight.dtype))
 
 
 class PGD(_CleanThenAttack):
@@ -203,17 +199,10 @@ class PGD(_CleanThenAttack):
         self.alpha = alpha
         self.steps = steps
 
-    def _perturb(
-        self,
-        model: nn.Module,
-        weight: nn.Parameter,
-        backup: Tensor,
-        direction: Tensor,
-        forward_loss: ForwardLoss,
-        backward: Backward,
-    ) -> None:
+    def _perturb(self, attack: _Attack, direction: Tensor) -> None:
         """Leave ``weight`` at ``backup + delta_K`` with every ``.grad`` as it was on entry."""
-        params: List[nn.Parameter] = [p for p in model.parameters() if p.requires_grad]
+        weight, backup = attack.weight, attack.backup
+        params: List[nn.Parameter] = [p for p in attack.model.parameters() if p.requires_grad]
         saved: Optional[List[Optional[Tensor]]] = None
         delta = torch.zeros_like(direction)  # float32, shape of the embedding matrix
         try:
@@ -226,7 +215,7 @@ class PGD(_CleanThenAttack):
                     saved = [p.grad for p in params]
                 for p in params:
                     p.grad = None
-                backward(forward_loss())
+                attack.backward(attack.forward_loss())
                 next_direction = _unit(weight.grad)
                 if next_direction is None:
                     break  # attack from where delta is now

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..models.base import LayerGroups, encoder_of
 
 OptimizerFactory = Callable[[nn.Module], torch.optim.Optimizer]
 
@@ -43,11 +44,8 @@ def no_decay_params(model: nn.Module) -> Set[int]:
 
 def find_encoder(model: nn.Module) -> nn.Module:
     """``model.encoder``, looking through ``.module`` wrappers (DDP)."""
-    inner = model
-    while not hasattr(inner, "encoder") and isinstance(getattr(inner, "module", None), nn.Module):
-        inner = inner.module
-    encoder = getattr(inner, "encoder", None)
-    if not isinstance(encoder, nn.Module) or not callable(getattr(encoder, "layer_groups", None)):
+    encoder = encoder_of(model)
+    if not (isinstance(encoder, nn.Module) and isinstance(encoder, LayerGroups)):
         raise TypeError(
             f"The optimizer needs a model with an 'encoder' implementing layer_groups() "
             f"(nerkit.models.base.Encoder); got {type(model).__name__}."

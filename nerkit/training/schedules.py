@@ -60,40 +60,39 @@ def _check_total(num_training_steps: int) -> None:
         )
 
 
-def constant_schedule(warmup_steps: int = 0) -> ScheduleFactory:
-    """Linear warmup over ``warmup_steps``, then the constant base rate."""
-    _check_warmup("nerkit.ConstantSchedule.v1", warmup_steps, 0.0)
+def _with_warmup(
+    warmup_steps: int, warmup_ratio: float, after: Callable[[int, int, int], float]
+) -> ScheduleFactory:
+    """Linear warmup, then ``after(step, warmup, num_training_steps)``."""
 
     def build(optimizer: torch.optim.Optimizer, num_training_steps: int) -> LambdaLR:
         _check_total(num_training_steps)
+        warmup = warmup_length(warmup_steps, warmup_ratio, num_training_steps)
 
         def multiplier(step: int) -> float:
-            if step < warmup_steps:
-                return step / warmup_steps
-            return 1.0
+            if step < warmup:
+                return step / warmup
+            return after(step, warmup, num_training_steps)
 
         return LambdaLR(optimizer, multiplier)
 
     return build
+
+
+def constant_schedule(warmup_steps: int = 0) -> ScheduleFactory:
+    """Linear warmup over ``warmup_steps``, then the constant base rate."""
+    _check_warmup("nerkit.ConstantSchedule.v1", warmup_steps, 0.0)
+    return _with_warmup(warmup_steps, 0.0, lambda step, warmup, total: 1.0)
 
 
 def linear_warmup_decay(warmup_steps: int = 0, warmup_ratio: float = 0.0) -> ScheduleFactory:
     """Linear warmup, then linear decay to 0 at ``num_training_steps``."""
     _check_warmup("nerkit.LinearWarmupDecay.v1", warmup_steps, warmup_ratio)
 
-    def build(optimizer: torch.optim.Optimizer, num_training_steps: int) -> LambdaLR:
-        _check_total(num_training_steps)
-        warmup = warmup_length(warmup_steps, warmup_ratio, num_training_steps)
-        decay = max(1, num_training_steps - warmup)
+    def after(step: int, warmup: int, total: int) -> float:
+        return max(0.0, (total - step) / max(1, total - warmup))
 
-        def multiplier(step: int) -> float:
-            if step < warmup:
-                return step / warmup
-            return max(0.0, (num_training_steps - step) / decay)
-
-        return LambdaLR(optimizer, multiplier)
-
-    return build
+    return _with_warmup(warmup_steps, warmup_ratio, after)
 
 
 def cosine_schedule(
@@ -115,18 +114,9 @@ def cosine_schedule(
     if not 0.0 <= min_ratio <= 1.0:
         raise _fail(name, "min_ratio", min_ratio, "must be in [0, 1]")
 
-    def build(optimizer: torch.optim.Optimizer, num_training_steps: int) -> LambdaLR:
-        _check_total(num_training_steps)
-        warmup = warmup_length(warmup_steps, warmup_ratio, num_training_steps)
-        decay = max(1, num_training_steps - warmup)
+    def after(step: int, warmup: int, total: int) -> float:
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        wave = 0.5 * (1.0 + math.cos(2.0 * math.pi * num_cycles * progress))
+        return min_ratio + (1.0 - min_ratio) * wave
 
-        def multiplier(step: int) -> float:
-            if step < warmup:
-                return step / warmup
-            progress = min(1.0, (step - warmup) / decay)
-            wave = 0.5 * (1.0 + math.cos(2.0 * math.pi * num_cycles * progress))
-            return min_ratio + (1.0 - min_ratio) * wave
-
-        return LambdaLR(optimizer, multiplier)
-
-    return build
+    return _with_warmup(warmup_steps, warmup_ratio, after)

@@ -21,17 +21,23 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
-from nerkit.assets import SOURCES
+from nerkit.assets import SOURCES_FILE
 from nerkit.lexicon.pkuseg import FEATURE_FILES as PKUSEG_FEATURE_FILES
 from nerkit.lexicon.pkuseg import MODEL_FILES as PKUSEG_MODEL_FILES
 
 REPO = Path(__file__).resolve().parents[2]
+# Where to get each asset, by [paths] key: this project's nerkit-sources.json, which
+# `nerkit train` and `nerkit debug config` quote too when one is missing.
+SOURCES: Dict[str, str] = json.loads(
+    (Path(__file__).resolve().parent / SOURCES_FILE).read_text(encoding="utf8")
+)["sources"]
 BASE_CONFIG = REPO / "configs" / "base.cfg"
 # config.json, a tokenizer, weights: each inner list, one of them
 MODEL_FILES = [
@@ -57,8 +63,7 @@ class Asset:
     archive_sha256: Optional[str] = None
 
 
-# What each asset of configs/base.cfg is; where to get it is nerkit's own table
-# (nerkit.assets.SOURCES), which `nerkit train` quotes when one is missing.
+# What each asset of configs/base.cfg is; where to get it: SOURCES.
 ASSETS: Dict[str, Asset] = {
     a.key: a
     for a in [

@@ -11,86 +11,131 @@ format                  reader / writer                     end offset
 ``ccks``                ``nerkit.CCKS.v1``                  exclusive
 ======================  ==================================  ===============
 
-Every reader returns a :class:`nerkit.data.readers.Corpus` of
+Every reader returns a :class:`~nerkit.data.formats.base.Corpus` of
 :class:`nerkit.types.Example` (entity ends inclusive, the record's own id in
-``Example.id``); every writer returns a :class:`WriteReport`. ``detect`` picks a
-format from a path's extension and content (see docs/data-formats.md).
+``Example.id``); every writer returns a :class:`WriteReport`.
+
+There is one registry per kind: readers and writers are the ``readers`` and
+``writers`` registries' components, plugins' entry points included. A format
+name (``--from``/``--to``, :func:`read`, :func:`write`) is a registered name
+(``nerkit.CoNLL.v1``) or the short name a builder declares with
+:func:`corpus_format` (``conll``); :func:`detect` and :func:`output_format` read
+the same declarations (suffixes, sniffers; see docs/data-formats.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ...errors import DataError
+from ...registry import get_all, registry
 from ...types import Example
-from ..readers import Corpus
-from . import brat, ccks, cmeee, conll, doccano, label_studio  # noqa: F401  (each registers its format)
-from .base import FORMATS, Format, PathLike, WriteReport
+from .base import Corpus, FormatDeclaration, PathLike, WriteReport, corpus_format, declaration
 
-# Output paths: the format an extension means when --to is not given.
-OUTPUT_EXTENSIONS = {
-    ".json": "cmeee",
-    ".jsonl": "doccano",
-    ".ann": "brat",
-    **{ext: "conll" for ext in conll.FORMAT.extensions},
-}
-# CoNLL extensions that name their tag scheme.
-CONLL_SCHEMES = {".bmes": "BMES", ".bioes": "BIOES"}
-_CONTENT_ORDER = ("ccks", "labelstudio", "doccano", "cmeee", "conll")
+HEAD_CHARS = 8192  # what a sniffer sees of a file
 
 
-def get_format(name: str) -> Format:
-    if name not in FORMATS:
-        raise DataError(f"unknown format {name!r}. Formats: {', '.join(sorted(FORMATS))}.")
-    return FORMATS[name]
+def declared(kind: str) -> List[Tuple[str, Callable[..., Any], FormatDeclaration]]:
+    """(registered name, builder, declaration) of every ``kind`` ("readers" or "writers")
+    component, in sniffing order: highest ``priority`` first, then by name."""
+    found = [(name, func, declaration(func)) for name, func in get_all(kind).items()]
+    return sorted(found, key=lambda item: (-item[2].priority, item[0]))
+
+
+def format_name(kind: str, name: str) -> str:
+    """The name a format goes by in messages: the declared short name of the component
+    ``name`` (registered or short), else ``name``."""
+    builder = _builder(kind, name)
+    return declaration(builder).name or name
+
+
+def _shown(name: str, decl: FormatDeclaration) -> str:
+    return decl.name or name
+
+
+def _short_names(kind: str) -> str:
+    names = sorted({d.name for _, _, d in declared(kind) if d.name})
+    return f"{', '.join(names)}, or any name `nerkit registry {kind}` lists" if names else "(none)"
+
+
+def _builder(kind: str, name: str) -> Callable[..., Any]:
+    if registry.has(kind, name):
+        return registry.get(kind, name)
+    matches = [(n, f) for n, f, d in declared(kind) if d.name == name]
+    if len(matches) == 1:
+        return matches[0][1]
+    if matches:
+        raise DataError(
+            f"the format name {name!r} is declared by several {kind}: "
+            f"{', '.join(n for n, _ in matches)}. Pass one of these registered names instead."
+        )
+    raise DataError(f"unknown format {name!r}. Formats: {_short_names(kind)}.")
 
 
 def detect(path: PathLike) -> str:
-    """The format of an existing file or folder, from its extension and first characters."""
+    """The format of an existing file or folder, from the readers' declarations: a folder
+    format's sniffer, else an extension a reader claims, else the content's first
+    characters (each reader's sniffer, in priority order)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}. Fix the path.")
+    readers = declared("readers")
     if path.is_dir():
-        if FORMATS["brat"].sniff(path, ""):
-            return "brat"
-        raise DataError(
-            f"{path} is a folder without .ann files; the only folder format is brat (.txt + .ann)."
-        )
-    if path.suffix.lower() in (".ann",):
-        return "brat"
+        folders = [(n, d) for n, _, d in readers if d.folder and d.sniff is not None]
+        for name, decl in folders:
+            if decl.sniff(path, ""):
+                return _shown(name, decl)
+        kinds = "; ".join(f"{_shown(n, d)}: {d.description or n}" for n, d in folders)
+        raise DataError(f"{path} is a folder that no folder format reads ({kinds or 'none'}).")
+    suffix = path.suffix.lower()
+    for name, _, decl in readers:
+        if suffix and suffix in decl.suffixes:
+            return _shown(name, decl)
     try:
         with open(path, encoding="utf-8-sig") as f:
-            head = f.read(8192)
+            head = f.read(HEAD_CHARS)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text. Save the file as UTF-8.") from None
-    for name in _CONTENT_ORDER:
-        if FORMATS[name].sniff(path, head):
-            return name
+    for name, _, decl in readers:
+        if decl.sniff is not None and not decl.folder and decl.sniff(path, head):
+            return _shown(name, decl)
     raise DataError(
         f"{path}: can't tell its format from the extension or the content. Pass it with --from "
-        f"({', '.join(sorted(FORMATS))})."
+        f"({_short_names('readers')})."
     )
 
 
 def output_format(path: PathLike) -> str:
-    """The format an output path asks for (a path without extension: a brat folder)."""
+    """The format an output path asks for, from the writers' declarations (a path without
+    extension, or a folder: the folder format)."""
     path = Path(path)
     ext = path.suffix.lower()
-    if not ext or path.is_dir():
-        return "brat"
-    if ext in OUTPUT_EXTENSIONS:
-        return OUTPUT_EXTENSIONS[ext]
+    folder = not ext or path.is_dir()
+    claims = [
+        _shown(n, d)
+        for n, _, d in declared("writers")
+        if (d.folder if folder else ext in d.suffixes)
+    ]
+    claims = sorted(set(claims))
+    if len(claims) == 1:
+        return claims[0]
+    what = "a folder" if folder else f"the extension {ext!r}"
+    if claims:
+        raise DataError(
+            f"{path}: several writers are the default for {what} ({', '.join(claims)}). Pass one "
+            "with --to."
+        )
     raise DataError(
-        f"{path}: can't tell the output format from the extension {ext!r}. Pass it with --to "
-        f"({', '.join(sorted(FORMATS))})."
+        f"{path}: can't tell the output format from {what}. Pass it with --to "
+        f"({_short_names('writers')})."
     )
 
 
 def read(path: PathLike, fmt: Optional[str] = None, **options: Any) -> Corpus:
     """Read a corpus in ``fmt`` (detected when None) with the format's reader options."""
     name = fmt or detect(path)
-    return _configured(get_format(name).reader, options, f"the {name} reader")(path)
+    return _configured(_builder("readers", name), options, f"the {name} reader")(path)
 
 
 def write(
@@ -98,9 +143,10 @@ def write(
 ) -> WriteReport:
     """Write ``examples`` in ``fmt`` (from the output path when None)."""
     name = fmt or output_format(path)
-    if name == "conll" and "scheme" not in options and Path(path).suffix.lower() in CONLL_SCHEMES:
-        options["scheme"] = CONLL_SCHEMES[Path(path).suffix.lower()]
-    return _configured(get_format(name).writer, options, f"the {name} writer")(path, examples)
+    builder = _builder("writers", name)
+    implied = declaration(builder).suffix_options.get(Path(path).suffix.lower(), {})
+    options = {**implied, **options}
+    return _configured(builder, options, f"the {name} writer")(path, examples)
 
 
 def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
@@ -115,11 +161,13 @@ def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
 
 
 __all__ = [
-    "FORMATS",
-    "Format",
+    "Corpus",
+    "FormatDeclaration",
     "WriteReport",
+    "corpus_format",
+    "declared",
     "detect",
-    "get_format",
+    "format_name",
     "output_format",
     "read",
     "write",

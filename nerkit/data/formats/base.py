@@ -1,5 +1,7 @@
-"""What every corpus format shares: reading text files, checking labels and
-offsets, writing files atomically, and the report a writer gives back.
+"""What every corpus format shares: the :class:`Corpus` a reader returns, the
+declaration a reader or writer makes about its files (:func:`corpus_format`),
+reading text and JSON files, checking labels and offsets, writing files
+atomically, and the report a writer gives back.
 
 Inside nerkit an entity is ``Entity(start, end, label)`` with ``end``
 *inclusive* (as in CMeEE); formats whose end offset is exclusive (brat,
@@ -8,18 +10,131 @@ doccano, Label Studio, CCKS) are converted on reading and writing.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from ..readers import Corpus
+from ...util import file_mode
 
 PathLike = Union[str, Path]
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+UNREADABLE = object()  # the record of a JSON Lines line that is not JSON (collecting mode)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Corpus(list):
+    """The records of one file, in file order: a ``list`` of :class:`Example`.
+
+    ``path`` is the file read, ``warnings`` the fixable problems that were
+    tolerated (e.g. ``on_mismatch="warn"``), one message each.
+    """
+
+    def __init__(
+        self,
+        examples: Iterable[Example] = (),
+        path: Optional[str] = None,
+        warnings: Optional[List[str]] = None,
+    ) -> None:
+        super().__init__(examples)
+        self.path = path
+        self.warnings: List[str] = list(warnings or [])
+
+    @property
+    def texts(self) -> List[str]:
+        return [ex.text for ex in self]
+
+    @property
+    def num_entities(self) -> int:
+        return sum(len(ex.entities) for ex in self)
+
+
+@dataclass(frozen=True)
+class FormatDeclaration:
+    """What a registered reader or writer says about the files it handles; ``nerkit
+    convert``, ``score`` and ``predict`` (``--from``/``--to`` and format detection) read it.
+
+    name: a short name for ``--from``/``--to`` besides the registered one (``conll``).
+    suffixes: a reader: extensions that are this format whatever the content
+        (``.ann``); a writer: output extensions it is the default writer for.
+    sniff: a reader: ``sniff(path, head) -> bool``, whether a file (its first 8192
+        characters) or a folder (``head`` empty) looks like this format.
+    folder: the format is a folder (a reader reads folders; a writer is the default for
+        an output path without extension).
+    priority: the order sniffers are tried in, highest first; the built-ins' are
+        negative (their sniffers are the general ones: CMeEE takes any JSON with a
+        ``text``), so a plugin's format (0) is tried before them.
+    suffix_options: a writer: options an output extension implies when not given
+        (``.bmes``: ``scheme = "BMES"``).
+    description: a few words for messages.
+    """
+
+    name: Optional[str] = None
+    suffixes: Tuple[str, ...] = ()
+    sniff: Optional[Callable[[Path, str], bool]] = None
+    folder: bool = False
+    priority: int = 0
+    suffix_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+def corpus_format(
+    name: Optional[str] = None,
+    *,
+    suffixes: Sequence[str] = (),
+    sniff: Optional[Callable[[Path, str], bool]] = None,
+    folder: bool = False,
+    priority: int = 0,
+    suffix_options: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    description: str = "",
+) -> Callable[[F], F]:
+    """Declare, on a reader or writer builder, the files it handles (see
+    :class:`FormatDeclaration`). It registers nothing: the builder is registered as
+    any component (``nerkit/registrations.py``, or a plugin's ``nerkit_readers`` /
+    ``nerkit_writers`` entry point), and the declaration travels with it::
+
+        @corpus_format("acme", suffixes=(".acme",), sniff=looks_like_acme)
+        def acme_reader(labels: Optional[List[str]] = None) -> AcmeReader: ...
+    """
+    declaration = FormatDeclaration(
+        name,
+        tuple(s.lower() for s in suffixes),
+        sniff,
+        folder,
+        priority,
+        dict(suffix_options or {}),
+        description,
+    )
+
+    def declare(func: F) -> F:
+        func.corpus_format = declaration  # type: ignore[attr-defined]
+        return func
+
+    return declare
+
+
+def declaration(builder: Any) -> FormatDeclaration:
+    """What ``builder`` declares (an empty declaration when it declares nothing)."""
+    found = getattr(builder, "corpus_format", None)
+    return found if isinstance(found, FormatDeclaration) else FormatDeclaration()
 
 
 def describe(value: Any) -> str:
@@ -140,11 +255,13 @@ class WriteReport:
 
 
 def atomic_write(path: PathLike, write: Callable[[Any], None]) -> Path:
-    """Write a UTF-8 file through ``write(f)`` to a temporary name, then rename it."""
+    """Write a UTF-8 file through ``write(f)`` to a temporary name, then rename it (so an
+    interrupted run never leaves half a file); the file gets the usual mode (umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp makes 0600
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             write(f)
         os.replace(tmp, path)
@@ -181,53 +298,41 @@ def id_value(ex: Example) -> Any:
     return int(ex.id) if ex.id.isdigit() and str(int(ex.id)) == ex.id else ex.id
 
 
-@dataclass(frozen=True)
-class Format:
-    """A corpus format as ``nerkit convert`` sees it.
-
-    ``reader(**options)`` returns ``path -> Corpus``; ``writer(**options)`` returns
-    ``(path, examples) -> WriteReport``; ``sniff(path, head)`` says whether a file
-    (or folder) looks like this format from its first characters.
-    """
-
-    name: str
-    extensions: Tuple[str, ...]
-    reader: Callable[..., Callable[[PathLike], Corpus]]
-    writer: Callable[..., Callable[[PathLike, Sequence[Example]], WriteReport]]
-    sniff: Callable[[Path, str], bool]
-    description: str = ""
-
-
-FORMATS: Dict[str, Format] = {}
-
-
-def add_format(fmt: Format) -> Format:
-    FORMATS[fmt.name] = fmt
-    return fmt
-
-
 def as_corpus(
     examples: Iterable[Example], path: PathLike, warnings: Optional[List[str]] = None
 ) -> Corpus:
     return Corpus(examples, path=str(path), warnings=warnings)
 
 
-def load_json_records(path: PathLike, what: str) -> List[Tuple[str, Any]]:
-    """``(place, record)`` pairs of a JSON list (place ``record i``) or JSON Lines file
-    (place ``line n``; blank lines skipped), told apart by the first character."""
-    import json
+def load_json_records(
+    path: PathLike,
+    what: str,
+    lines: Optional[bool] = None,
+    problems: Optional[List[str]] = None,
+) -> List[Tuple[str, Any]]:
+    """``(place, record)`` pairs of a JSON list (place ``record i``) or a JSON Lines file
+    (place ``line n``; blank lines skipped). ``lines`` None: told apart by the first
+    character (``[`` a list, ``{`` JSON Lines), else by the extension (.jsonl, .ndjson:
+    JSON Lines). ``what`` names the format in messages.
 
+    With a ``problems`` list, a file that can't be read or a list that is not JSON is
+    one problem (no records), and a line that is not JSON one problem whose record is
+    :data:`UNREADABLE` (so later records keep their numbers), instead of raising.
+    """
     path = Path(path)
-    content = read_text(path, what)
-    if content.lstrip().startswith("["):
-        try:
-            data = json.loads(content)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}. Fix the file "
-                f"({what}: a JSON list of records, or JSON Lines with one record per line)."
-            ) from None
-        return [(f"{path}, record {i}", rec) for i, rec in enumerate(data)]
+    try:
+        content = read_text(path, what)
+        if lines is None:
+            first = content.lstrip()[:1]
+            lines = first != "[" and (first in ("{", "") or path.suffix.lower() in JSONL_SUFFIXES)
+        if not lines:
+            records = _json_list(path, content, what)
+            return [(f"{path}, record {i}", rec) for i, rec in enumerate(records)]
+    except DataError as err:
+        if problems is None:
+            raise
+        problems.append(str(err))
+        return []
     out: List[Tuple[str, Any]] = []
     for lineno, line in enumerate(content.split("\n"), start=1):
         if not line.strip():
@@ -235,11 +340,94 @@ def load_json_records(path: PathLike, what: str) -> List[Tuple[str, Any]]:
         try:
             out.append((f"{path}, line {lineno}", json.loads(line)))
         except json.JSONDecodeError as err:
-            raise DataError(
-                f"{path}, line {lineno}: invalid JSON at column {err.colno}: {err.msg}. Fix the line "
-                f"({what}: one JSON record per line, or a JSON list of records)."
-            ) from None
+            if problems is None:
+                raise _line_error(path, content, what, lineno, err) from None
+            problems.append(_line_message(path, what, lineno, err))
+            out.append((f"{path}, line {lineno}", UNREADABLE))
     return out
+
+
+def _json_list(path: Path, content: str, what: str) -> List[Any]:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError as err:
+        raise DataError(
+            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}. Fix the file "
+            f"({what}: a JSON list of records, or JSON Lines with one record per line)."
+        ) from None
+    if not isinstance(data, list):
+        raise DataError(
+            f"{path}: expected a JSON list of records (or JSON Lines, one record per line), "
+            f"got {describe(data)}."
+        )
+    return data
+
+
+def _line_message(path: Path, what: str, lineno: int, err: json.JSONDecodeError) -> str:
+    return (
+        f"{path}: invalid JSON at line {lineno}, column {err.colno}: {err.msg}. Fix the line "
+        f"({what}: one JSON record per line, or a JSON list of records)."
+    )
+
+
+def _line_error(
+    path: Path, content: str, what: str, lineno: int, err: json.JSONDecodeError
+) -> DataError:
+    try:
+        whole = json.loads(content)
+    except json.JSONDecodeError:
+        return DataError(_line_message(path, what, lineno, err))
+    return DataError(
+        f"{path}: holds one JSON {type(whole).__name__} spread over several lines; expected a "
+        "JSON list of records, or JSON Lines (one record per line). Wrap the records in [...]."
+    )
+
+
+class JsonRecordsReader:
+    """``reader(path) -> Corpus`` for a format of JSON records (a JSON list or JSON Lines,
+    :func:`load_json_records`): a subclass turns each record into an :class:`Example`
+    (``record``); what it ignores, counted in ``ignored``, becomes one corpus warning."""
+
+    file_what = "JSON records"  # the format, in messages about the file
+
+    def __init__(self, labels: Optional[Sequence[str]]) -> None:
+        self.labels = check_reader_labels(labels, "reader")
+
+    def __call__(self, path: PathLike) -> Corpus:
+        path = Path(path)
+        ignored: Counter = Counter()
+        examples = [
+            self.record(place, rec, i, path, ignored)
+            for i, (place, rec) in enumerate(load_json_records(path, self.file_what))
+        ]
+        warnings = []
+        if ignored:
+            warnings.append(
+                f"{path}: ignored " + ", ".join(f"{n} {k}" for k, n in sorted(ignored.items()))
+            )
+        return as_corpus(examples, path, warnings)
+
+    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
+        raise NotImplementedError
+
+
+def entity_objects(
+    place: str, raw: Any, keys: Tuple[str, ...], what: str
+) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """``(place, entity)`` of each object of a record's ``entities`` list, each holding
+    ``keys``; a DataError naming the record and entity otherwise (``what``: the format)."""
+    if not isinstance(raw, list):
+        raise DataError(f"{place}, entities: expected a list, got {describe(raw)}. Fix the record.")
+    for j, ent in enumerate(raw):
+        where = f"{place}, entities[{j}]"
+        if not isinstance(ent, dict):
+            raise DataError(f"{where}: expected an object, got {describe(ent)}. Fix the record.")
+        for k in keys:
+            if k not in ent:
+                raise DataError(
+                    f"{where}.{k}: missing; {what} entities have {', '.join(keys[:-1])} and {keys[-1]}."
+                )
+        yield where, ent
 
 
 def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:
@@ -258,12 +446,30 @@ def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:
     return value
 
 
+def write_records(
+    path: PathLike,
+    examples: Sequence[Example],
+    record: Callable[[Example, List[Entity]], Dict[str, Any]],
+    lines: bool,
+    indent: Optional[int] = 1,
+) -> WriteReport:
+    """Write one JSON record per example, ``record(example, its unique entities)``, as
+    :func:`write_json_records` does; the report counts records and entities."""
+    report = WriteReport(Path(path))
+    records = []
+    for ex in examples:
+        ents = unique_entities(ex)
+        records.append(record(ex, ents))
+        report.records += 1
+        report.entities += len(ents)
+    write_json_records(path, records, lines=lines, indent=indent)
+    return report
+
+
 def write_json_records(
     path: PathLike, records: Sequence[Any], lines: bool, indent: Optional[int] = 1
 ) -> Path:
     """JSON Lines (``lines``) or one JSON list (``indent``: as json.dumps), UTF-8 without escapes."""
-    import json
-
     if lines:
         return atomic_write(
             path,

@@ -35,15 +35,14 @@ from typing import List, Optional, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    Corpus,
     PathLike,
     WriteReport,
-    add_format,
     as_corpus,
     atomic_write,
     check_reader_labels,
+    corpus_format,
     read_text,
     unique_entities,
 )
@@ -261,6 +260,19 @@ class BratWriter:
         return report
 
 
+def _sniff(path: Path, head: str) -> bool:
+    if path.is_dir():
+        return any(path.rglob("*.ann"))
+    return path.suffix == ".ann"
+
+
+@corpus_format(
+    "brat",
+    suffixes=(".ann",),
+    sniff=_sniff,
+    folder=True,
+    description="brat standoff folder (.txt + .ann)",
+)
 def brat_reader(discontinuous: str = "error", labels: Optional[List[str]] = None) -> BratReader:
     """A folder of brat .txt + .ann files (end offsets exclusive).
 
@@ -270,24 +282,9 @@ def brat_reader(discontinuous: str = "error", labels: Optional[List[str]] = None
     return BratReader(discontinuous, labels)
 
 
+@corpus_format(
+    "brat", suffixes=(".ann",), folder=True, description="brat standoff folder (.txt + .ann)"
+)
 def brat_writer() -> BratWriter:
     """A folder of brat .txt + .ann files and an annotation.conf; keeps every entity."""
     return BratWriter()
-
-
-def _sniff(path: Path, head: str) -> bool:
-    if path.is_dir():
-        return any(path.rglob("*.ann"))
-    return path.suffix == ".ann"
-
-
-FORMAT = add_format(
-    Format(
-        "brat",
-        (".ann",),
-        brat_reader,
-        lambda **kw: BratWriter(**kw),
-        _sniff,
-        "brat standoff folder (.txt + .ann)",
-    )
-)

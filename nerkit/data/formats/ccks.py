@@ -11,95 +11,63 @@ The writer writes the same form (``overlap`` 0) and an ``id`` where the record h
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
-from ...errors import DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    JsonRecordsReader,
     PathLike,
     WriteReport,
-    add_format,
-    as_corpus,
-    check_reader_labels,
     check_span,
-    describe,
-    load_json_records,
+    corpus_format,
+    entity_objects,
     record_id,
     require,
-    unique_entities,
-    write_json_records,
+    write_records,
 )
 
 WHAT = 'a CCKS record {"originalText": ..., "entities": [{"start_pos", "end_pos", "label_type"}]}'
 
 
-class CCKSReader:
-    def __init__(self, labels: Optional[Sequence[str]]) -> None:
-        self.labels = check_reader_labels(labels, "reader")
+KEYS = ("start_pos", "end_pos", "label_type")
 
-    def __call__(self, path: PathLike) -> Corpus:
-        path = Path(path)
-        examples = [
-            self._record(place, rec, i, path)
-            for i, (place, rec) in enumerate(load_json_records(path, "CCKS JSON"))
-        ]
-        return as_corpus(examples, path)
 
-    def _record(self, place: str, rec: Any, index: int, path: Path) -> Example:
+class CCKSReader(JsonRecordsReader):
+    file_what = "CCKS JSON"
+
+    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
         text = require(place, rec, "originalText", str, WHAT)
-        raw = rec.get("entities") or []
-        if not isinstance(raw, list):
-            raise DataError(
-                f"{place}, entities: expected a list, got {describe(raw)}. Fix the record."
+        entities = [
+            check_span(
+                where, text, e["start_pos"], e["end_pos"], e["label_type"], self.labels, True
             )
-        entities: List[Entity] = []
-        for j, ent in enumerate(raw):
-            where = f"{place}, entities[{j}]"
-            if not isinstance(ent, dict):
-                raise DataError(
-                    f"{where}: expected an object, got {describe(ent)}. Fix the record."
-                )
-            for k in ("start_pos", "end_pos", "label_type"):
-                if k not in ent:
-                    raise DataError(
-                        f"{where}.{k}: missing; CCKS entities have start_pos, end_pos and label_type."
-                    )
-            entities.append(
-                check_span(
-                    where,
-                    text,
-                    ent["start_pos"],
-                    ent["end_pos"],
-                    ent["label_type"],
-                    self.labels,
-                    True,
-                )
-            )
+            for where, e in entity_objects(place, rec.get("entities") or [], KEYS, "CCKS")
+        ]
         return Example(text, entities, index, str(path), record_id(rec.get("id")))
+
+
+def _ccks_record(ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+    rec: Dict[str, Any] = {} if ex.id is None else {"id": ex.id}
+    rec["originalText"] = ex.text
+    rec["entities"] = [
+        {"label_type": e.label, "overlap": 0, "start_pos": e.start, "end_pos": e.end + 1}
+        for e in ents
+    ]
+    return rec
 
 
 class CCKSWriter:
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        report = WriteReport(Path(path))
-        records = []
-        for ex in examples:
-            ents = unique_entities(ex)
-            rec: dict = {} if ex.id is None else {"id": ex.id}
-            rec["originalText"] = ex.text
-            rec["entities"] = [
-                {"label_type": e.label, "overlap": 0, "start_pos": e.start, "end_pos": e.end + 1}
-                for e in ents
-            ]
-            records.append(rec)
-            report.records += 1
-            report.entities += len(ents)
-        write_json_records(path, records, lines=True)
-        return report
+        return write_records(path, examples, _ccks_record, lines=True)
 
 
+def _sniff(path: Path, head: str) -> bool:
+    return '"originalText"' in head[:4000]
+
+
+@corpus_format("ccks", sniff=_sniff, priority=-1, description="CCKS / Yidu-S4K JSON Lines")
 def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     """CCKS / Yidu-S4K JSON Lines: originalText + entities[].start_pos/end_pos (exclusive)/label_type.
 
@@ -108,17 +76,7 @@ def ccks_reader(labels: Optional[List[str]] = None) -> CCKSReader:
     return CCKSReader(labels)
 
 
+@corpus_format("ccks", description="CCKS / Yidu-S4K JSON Lines")
 def ccks_writer() -> CCKSWriter:
     """CCKS / Yidu-S4K JSON Lines."""
     return CCKSWriter()
-
-
-def _sniff(path: Path, head: str) -> bool:
-    return '"originalText"' in head[:4000]
-
-
-FORMAT = add_format(
-    Format(
-        "ccks", (), ccks_reader, lambda **kw: CCKSWriter(**kw), _sniff, "CCKS / Yidu-S4K JSON Lines"
-    )
-)

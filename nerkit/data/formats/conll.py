@@ -45,15 +45,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    Corpus,
     PathLike,
     WriteReport,
-    add_format,
     as_corpus,
     atomic_write,
     check_reader_labels,
+    corpus_format,
     read_text,
     unique_entities,
 )
@@ -361,6 +360,22 @@ class CoNLLWriter:
         return "\n".join(lines) + "\n\n"
 
 
+_TAG = re.compile(r"^(O|[BIMES][-_]\S+)$")
+
+
+def _sniff(path: Path, head: str) -> bool:
+    lines = [
+        ln for ln in head.split("\n")[:-1] if ln.strip() and not ln.startswith(("#", DOCSTART))
+    ]
+    if not lines or head.lstrip().startswith(("{", "[")):
+        return False
+    return all(
+        len(_COLUMNS.split(ln.strip())) >= 2 and _TAG.match(_COLUMNS.split(ln.strip())[-1])
+        for ln in lines[:20]
+    )
+
+
+@corpus_format("conll", sniff=_sniff, priority=-5, description="CoNLL column file")
 def conll_reader(
     scheme: str = "auto",
     tag_column: int = -1,
@@ -384,6 +399,12 @@ def conll_reader(
     )
 
 
+@corpus_format(
+    "conll",
+    suffixes=(".conll", ".bio", ".bmes", ".bioes", ".iob", ".iob2", ".tsv", ".char", ".txt"),
+    suffix_options={".bmes": {"scheme": "BMES"}, ".bioes": {"scheme": "BIOES"}},
+    description="CoNLL column file",
+)
 def conll_writer(
     scheme: str = "BIO",
     tag_separator: str = "-",
@@ -394,34 +415,3 @@ def conll_writer(
     """CoNLL column files, one tag layer (overlapping entities: longer first, the rest dropped
     and counted)."""
     return CoNLLWriter(scheme, tag_separator, token_separator, delimiter, docstart)
-
-
-_TAG = re.compile(r"^(O|[BIMES][-_]\S+)$")
-
-
-def _sniff(path: Path, head: str) -> bool:
-    lines = [
-        ln for ln in head.split("\n")[:-1] if ln.strip() and not ln.startswith(("#", DOCSTART))
-    ]
-    if not lines or head.lstrip().startswith(("{", "[")):
-        return False
-    return all(
-        len(_COLUMNS.split(ln.strip())) >= 2 and _TAG.match(_COLUMNS.split(ln.strip())[-1])
-        for ln in lines[:20]
-    )
-
-
-def _conll_writer_options(**options) -> CoNLLWriter:
-    return conll_writer(**options)
-
-
-FORMAT = add_format(
-    Format(
-        "conll",
-        (".conll", ".bio", ".bmes", ".bioes", ".iob", ".iob2", ".tsv", ".char", ".txt"),
-        conll_reader,
-        _conll_writer_options,
-        _sniff,
-        "CoNLL column file: a character (or token) and its tag per line",
-    )
-)

@@ -15,46 +15,37 @@ and other keys are ignored. The writer writes the ``label`` form (``style =
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    JsonRecordsReader,
     PathLike,
     WriteReport,
-    add_format,
-    as_corpus,
-    check_reader_labels,
     check_span,
+    corpus_format,
     describe,
+    entity_objects,
     id_value,
-    load_json_records,
     record_id,
-    unique_entities,
-    write_json_records,
+    write_records,
 )
 
 WHAT = 'a doccano record {"text": ..., "label": [[start, end, type]]}'
 
 
-class DoccanoReader:
+KEYS = ("start_offset", "end_offset", "label")
+
+
+class DoccanoReader(JsonRecordsReader):
     """``reader(path) -> Corpus`` for doccano JSON Lines; see the module docstring."""
 
-    def __init__(self, labels: Optional[Sequence[str]]) -> None:
-        self.labels = check_reader_labels(labels, "reader")
+    file_what = "doccano JSONL"
 
-    def __call__(self, path: PathLike) -> Corpus:
-        path = Path(path)
-        examples = [
-            self._record(place, rec, i, path)
-            for i, (place, rec) in enumerate(load_json_records(path, "doccano JSONL"))
-        ]
-        return as_corpus(examples, path)
-
-    def _record(self, place: str, rec: Any, index: int, path: Path) -> Example:
+    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
         if not isinstance(rec, dict):
             raise DataError(
                 f"{place}: expected a JSON object ({WHAT}), got {describe(rec)}. Fix the record."
@@ -77,33 +68,18 @@ class DoccanoReader:
                     check_span(where, text, item[0], item[1], item[2], self.labels, exclusive=True)
                 )
         elif "entities" in rec:
-            raw = rec["entities"]
-            if not isinstance(raw, list):
-                raise DataError(
-                    f"{place}, entities: expected a list, got {describe(raw)}. Fix the record."
+            entities = [
+                check_span(
+                    where,
+                    text,
+                    e["start_offset"],
+                    e["end_offset"],
+                    e["label"],
+                    self.labels,
+                    exclusive=True,
                 )
-            for j, item in enumerate(raw):
-                where = f"{place}, entities[{j}]"
-                if not isinstance(item, dict):
-                    raise DataError(
-                        f"{where}: expected an object, got {describe(item)}. Fix the record."
-                    )
-                for k in ("start_offset", "end_offset", "label"):
-                    if k not in item:
-                        raise DataError(
-                            f"{where}.{k}: missing; doccano entities have start_offset, end_offset and label."
-                        )
-                entities.append(
-                    check_span(
-                        where,
-                        text,
-                        item["start_offset"],
-                        item["end_offset"],
-                        item["label"],
-                        self.labels,
-                        exclusive=True,
-                    )
-                )
+                for where, e in entity_objects(place, rec["entities"], KEYS, "doccano")
+            ]
         elif rec.get("label") is not None:
             raise DataError(
                 f"{place}, label: expected a list of [start, end, type], got {describe(rec['label'])}."
@@ -117,37 +93,19 @@ class DoccanoWriter:
             raise ConfigError(f'writer.style: expected "label" or "entities", got {style!r}.')
         self.style = style
 
+    def _record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+        rec: Dict[str, Any] = {"id": id_value(ex), "text": ex.text}
+        if self.style == "label":
+            rec["label"] = [[e.start, e.end + 1, e.label] for e in ents]
+        else:
+            rec["entities"] = [
+                {"id": k, "start_offset": e.start, "end_offset": e.end + 1, "label": e.label}
+                for k, e in enumerate(ents, start=1)
+            ]
+        return rec
+
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        report = WriteReport(Path(path))
-        records = []
-        for ex in examples:
-            ents = unique_entities(ex)
-            rec: dict = {"id": id_value(ex), "text": ex.text}
-            if self.style == "label":
-                rec["label"] = [[e.start, e.end + 1, e.label] for e in ents]
-            else:
-                rec["entities"] = [
-                    {"id": k, "start_offset": e.start, "end_offset": e.end + 1, "label": e.label}
-                    for k, e in enumerate(ents, start=1)
-                ]
-            records.append(rec)
-            report.records += 1
-            report.entities += len(ents)
-        write_json_records(path, records, lines=True)
-        return report
-
-
-def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
-    """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
-
-    labels: the entity types allowed (null: any).
-    """
-    return DoccanoReader(labels)
-
-
-def doccano_writer(style: str = "label") -> DoccanoWriter:
-    """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
-    return DoccanoWriter(style)
+        return write_records(path, examples, self._record, lines=True)
 
 
 def _sniff(path: Path, head: str) -> bool:
@@ -159,13 +117,16 @@ def _sniff(path: Path, head: str) -> bool:
     )
 
 
-FORMAT = add_format(
-    Format(
-        "doccano",
-        (".jsonl",),
-        doccano_reader,
-        lambda **kw: doccano_writer(**kw),
-        _sniff,
-        "doccano JSONL",
-    )
-)
+@corpus_format("doccano", sniff=_sniff, priority=-3, description="doccano JSONL")
+def doccano_reader(labels: Optional[List[str]] = None) -> DoccanoReader:
+    """doccano JSON Lines ("label": [[start, end, type]] or "entities": [...]; ends exclusive).
+
+    labels: the entity types allowed (null: any).
+    """
+    return DoccanoReader(labels)
+
+
+@corpus_format("doccano", suffixes=(".jsonl",), description="doccano JSONL")
+def doccano_writer(style: str = "label") -> DoccanoWriter:
+    """doccano JSON Lines; style "label" ([[start, end, type]]) or "entities" (objects)."""
+    return DoccanoWriter(style)

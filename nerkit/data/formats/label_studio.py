@@ -19,51 +19,34 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from ...errors import DataError
 from ...types import Entity, Example
-from ..readers import Corpus
 from .base import (
-    Format,
+    JsonRecordsReader,
     PathLike,
     WriteReport,
-    add_format,
-    as_corpus,
-    check_reader_labels,
     check_span,
+    corpus_format,
     describe,
     id_value,
-    load_json_records,
     record_id,
     require,
-    unique_entities,
-    write_json_records,
+    write_records,
 )
 
 WHAT = 'a Label Studio task {"data": {"text": ...}, "annotations": [{"result": [...]}]}'
 
 
-class LabelStudioReader:
+class LabelStudioReader(JsonRecordsReader):
+    file_what = "Label Studio JSON"
+
     def __init__(self, labels: Optional[Sequence[str]], text_key: str) -> None:
-        self.labels = check_reader_labels(labels, "reader")
+        super().__init__(labels)
         self.text_key = text_key
 
-    def __call__(self, path: PathLike) -> Corpus:
-        path = Path(path)
-        ignored: Counter = Counter()
-        examples = [
-            self._task(place, task, i, path, ignored)
-            for i, (place, task) in enumerate(load_json_records(path, "Label Studio JSON"))
-        ]
-        warnings = []
-        if ignored:
-            warnings.append(
-                f"{path}: ignored " + ", ".join(f"{n} {k}" for k, n in sorted(ignored.items()))
-            )
-        return as_corpus(examples, path, warnings)
-
-    def _task(self, place: str, task: Any, index: int, path: Path, ignored: Counter) -> Example:
+    def record(self, place: str, task: Any, index: int, path: Path, ignored: Counter) -> Example:
         data = require(place, task, "data", dict, WHAT)
         text = data.get(self.text_key)
         if not isinstance(text, str):
@@ -127,39 +110,38 @@ class LabelStudioWriter:
     def __init__(self, text_key: str, from_name: str, to_name: str) -> None:
         self.text_key, self.from_name, self.to_name = text_key, from_name, to_name
 
+    def _task(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+        result = [
+            {
+                "id": f"e{k}",
+                "from_name": self.from_name,
+                "to_name": self.to_name,
+                "type": "labels",
+                "value": {
+                    "start": e.start,
+                    "end": e.end + 1,
+                    "text": ex.text[e.start : e.end + 1],
+                    "labels": [e.label],
+                },
+            }
+            for k, e in enumerate(ents, start=1)
+        ]
+        return {
+            "id": id_value(ex),
+            "data": {self.text_key: ex.text},
+            "annotations": [{"result": result}],
+        }
+
     def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        report = WriteReport(Path(path))
-        tasks = []
-        for ex in examples:
-            ents = unique_entities(ex)
-            result = [
-                {
-                    "id": f"e{k}",
-                    "from_name": self.from_name,
-                    "to_name": self.to_name,
-                    "type": "labels",
-                    "value": {
-                        "start": e.start,
-                        "end": e.end + 1,
-                        "text": ex.text[e.start : e.end + 1],
-                        "labels": [e.label],
-                    },
-                }
-                for k, e in enumerate(ents, start=1)
-            ]
-            tasks.append(
-                {
-                    "id": id_value(ex),
-                    "data": {self.text_key: ex.text},
-                    "annotations": [{"result": result}],
-                }
-            )
-            report.records += 1
-            report.entities += len(ents)
-        write_json_records(path, tasks, lines=False)
-        return report
+        return write_records(path, examples, self._task, lines=False)
 
 
+def _sniff(path: Path, head: str) -> bool:
+    first = head.lstrip()[:4000]
+    return '"annotations"' in first or ('"data"' in first and first.startswith("["))
+
+
+@corpus_format("labelstudio", sniff=_sniff, priority=-2, description="Label Studio JSON export")
 def label_studio_reader(
     labels: Optional[List[str]] = None, text_key: str = "text"
 ) -> LabelStudioReader:
@@ -170,26 +152,10 @@ def label_studio_reader(
     return LabelStudioReader(labels, text_key)
 
 
+@corpus_format("labelstudio", description="Label Studio JSON export")
 def label_studio_writer(
     text_key: str = "text", from_name: str = "label", to_name: str = "text"
 ) -> LabelStudioWriter:
     """Label Studio JSON tasks with one annotation each (import them into a project with a
     Labels control named ``from_name`` over the Text ``to_name``)."""
     return LabelStudioWriter(text_key, from_name, to_name)
-
-
-def _sniff(path: Path, head: str) -> bool:
-    first = head.lstrip()[:4000]
-    return '"annotations"' in first or ('"data"' in first and first.startswith("["))
-
-
-FORMAT = add_format(
-    Format(
-        "labelstudio",
-        (".json",),
-        label_studio_reader,
-        lambda **kw: label_studio_writer(**kw),
-        _sniff,
-        "Label Studio JSON export",
-    )
-)

@@ -160,6 +160,11 @@ class BIOScheme(TagScheme):
         self._num_tags = np.array([len(t) for t in self._tags], dtype=np.int64)
 
     # -- validation -------------------------------------------------------------------
+    @staticmethod
+    def default_layers(labels: Sequence[str], name: str) -> List[List[str]]:
+        """The layers when ``layers`` is left out: one layer holding every label."""
+        return [list(labels)]
+
     def _check_layers(self) -> None:
         if not self.layers or any(len(layer) == 0 for layer in self.layers):
             raise ConfigError(

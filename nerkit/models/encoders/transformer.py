@@ -10,10 +10,19 @@ from torch import Tensor, nn
 
 from ...data.chars import CharVocab
 from ...errors import ConfigError, ModelLoadError
+from ...registry import FileArg, file_args
 from ...util import looks_local
 from ..base import Encoder
 
 
+@file_args(
+    name_or_path=FileArg(
+        "dir",
+        "transformer model (config.json, tokenizer files, weights)",
+        needs=("config.json",),
+        source="a Hugging Face model: `hf download ORG/NAME --local-dir {path}`",
+    )
+)
 def transformer_encoder(
     name_or_path: Optional[str] = None,
     pretrained: bool = True,
@@ -56,8 +65,8 @@ def _load_error(name: str, what: str, err: Optional[Exception] = None) -> ModelL
         reason = f"the directory {Path(name).expanduser()} does not exist"
         where = (
             "It is a local path (nerkit never sends such names to the Hugging Face hub). Put the model "
-            "there (for the CMeEE assets see projects/cmeee/README.md and `make check-assets`; a hub model "
-            f"downloads with `hf download ORG/NAME --local-dir {name}`), or point the config at "
+            f"there (a hub model downloads with `hf download ORG/NAME --local-dir {name}`; a project "
+            "may say where to get its models, see `nerkit debug config`), or point the config at "
             "another directory: --initialize.model.encoder.name_or_path DIR"
         )
     else:
