@@ -146,6 +146,44 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------
+# Steps (shared with nerkit.training.pretrain)
+# ---------------------------------------------------------------------------
+
+
+def mixed_precision(device: torch.device, mode: str):
+    """(autocast dtype or None, GradScaler or None) for ``[system] mixed_precision`` on ``device``."""
+    if device.type != "cuda" or mode == "no":
+        return None, None
+    if mode == "auto":
+        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if mode == "bf16":
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def autocast(dtype: Optional[torch.dtype]):
+    """CUDA autocast at ``dtype``; a no-op context for None (fp32)."""
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def optimizer_step(optimizer, scheduler, scaler, model: nn.Module, grad_clip: float) -> None:
+    """Unscale (fp16), clip to ``grad_clip`` (0: no clipping), step, schedule, zero the gradients."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+# ---------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------
 
@@ -290,14 +328,7 @@ class Trainer:
     # -- setup helpers ----------------------------------------------------------
 
     def _mixed_precision(self):
-        mode = self.system.mixed_precision
-        if self.device.type != "cuda" or mode == "no":
-            return None, None
-        if mode == "auto":
-            mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if mode == "bf16":
-            return torch.bfloat16, None
-        return torch.float16, torch.amp.GradScaler("cuda")
+        return mixed_precision(self.device, self.system.mixed_precision)
 
     def _epoch_batches(self, epoch: int) -> List[List[int]]:
         t = self.training
@@ -382,9 +413,7 @@ class Trainer:
     # -- steps ----------------------------------------------------------------
 
     def _autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return autocast(self.amp_dtype)
 
     def _train_batch(self, idx: List[int]) -> float:
         batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(
@@ -406,17 +435,9 @@ class Trainer:
         return float(loss) * accum
 
     def _optimizer_step(self) -> None:
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        if self.training.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.training.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer_step(
+            self.optimizer, self.scheduler, self.scaler, self.model, self.training.grad_clip
+        )
         self.averaging.update(self.model)
 
     def _evaluate(self, loss: float, started: float) -> bool:
