@@ -17,6 +17,7 @@ from . import (
     score,
     serve,
     train,
+    vectors,
 )
 from . import debug_commands as debug
 from . import visualize as visualize_cmd
@@ -24,6 +25,7 @@ from .common import OVERRIDES, app, debug_app
 
 app.command(context_settings=OVERRIDES)(train.train)
 app.command(context_settings=OVERRIDES)(pretrain.pretrain)
+app.command(context_settings=OVERRIDES)(vectors.vectors)
 app.command()(evaluate.evaluate)
 app.command()(predict.predict)
 app.command()(serve.serve)
