@@ -36,29 +36,38 @@ class Document:
 
 
 def _lines(path: Path, max_chars: int, key: str) -> Iterator[Tuple[int, str]]:
-    """(1-based line number, line without its newline), each at most ``max_chars`` long."""
-    lineno = 0
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            while True:
-                lineno += 1
-                line = f.readline(max_chars + 2)  # room for "\r\n": a longer line is cut
-                if not line:
-                    return
-                body = line.rstrip("\r\n")
-                if len(body) > max_chars:
-                    raise DataError(
-                        f"{path}, line {lineno}: longer than {max_chars:,} characters. A line is "
-                        "one document: split the document into lines (a paragraph each), or "
-                        f"raise {key}.max_line_chars."
-                    )
-                yield lineno, body
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{path}, line {lineno}: not UTF-8 text ({err.reason} at byte {err.start} of the "
-            "chunk read there). Convert the file to UTF-8, e.g. `iconv -f GB18030 -t UTF-8 "
-            f"{path.name} > {path.stem}.utf8{path.suffix}`, and point the config at the copy."
-        ) from None
+    """(1-based line number, line without its newline), each at most ``max_chars`` long.
+
+    Read as bytes and decoded a line at a time, so the lines before a bad byte are
+    read and the error names the line; ``readline`` is capped (a UTF-8 character has
+    at most 4 bytes), so a huge line never sits whole in memory."""
+    limit = 4 * max_chars + 3  # room for the longest allowed line and "\r\n"
+    with open(path, "rb") as f:
+        lineno = 0
+        while True:
+            lineno += 1
+            raw = f.readline(limit)
+            if not raw:
+                return
+            too_long = len(raw) == limit and not raw.endswith(b"\n")
+            try:
+                line = "" if too_long else raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataError(
+                    f"{path}, line {lineno}: not UTF-8 text ({err.reason} at byte {err.start} of "
+                    "the line). Convert the file to UTF-8, e.g. `iconv -f GB18030 -t UTF-8 "
+                    f"{path.name} > {path.stem}.utf8{path.suffix}`, and point the config at the copy."
+                ) from None
+            body = line.rstrip("\r\n")
+            if lineno == 1:
+                body = body.removeprefix("\ufeff")
+            if too_long or len(body) > max_chars:
+                raise DataError(
+                    f"{path}, line {lineno}: longer than {max_chars:,} characters. A line is one "
+                    "document: split the document into lines (a paragraph each), or raise "
+                    f"{key}.max_line_chars."
+                )
+            yield lineno, body
 
 
 def iter_documents(

@@ -60,6 +60,7 @@ class PretrainState:
     best_loss: float = math.inf
     best_step: int = -1
     bad_evals: int = 0
+    evaluated_step: int = -1  # the step of the last evaluation (an epoch's end evaluates once)
     finished: bool = False
 
 
@@ -188,7 +189,7 @@ class Pretrainer:
         s = self.settings
         # every file read once before anything is built or written: its problems, its size
         self.train_stats: TextStats = check_texts(
-            s.train,
+            s.train_files,
             s.text_field,
             s.max_line_chars,
             self.window_chars,
@@ -196,7 +197,7 @@ class Pretrainer:
             "pretraining.train",
         )
         self.dev_stats: TextStats = check_texts(
-            s.dev,
+            s.dev_files,
             s.text_field,
             s.max_line_chars,
             self.window_chars,
@@ -274,7 +275,7 @@ class Pretrainer:
         """The held-out windows, masked once (the same masks at every evaluation)."""
         rng = np.random.default_rng([self.system.seed, 2])
         texts: List[str] = []
-        for text in self._windows(self.settings.dev):
+        for text in self._windows(self.settings.dev_files):
             texts.append(text)
             if self.settings.max_dev_windows and len(texts) >= self.settings.max_dev_windows:
                 break
@@ -285,7 +286,7 @@ class Pretrainer:
         """This rank's batches of an epoch after the first ``skip`` (which are not masked)."""
         seed, size, world = self.system.seed, self.training.batch_size, self.dist.world
         stream = shuffled(
-            self._windows(self.settings.train),
+            self._windows(self.settings.train_files),
             self.settings.shuffle_buffer,
             np.random.default_rng([seed, 1, epoch]),
         )
@@ -444,6 +445,7 @@ class Pretrainer:
         with self.averaging.applied(self.model) as raw:
             scores = self.evaluate()
             st = self.state
+            st.evaluated_step = st.step
             improved = scores["dev_loss"] < st.best_loss
             if improved:
                 st.best_loss, st.best_step, st.bad_evals = scores["dev_loss"], st.step, 0
@@ -505,7 +507,7 @@ class Pretrainer:
                         progress.close()
                     raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
             if not stop and st.batches_done >= self.batches_per_epoch:
-                if not t.eval_frequency or st.step % t.eval_frequency:
+                if st.evaluated_step != st.step:  # (a resumed run saved after this evaluation)
                     stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
                     losses = []
                 st.epoch += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 from confection import Config
 from pydantic import BaseModel, Field
@@ -37,14 +37,28 @@ from ..registrations import populate
 
 
 class PretrainingSettings(_Strict):
-    train: List[str]  # text files (.txt: a document a line; .jsonl; any corpus format)
-    dev: List[str]  # held-out text: the MLM loss and perplexity that choose model-best
+    # text files (.txt: a document a line; .jsonl; any corpus format): one path, or a
+    # [pretraining.train] block of named paths (name = ${paths.KEY}) for several
+    train: Union[str, Dict[str, str]]
+    dev: Union[str, Dict[str, str]]  # held-out text: the MLM loss and perplexity of model-best
     text_field: str = "text"  # the field of a JSON Lines record that holds the text
     window_overlap: int = Field(0, ge=0)  # characters shared by a long document's windows
     max_line_chars: int = Field(1_000_000, ge=1)  # a longer line is an error (not a document)
     shuffle_buffer: int = Field(10_000, ge=1)  # windows shuffled together (memory bound)
     max_dev_windows: int = Field(0, ge=0)  # 0: every dev window
     masker: Dict[str, Any]
+
+    @property
+    def train_files(self) -> List[str]:
+        return _files(self.train)
+
+    @property
+    def dev_files(self) -> List[str]:
+        return _files(self.dev)
+
+
+def _files(value: Union[str, Dict[str, str]]) -> List[str]:
+    return [value] if isinstance(value, str) else list(value.values())
 
 
 class VectorsSettings(_Strict):

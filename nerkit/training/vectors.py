@@ -62,7 +62,7 @@ def train_vectors(cfg: Config, output: Path) -> VectorsResult:
     run = pretrain_run(cfg)
     s, v = run.pretraining, run.vectors
     segmenter = run.vectors_segmenter()
-    check_texts(s.train, s.text_field, s.max_line_chars, 10**9, 0, "pretraining.train")
+    check_texts(s.train_files, s.text_field, s.max_line_chars, 10**9, 0, "pretraining.train")
     output = Path(output)
     if output.is_dir():
         raise DataError(
@@ -71,7 +71,7 @@ def train_vectors(cfg: Config, output: Path) -> VectorsResult:
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".vectors-") as tmp:
         corpus = Path(tmp) / "tokens.txt"
-        docs = (d.text for d in iter_documents(s.train, s.text_field, s.max_line_chars))
+        docs = (d.text for d in iter_documents(s.train_files, s.text_field, s.max_line_chars))
         n_docs, n_tokens = _write_tokens(docs, segmenter, corpus)
         model = Word2Vec(
             sentences=LineSentence(str(corpus)),
@@ -89,7 +89,7 @@ def train_vectors(cfg: Config, output: Path) -> VectorsResult:
         if not len(model.wv):
             raise DataError(
                 f"vectors.min_count = {v.min_count}: no word occurs that often in "
-                f"{', '.join(s.train)}. Lower it (--vectors.min_count 1) or add text."
+                f"{', '.join(s.train_files)}. Lower it (--vectors.min_count 1) or add text."
             )
         written = Path(tmp) / output.name
         model.wv.save_word2vec_format(str(written), binary=output.suffix.lower() == ".bin")
