@@ -45,9 +45,18 @@ def run(text: Path, out: Path, max_steps: int) -> dict:
         "system.device": "cpu",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT / "configs" / "pretrain-quickstart.cfg"),
-         json.dumps(overrides), str(out)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(ROOT / "configs" / "pretrain-quickstart.cfg"),
+            json.dumps(overrides),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -67,8 +76,11 @@ def main() -> None:
             row = run(path, Path(tmp) / f"out-{times}", args.max_steps)
             row["file_mb"] = path.stat().st_size / 2**20
             rows[times] = row
-            print(f"{times:>3}x: {row['file_mb']:.2f} MB of text, {row['steps']} steps, "
-                  f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+            print(
+                f"{times:>3}x: {row['file_mb']:.2f} MB of text, {row['steps']} steps, "
+                f"{row['seconds']:.1f} s, peak RSS {row['peak_rss_mb']:.0f} MB",
+                flush=True,
+            )
     ratio = rows[args.times]["peak_rss_mb"] / rows[1]["peak_rss_mb"]
     print(f"peak RSS {args.times}x / 1x: {ratio:.3f} (file {args.times}x larger)")
 

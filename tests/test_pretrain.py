@@ -182,14 +182,14 @@ def test_resume_equals_uninterrupted(tmp_path: Path, text_files):
         "training.accumulate_gradient": 2,
         "training.max_steps": 0,
         "training.max_epochs": 2,
-        "training.eval_frequency": 4,
+        "training.eval_frequency": 0,  # each epoch's end
     }
     full = pretrain(_cfg(text_files, **extra), tmp_path / "full")
     windows = len(list(iter_windows([str(text_files[0])], "text", 10**6, 126, 32)))
     per_epoch = math.ceil(math.ceil(windows / 8) / 2)  # batches of 8, 2 a step
     assert full.steps == 2 * per_epoch == 8
-    # evaluations at steps 4 (epoch 0's end, not evaluated twice) and 8; killed at 6,
-    # resumed from 4: the rest of epoch 0 is empty, epoch 1 is replayed with its masks
+    # evaluations at steps 4 and 8; killed at 6, resumed from 4 (saved at epoch 0's end: the
+    # rest of epoch 0 is empty and not evaluated again), epoch 1 replayed with its masks
     with pytest.raises(KeyboardInterrupt):
         pretrain(_cfg(text_files, **extra), tmp_path / "cut", stop_after_steps=6)
     resumed = pretrain(_cfg(text_files, **extra), tmp_path / "cut", resume=tmp_path / "cut")
@@ -243,12 +243,14 @@ def test_vectors_load_in_nerkit_and_gensim(tmp_path: Path, text_files):
     from gensim.models import KeyedVectors
 
     from nerkit.lexicon.word2vec import word2vec
-    from nerkit.training.vectors import train_vectors
 
     path = tmp_path / "v" / "vectors.txt"
-    result = train_vectors(_cfg(text_files, **{"vectors.epochs": 1}), path)
+    args = ["vectors", str(CONFIG), "--output", str(path), "--vectors.epochs", "1"]
+    args += ["--pretraining.train", str(text_files[0])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
     kv = KeyedVectors.load_word2vec_format(str(path), binary=False)
-    assert len(kv) == result.words and kv.vector_size == 16
+    assert f"{len(kv):,} word vectors of dimension 16" in result.output and kv.vector_size == 16
     vectors = word2vec(str(path))
     words = [w for w in kv.index_to_key if len(w) > 1][:20]
     assert len(words) == 20  # the lexicon's words, not only characters
@@ -256,6 +258,10 @@ def test_vectors_load_in_nerkit_and_gensim(tmp_path: Path, text_files):
     assert found == words
     np.testing.assert_allclose(matrix, np.stack([kv[w] for w in words]), rtol=1e-6)
     assert [p.name for p in path.parent.iterdir()] == ["vectors.txt"]  # no temporary left
+    flat = ROOT / "configs" / "quickstart-flat.cfg"
+    coverage = runner.invoke(app, ["debug", "vectors", str(flat), "--paths.vectors", str(path)])
+    assert coverage.exit_code == 0, coverage.output
+    assert "with pretrained vectors" in coverage.output and "lattice words:" in coverage.output
 
 
 def test_pretrain_configs_validate_and_run(tmp_path: Path, text_files):

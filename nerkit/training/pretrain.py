@@ -10,8 +10,8 @@ accumulation, clipping, adversarial strategy, weight averaging and loggers,
 mixed precision on CUDA, data parallelism under ``torchrun``, and the RNG state
 saved for an exact resume. The held-out text is masked once; its MLM loss
 (mean over the predicted characters) and perplexity are evaluated every
-``eval_frequency`` steps and at each epoch's end, and the lowest loss is
-``model-best``. ``model-best`` and ``model-last`` are Hugging Face model
+``eval_frequency`` steps (0: at each epoch's end) and at the last step, and the
+lowest loss is ``model-best``. ``model-best`` and ``model-last`` are Hugging Face model
 directories (config.json, tokenizer files, model.safetensors) with
 ``pretrain.cfg`` and ``pretraining.json`` beside them.
 """
@@ -507,7 +507,9 @@ class Pretrainer:
                         progress.close()
                     raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
             if not stop and st.batches_done >= self.batches_per_epoch:
-                if st.evaluated_step != st.step:  # (a resumed run saved after this evaluation)
+                # without eval_frequency, each epoch's end (once: a resumed run may have saved
+                # after this evaluation); with it, the steps alone (epochs of a small text are short)
+                if not t.eval_frequency and st.evaluated_step != st.step:
                     stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
                     losses = []
                 st.epoch += 1
