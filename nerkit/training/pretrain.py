@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -345,6 +346,9 @@ class Pretrainer:
         with atomic_dir(self.output_dir / name) as tmp:
             _save_quietly(self.model.mlm, tmp)
             self.model.encoder.tokenizer.save_pretrained(str(tmp))
+            vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
+            if vocab.is_file() and not (tmp / "vocab.txt").exists():
+                shutil.copyfile(vocab, tmp / "vocab.txt")  # for tools that read vocab.txt only
             self.run_config.config.to_disk(tmp / "pretrain.cfg")
             meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
             (tmp / "pretraining.json").write_text(json.dumps(meta, indent=1))
