@@ -219,7 +219,9 @@ def test_pretrained_ladder_pieces_on_the_sample(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
     accuracy, pretrained = _load("accuracy"), _load("pretrained")
     dialogue = tmp_path / "dialogue.txt"
-    dialogue.write_text("\n".join(f"对话{i}：咳嗽三天。" for i in range(310)) + "\n", encoding="utf8")
+    dialogue.write_text(
+        "\n".join(f"对话{i}：咳嗽三天。" for i in range(310)) + "\n", encoding="utf8"
+    )
     counts = pretrained.write_text(tmp_path, dialogue, CORPUS / "train.json", CORPUS / "test.json")
     records = json.loads((CORPUS / "train.json").read_text(encoding="utf8"))
     text = (tmp_path / "text.txt").read_text(encoding="utf8").splitlines()
