@@ -37,14 +37,16 @@ from ..util import atomic_dir, recover_dir, resolve_device
 from .averaging import NoAveraging, WeightAveraging, Weights
 from .loop import (
     CHECKPOINTS,
+    PRECISION,
     STATE_DIR,
     Dist,
     _resume_dir,
-    _rng_state,
-    _set_rng_state,
     autocast,
+    load_state_blob,
+    micro_step,
     mixed_precision,
     optimizer_step,
+    save_state_blob,
     seed_all,
 )
 from .masking import IGNORE, MaskVocab
@@ -174,13 +176,7 @@ class Pretrainer:
         self.output_dir = Path(output_dir) if output_dir else None
         self.stop_after_steps = stop_after_steps
         self.dist = Dist.from_env()
-        if self.system.num_threads:
-            torch.set_num_threads(self.system.num_threads)
-        if self.dist.world > 1 and torch.cuda.is_available():
-            torch.cuda.set_device(self.dist.local_rank)
-            self.device = torch.device("cuda", self.dist.local_rank)
-        else:
-            self.device = resolve_device(self.system.device)
+        self.device = self.dist.device(self.system)
         seed_all(self.system.seed)
 
         resume_dir = self._check_resume(resume) if resume else None
@@ -249,15 +245,7 @@ class Pretrainer:
         self.history: List[Dict[str, Any]] = []
         if resume_dir is not None:
             self._load_state(resume_dir / STATE_DIR)
-        self.net: nn.Module = self.model
-        if self.dist.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.net = DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
-            )
+        self.net: nn.Module = self.dist.wrap(self.model, self.device)
 
     # -- data -------------------------------------------------------------------
 
@@ -356,17 +344,7 @@ class Pretrainer:
                 self._save_state(tmp / STATE_DIR, raw)
 
     def _save_state(self, path: Path, raw: Optional[Weights]) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        blob = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": _rng_state(),
-            "averaging": self.averaging.state_dict(),
-        }
-        if raw is not None:
-            blob["raw_weights"] = {k: v.cpu() for k, v in raw.items()}
-        torch.save(blob, path / "state.pt")
+        save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
         info = {
             "state": asdict(self.state),
             "history": self.history,
@@ -378,28 +356,18 @@ class Pretrainer:
         info = json.loads((path / STATE_FILE).read_text())
         self.state = PretrainState(**info["state"])
         self.history = info["history"]
-        blob = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        self.scheduler.load_state_dict(blob["scheduler"])
-        if self.scaler is not None and blob["scaler"] is not None:
-            self.scaler.load_state_dict(blob["scaler"])
-        _set_rng_state(blob["rng"])
-        self.averaging.load_state_dict(blob.get("averaging", {}))
-        if "raw_weights" in blob:
-            params = dict(self.model.named_parameters())
-            with torch.no_grad():
-                for k, v in blob["raw_weights"].items():
-                    params[k].copy_(v)
+        load_state_blob(
+            path, self.optimizer, self.scheduler, self.scaler, self.averaging, self.model
+        )
 
     # -- steps ----------------------------------------------------------------------
 
     def summary(self) -> Dict[str, Any]:
         """What this run is about to do (``nerkit pretrain``'s start banner)."""
         params = list(self.model.parameters())
-        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}
         return {
             "device": str(self.device),
-            "precision": precision[self.amp_dtype],
+            "precision": PRECISION[self.amp_dtype],
             "parameters": sum(p.numel() for p in params),
             "encoder": self.run_config.encoder_source,
             "from": "pretrained weights"
@@ -417,18 +385,9 @@ class Pretrainer:
     def _train_batch(self, batch: Dict[str, torch.Tensor]) -> float:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         accum = self.training.accumulate_gradient
-
-        def forward_loss() -> torch.Tensor:
-            with autocast(self.amp_dtype):
-                return self.net(batch) / accum
-
-        def backward(loss: torch.Tensor) -> None:
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-            else:
-                loss.backward()
-
-        return float(self.adversarial.step(self.model, forward_loss, backward)) * accum
+        return micro_step(
+            self.adversarial, self.model, self.net, batch, self.amp_dtype, self.scaler, accum
+        )
 
     @torch.no_grad()
     def evaluate(self) -> Dict[str, float]:
