@@ -68,9 +68,17 @@ def pretrainer(text: Path, dev: Path, encoder: Path, words: Path, steps: int) ->
 
 
 def first_batches(trainer: Pretrainer, steps: int) -> List[Dict[str, torch.Tensor]]:
-    """The batches ``trainer.run`` consumes first (its stream is deterministic)."""
-    batches = trainer._epoch_batches(0, 0)
-    return [next(batches) for _ in range(steps)]
+    """The batches ``trainer.run`` consumes first, epoch after epoch (its stream is
+    deterministic)."""
+    out: List[Dict[str, torch.Tensor]] = []
+    epoch = 0
+    while len(out) < steps:
+        out.extend(
+            b
+            for _, b in zip(range(steps - len(out)), trainer._epoch_batches(epoch, 0), strict=False)
+        )
+        epoch += 1
+    return out
 
 
 def plain_loop(config, batches: Sequence[Dict[str, torch.Tensor]]) -> float:
