@@ -57,7 +57,7 @@ def pretrainer(text: Path, dev: Path, encoder: Path, words: Path, steps: int) ->
         "paths.words": str(words),
         "pretraining.max_dev_windows": 8,
         "training.max_steps": steps,
-        "training.eval_frequency": 0,
+        "training.eval_frequency": steps,  # one evaluation, at the last step
         "training.log_every": 0,
         "training.optimizer.learning_rate": LR,
         "training.schedule.warmup_ratio": WARMUP,
