@@ -240,6 +240,67 @@ ROWS: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "flat-crf-ema": ("FLAT + CRF nested + EMA", {**LEXICON, **FLAT, **CRF, **EMA}),
     "flat-egp-fgm-ema": ("FLAT + EGP + FGM + EMA", {**LEXICON, **FLAT, **EGP, **FGM, **EMA}),
 }
+# The study's ladder on a pretrained encoder (``--pretrained DIR``; benchmarks/pretrained.py
+# writes one): the study's head, FLAT with random then in-domain vectors (``--vectors``),
+# FGM, PGD and layer-wise decay on top, and the heads beyond the study.
+NESTED_HEAD = _nested("strict")
+VECTORS = {
+    "initialize.model.lexicon": {
+        "segmenter": {"words_file": "@WORDS@"},
+        "vectors": {"@vectors": "nerkit.Word2Vec.v1", "path": "@VECTORS@"},
+    }
+}
+FLAT_VEC = {**LEXICON, **VECTORS, **FLAT, **NESTED_HEAD}
+
+
+def _lld(rate: float) -> Dict[str, Any]:
+    return {"training.optimizer.layerwise_decay": rate}
+
+
+ROWS.update(
+    {
+        "flat-random": (
+            "FLAT over the lattice, random word vectors + the study's head",
+            {**LEXICON, **FLAT, **NESTED_HEAD},
+        ),
+        "flat-vectors": (
+            "FLAT + in-domain word vectors (`nerkit vectors`) + the study's head",
+            FLAT_VEC,
+        ),
+        "flat-vectors-fgm": ("FLAT + in-domain vectors + FGM (epsilon 1)", {**FLAT_VEC, **FGM}),
+        "flat-vectors-pgd": (
+            "FLAT + in-domain vectors + PGD (epsilon 1, alpha 0.3, 3 steps)",
+            {**FLAT_VEC, **PGD},
+        ),
+        "nested-lld0.8": (
+            "the study's head, layer-wise lr decay 0.8",
+            {**NESTED_HEAD, **_lld(0.8)},
+        ),
+        "nested-lld0.9": (
+            "the study's head, layer-wise lr decay 0.9",
+            {**NESTED_HEAD, **_lld(0.9)},
+        ),
+        "nested-lld0.95": (
+            "the study's head, layer-wise lr decay 0.95",
+            {**NESTED_HEAD, **_lld(0.95)},
+        ),
+    }
+)
+LADDER_ROWS = [
+    "plain",
+    "nested-strict",
+    "flat-random",
+    "flat-vectors",
+    "flat-vectors-fgm",
+    "flat-vectors-pgd",
+    "nested-lld0.8",
+    "nested-lld0.9",
+    "nested-lld0.95",
+    "crf-nested",
+    "egp",
+    "flat-crf",
+    "flat-egp",
+]
 # Rows that differ from another row only in the decoding rule: the same training (same
 # seed, same batches) gives the same weights, so when both run, the variant re-decodes the
 # other row's trained model instead of training again (its time and tokens/s are the other's).
@@ -302,13 +363,19 @@ def plain_optimizer(model: torch.nn.Module, budget: Dict[str, Any]) -> torch.opt
 
 
 def plain_script(
-    train: List[dict], held: List[dict], encoder_dir: Path, budget: Dict[str, Any]
+    train: List[dict],
+    held: List[dict],
+    encoder_dir: Path,
+    budget: Dict[str, Any],
+    seed: int = SEED,
+    pretrained: bool = False,
 ) -> Dict[str, Any]:
-    """BertForTokenClassification on one flat BIO layer; returns scores, seconds, tokens."""
+    """BertForTokenClassification on one flat BIO layer (from ``encoder_dir``'s weights when
+    ``pretrained``); returns scores, seconds, tokens."""
     from transformers import BertConfig, BertForTokenClassification, get_cosine_schedule_with_warmup
 
-    torch.manual_seed(SEED)
-    rng = random.Random(SEED)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
     vocab = {
         w: i
         for i, w in enumerate((encoder_dir / "vocab.txt").read_text(encoding="utf8").split("\n"))
@@ -345,7 +412,10 @@ def plain_script(
         return input_ids, (input_ids != 0).long(), labels
 
     config = BertConfig.from_pretrained(str(encoder_dir), num_labels=len(tags))
-    model = BertForTokenClassification(config)
+    if pretrained:
+        model = BertForTokenClassification.from_pretrained(str(encoder_dir), config=config)
+    else:
+        model = BertForTokenClassification(config)
     optimizer = plain_optimizer(model, budget)
     pieces = [c for r in train for c in chunks(r)]
     bs = budget["batch_size"]
@@ -393,11 +463,13 @@ def plain_script(
 # ---------------------------------------------------------------------------
 
 
-def _fill(value: Any, words: Optional[Path]) -> Any:
+def _fill(value: Any, words: Optional[Path], vectors: Optional[Path] = None) -> Any:
     if isinstance(value, dict):
-        return {k: _fill(v, words) for k, v in value.items()}
+        return {k: _fill(v, words, vectors) for k, v in value.items()}
     if value == "@WORDS@":
         return str(words)
+    if value == "@VECTORS@" and vectors is not None:
+        return str(vectors)
     return value
 
 
@@ -408,6 +480,9 @@ def nerkit_row(
     held: List[dict],
     budget: Dict[str, Any],
     words: Optional[Path],
+    seed: int = SEED,
+    pretrained: bool = False,
+    vectors: Optional[Path] = None,
 ) -> Dict[str, Any]:
     base = work / "base.cfg"
     base.write_text(BASE, encoding="utf8")
@@ -422,8 +497,10 @@ def nerkit_row(
         "training.optimizer.head_learning_rate": budget["lr"],
         "training.optimizer.weight_decay": budget["weight_decay"],
         "training.schedule.warmup_ratio": budget["warmup"],
+        "system.seed": seed,
+        "initialize.model.encoder.pretrained": pretrained,
     }
-    cfg = load_config(base, {**settings, **_fill(overrides, words)})
+    cfg = load_config(base, {**settings, **_fill(overrides, words, vectors)})
     trainer = Trainer(cfg, output_dir=None)
     started = time.perf_counter()
     trainer.run()
@@ -528,13 +605,19 @@ def make_workdir(train: List[dict], args: argparse.Namespace, prefix: str) -> Tu
 
 def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     torch.set_num_threads(args.threads)
-    names = args.rows.split(",") if args.rows else (QUICK_ROWS if args.quick else list(ROWS))
+    default = LADDER_ROWS if args.pretrained else list(ROWS)
+    names = args.rows.split(",") if args.rows else (QUICK_ROWS if args.quick else default)
     unknown = [n for n in names if n not in ROWS]
     if unknown:
         raise SystemExit(f"--rows: unknown rows {unknown}; rows: {', '.join(ROWS)}")
     if "plain" not in names and not args.skip_plain:
         names = ["plain", *names]  # ratios need the plain script in the same run
     require_inputs(args)
+    if args.vectors is None and any("@VECTORS@" in json.dumps(ROWS[n][1]) for n in names):
+        raise SystemExit(
+            "--vectors: the flat-vectors rows need a word vectors file (benchmarks/pretrained.py "
+            "writes one beside the pretrained encoder)."
+        )
     budget = dict(BUDGET)
     train, held = split_records(args.corpus)
     if args.quick:
@@ -545,6 +628,9 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.max_records:
         train, held = train[: args.max_records], held[: max(1, args.max_records // 4)]
     work, encoder_dir = make_workdir(train, args, "nerkit-accuracy-")
+    pretrained = args.pretrained is not None
+    if pretrained:
+        encoder_dir = args.pretrained  # its weights, for every row and the plain script
     os.environ.setdefault("NERKIT_CACHE", str(work / "cache"))
     needs_words = any("model.lexicon" in ROWS[n][1] for n in names)
     words = lexicon_words(work / "pkuseg_words.txt") if needs_words else None
@@ -554,16 +640,18 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         flush=True,
     )
     out: List[Dict[str, Any]] = []
-    trained: Dict[str, Dict[str, Any]] = {}
-    for name in names:
+    trained: Dict[Tuple[str, int], Dict[str, Any]] = {}
+    for seed, name in [(seed, name) for seed in args.seeds for name in names]:
         description, overrides = ROWS[name]
         base, decoding = DECODING_VARIANTS.get(name, (None, None))
         if name == "plain":
-            result = plain_script(train, held, encoder_dir, budget)
-        elif base in trained:
-            result = redecode(trained[base], decoding)
+            result = plain_script(train, held, encoder_dir, budget, seed, pretrained)
+        elif (base, seed) in trained:
+            result = redecode(trained[base, seed], decoding)
         else:
-            result = trained[name] = nerkit_row(overrides, work, encoder_dir, held, budget, words)
+            result = trained[name, seed] = nerkit_row(
+                overrides, work, encoder_dir, held, budget, words, seed, pretrained, args.vectors
+            )
         s = result["scores"]
         row = {
             "row": name,
@@ -579,6 +667,8 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
             "epochs": budget["epochs"],
             "threads": args.threads,
             "shared_training": bool(result.get("shared")),
+            "seed": seed,
+            "encoder": str(args.pretrained) if pretrained else "random",
         }
         out.append(row)
         print(
@@ -592,7 +682,35 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
                 fh.write(json.dumps(row) + "\n")
     print()
     print(markdown(out))
+    if len(args.seeds) > 1:
+        print()
+        print(seed_table(out))
     return out
+
+
+def seed_table(rows: List[Dict[str, Any]]) -> str:
+    """F1 per row over the seeds: mean, standard deviation (n - 1), and the mean's gap to
+    the plain script's mean in units of the larger standard deviation."""
+    import statistics
+
+    by_row: Dict[str, List[float]] = {}
+    for r in rows:
+        by_row.setdefault(r["row"], []).append(100 * r["f1"])
+    plain = by_row.get("plain")
+    lines = [
+        "| row | seeds | F1 mean | F1 std | - plain (in std) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, values in by_row.items():
+        mean = statistics.fmean(values)
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        gap = "-"
+        if plain and name != "plain" and len(plain) > 1:
+            spread = max(std, statistics.stdev(plain))
+            delta = mean - statistics.fmean(plain)
+            gap = f"{delta:+.1f} ({delta / spread:+.1f})" if spread > 0 else f"{delta:+.1f}"
+        lines.append(f"| {name} | {len(values)} | {mean:.1f} | {std:.1f} | {gap} |")
+    return "\n".join(lines)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -612,6 +730,21 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per row")
+    ap.add_argument(
+        "--pretrained",
+        type=Path,
+        default=None,
+        help="a pretrained encoder directory (benchmarks/pretrained.py) for every row: the ladder",
+    )
+    ap.add_argument(
+        "--vectors", type=Path, default=None, help="word vectors of the flat-vectors rows"
+    )
+    ap.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=[SEED],
+        help="comma-separated seeds; each row runs once per seed (mean and std printed)",
+    )
     ap.add_argument(
         "--skip-plain", action="store_true", help="leave out the plain script (no ratios)"
     )

@@ -103,6 +103,10 @@ BUILTINS: Dict[str, Dict[str, str]] = {
     "models": {
         "nerkit.NERModel.v1": "nerkit.models.ner_model:ner_model",
     },
+    "maskers": {
+        "nerkit.WholeWordMasker.v1": "nerkit.training.masking:whole_word_masker",
+        "nerkit.CharMasker.v1": "nerkit.training.masking:char_masker",
+    },
 }
 
 

@@ -43,6 +43,7 @@ class registry(confection.registry):
     schedules = catalogue.create("nerkit", "schedules", entry_points=True)
     loggers = catalogue.create("nerkit", "loggers", entry_points=True)
     models = catalogue.create("nerkit", "models", entry_points=True)
+    maskers = catalogue.create("nerkit", "maskers", entry_points=True)
 
     populated = False  # set by nerkit.registrations.populate()
     # nerkit/__init__.py sets this to nerkit.registrations.populate, so that a lookup

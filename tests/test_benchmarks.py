@@ -208,3 +208,52 @@ def test_overhead_benchmark_compares_the_same_batches(tmp_path, monkeypatch, cap
     assert sum(seen[:3]) == report["positions_per_round"]  # ... the ones the plain loop got
     assert report["ratio"] == pytest.approx(report["nerkit_s"] / report["plain_s"])
     assert "| nerkit Trainer.run |" in capsys.readouterr().out
+
+
+def test_pretrained_ladder_pieces_on_the_sample(tmp_path, monkeypatch, capsys):
+    """The proxy's text leaves the scored split out; --pretrained/--vectors/--seeds run the
+    ladder's rows on a pretrained encoder (a tiny BERT after 2 MLM steps here)."""
+    from nerkit.config import load_config
+    from nerkit.training.pretrain import pretrain
+
+    monkeypatch.setenv("NERKIT_CACHE", str(tmp_path / "cache"))
+    accuracy, pretrained = _load("accuracy"), _load("pretrained")
+    dialogue = tmp_path / "dialogue.txt"
+    dialogue.write_text(
+        "\n".join(f"对话{i}：咳嗽三天。" for i in range(310)) + "\n", encoding="utf8"
+    )
+    counts = pretrained.write_text(tmp_path, dialogue, CORPUS / "train.json", CORPUS / "test.json")
+    records = json.loads((CORPUS / "train.json").read_text(encoding="utf8"))
+    text = (tmp_path / "text.txt").read_text(encoding="utf8").splitlines()
+    scored = {r["text"] for i, r in enumerate(records) if i % 5 == 0}
+    assert counts["dialogue"] == 10 and counts["cmeee_dev_train_part"] == 320
+    assert not scored & set(text) and len(text) == 10 + 320 + 60
+    assert (tmp_path / "heldout.txt").read_text(encoding="utf8").count("\n") == 300
+
+    cfg = load_config(
+        ROOT / "configs" / "pretrain-quickstart.cfg",
+        {"training.max_steps": 2, "system.device": "cpu", "pretraining.max_dev_windows": 4},
+    )
+    pretrain(cfg, tmp_path / "mlm")
+    encoder = tmp_path / "mlm" / "model-last"
+    assert (encoder / "vocab.txt").is_file()  # copied beside the tokenizer files
+    common = ["--corpus", str(CORPUS / "train.json"), "--vocab", str(TINY_BERT / "vocab.txt")]
+    common += ["--max-records", "20", "--epochs", "1", "--seeds", "13,14"]
+    with pytest.raises(SystemExit, match="--vectors"):
+        accuracy.run(accuracy.parse_args([*common, "--pretrained", str(encoder)]))
+    args = [*common, "--pretrained", str(encoder), "--vectors", str(CORPUS / "vectors.txt")]
+    rows = accuracy.run(accuracy.parse_args([*args, "--rows", "flat-vectors"]))
+    assert [(r["row"], r["seed"]) for r in rows] == [
+        (name, seed) for seed in (13, 14) for name in ("plain", "flat-vectors")
+    ]
+    assert all(r["encoder"] == str(encoder) for r in rows)
+    out = capsys.readouterr().out
+    assert "| plain | 2 |" in out and "| flat-vectors | 2 |" in out and "F1 std" in out
+
+
+def test_pretrain_overhead_runs_on_the_sample(capsys):
+    bench = _load("bench_pretrain_overhead")
+    report = bench.run(bench.parse_args(["--sample", "--steps", "2", "--rounds", "1"]))
+    assert report["steps"] == 2 and report["tokens_per_round"] > 0
+    assert math.isfinite(report["ratio"]) and report["ratio"] > 0
+    assert "nerkit Pretrainer.run" in capsys.readouterr().out

@@ -26,7 +26,8 @@ from nerkit.training.loop import Trainer
 from .conftest import CORPUS, ROOT, TINY_BERT
 
 CONFIGS = ROOT / "configs"
-CONFIG_FILES = sorted(CONFIGS.glob("*.cfg"))
+# pretrain*.cfg are pretraining configs (`nerkit pretrain`), covered by tests/test_pretrain.py
+CONFIG_FILES = sorted(p for p in CONFIGS.glob("*.cfg") if not p.stem.startswith("pretrain"))
 IDS = [p.stem for p in CONFIG_FILES]
 
 # The study's experiments: reported test F1 and what each one composes.
@@ -101,7 +102,7 @@ STUDY: Dict[str, tuple] = {
 }
 BEYOND = ["roberta-globalpointer", "roberta-large-flat-globalpointer", "bert-crf-nested", "sota"]
 # Offline configs over the bundled sample files, not experiments (no study F1, not based on base.cfg).
-QUICKSTARTS = ("quickstart", "quickstart-flat")
+QUICKSTARTS = ("quickstart", "quickstart-flat", "quickstart-pretrained")
 
 
 def _study_line(path: Path):

@@ -5,12 +5,27 @@ from __future__ import annotations
 
 import sys
 
-from . import convert, evaluate, export, info, plot, predict, registry, score, serve, train
+from . import (
+    convert,
+    evaluate,
+    export,
+    info,
+    plot,
+    predict,
+    pretrain,
+    registry,
+    score,
+    serve,
+    train,
+    vectors,
+)
 from . import debug_commands as debug
 from . import visualize as visualize_cmd
 from .common import OVERRIDES, app, debug_app
 
 app.command(context_settings=OVERRIDES)(train.train)
+app.command(context_settings=OVERRIDES)(pretrain.pretrain)
+app.command(context_settings=OVERRIDES)(vectors.vectors)
 app.command()(evaluate.evaluate)
 app.command()(predict.predict)
 app.command()(serve.serve)

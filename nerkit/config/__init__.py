@@ -46,11 +46,12 @@ from .settings import (
     SETTINGS_SCHEMAS,
     SETTINGS_SECTIONS,
     CorporaSettings,
+    StrictSettings,
     SystemSettings,
     TrainingSettings,
     check_settings,
 )
-from .validation import check_config, check_data, files_in_model, validate_config
+from .validation import check_blocks, check_config, check_data, files_in_model, validate_config
 from .values import (
     INIT_SECTION,
     as_dict,
@@ -70,7 +71,9 @@ __all__ = [
     "SETTINGS_SCHEMAS",
     "SETTINGS_SECTIONS",
     "CorporaSettings",
+    "StrictSettings",
     "SystemSettings",
+    "check_blocks",
     "TrainingSettings",
     "apply_overrides",
     "as_dict",

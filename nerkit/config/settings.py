@@ -16,11 +16,11 @@ from .values import show, suggest, type_name
 SETTINGS_SECTIONS = ("paths", "system", "corpora", "training")
 
 
-class _Strict(BaseModel):
+class StrictSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True)
 
 
-class SystemSettings(_Strict):
+class SystemSettings(StrictSettings):
     seed: int = 42
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     mixed_precision: Literal["no", "auto", "bf16", "fp16"] = "auto"
@@ -37,7 +37,7 @@ class SystemSettings(_Strict):
         return value
 
 
-class CorporaSettings(_Strict):
+class CorporaSettings(StrictSettings):
     train: Optional[str] = None
     dev: Optional[str] = None
     test: Optional[str] = None
@@ -49,7 +49,7 @@ class CorporaSettings(_Strict):
     allow_unseen_labels: bool = False
 
 
-class TrainingSettings(_Strict):
+class TrainingSettings(StrictSettings):
     max_epochs: int = Field(5, ge=0)  # 0: no epoch limit (then max_steps must be set)
     max_steps: int = Field(0, ge=0)  # 0: no limit; stops after this many optimizer steps
     batch_size: int = Field(16, ge=1)

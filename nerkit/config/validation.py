@@ -72,9 +72,13 @@ def _validate(data: Dict[str, Any], initialize: bool) -> Tuple[List[str], Dict[s
             problems.extend(found)
             if model is not None:
                 validated[name] = model
-    for path, block in _blocks(data, ""):
-        problems.extend(_check_block(path, block))
+    problems.extend(check_blocks(data))
     return problems, validated
+
+
+def check_blocks(data: Dict[str, Any]) -> List[str]:
+    """The problems of every registered-component block in ``data`` (names and arguments)."""
+    return [problem for path, block in _blocks(data, "") for problem in _check_block(path, block)]
 
 
 def _blocks(node: Any, path: str):

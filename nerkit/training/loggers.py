@@ -146,6 +146,8 @@ class ConsoleLogger(Logger):
 
     COLUMNS = ("Epoch", "Step", "Loss", "P%", "R%", "F1%", "Time")
     WIDTHS = (5, 8, 9, 7, 7, 7, 9)
+    MLM_COLUMNS = ("Epoch", "Step", "Loss", "Dev loss", "Dev PPL", "Time")
+    MLM_WIDTHS = (5, 8, 9, 9, 9, 9)
 
     def __init__(self, progress_bar: bool, console: Optional[Console]) -> None:
         self.console = console if console is not None else Console()
@@ -182,29 +184,37 @@ class ConsoleLogger(Logger):
             number = _number(row.get(key))
             return "-" if number is None else f"{100 * number:.2f}"
 
-        loss = _number(row.get("loss"))
+        def num(key: str, fmt: str) -> str:
+            number = _number(row.get(key))
+            return "-" if number is None else f"{number:{fmt}}"
+
         seconds = _number(row.get("seconds"))
+        scores = (
+            (num("dev_loss", ".4f"), num("perplexity", ".2f"))
+            if "perplexity" in row  # a pretraining evaluation: held-out MLM loss and perplexity
+            else (pct("precision"), pct("recall"), pct("f1"))
+        )
         cells = (
             str(row.get("epoch", "-")),
             str(row.get("step", "-")),
-            "-" if loss is None else f"{loss:.4f}",
-            pct("precision"),
-            pct("recall"),
-            pct("f1"),
+            num("loss", ".4f"),
+            *scores,
             "-" if seconds is None else f"{seconds:.1f}s",
         )
-        line = " ".join(cell.rjust(width) for cell, width in zip(cells, self.WIDTHS, strict=True))
+        widths = self.MLM_WIDTHS if "perplexity" in row else self.WIDTHS
+        line = " ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
         return line + ("  * best" if row.get("best") else "")
 
-    def header(self) -> str:
-        line = " ".join(
-            col.rjust(width) for col, width in zip(self.COLUMNS, self.WIDTHS, strict=True)
+    def header(self, mlm: bool = False) -> str:
+        columns, widths = (
+            (self.MLM_COLUMNS, self.MLM_WIDTHS) if mlm else (self.COLUMNS, self.WIDTHS)
         )
-        return line + "\n" + " ".join("-" * width for width in self.WIDTHS)
+        line = " ".join(col.rjust(width) for col, width in zip(columns, widths, strict=True))
+        return line + "\n" + " ".join("-" * width for width in widths)
 
     def log_eval(self, row: Dict[str, Any]) -> None:
         if self._header_due:
-            self.console.print(Text(self.header(), style="bold"))
+            self.console.print(Text(self.header("perplexity" in row), style="bold"))
             self._header_due = False
         style = "bold green" if row.get("best") else ""
         self.console.print(Text(self.format_row(row), style=style))

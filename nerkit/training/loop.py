@@ -105,6 +105,27 @@ class Dist:
 
             dist.barrier()
 
+    def device(self, system: Any) -> torch.device:
+        """This process's device for ``[system]`` (its own GPU under torchrun); sets the threads."""
+        if system.num_threads:
+            torch.set_num_threads(system.num_threads)
+        if self.world > 1 and torch.cuda.is_available():
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return resolve_device(system.device)
+
+    def wrap(self, net: nn.Module, device: torch.device) -> nn.Module:
+        """``net`` in DistributedDataParallel under torchrun; as it is otherwise."""
+        if self.world <= 1:
+            return net
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(
+            net,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
+
 
 class _LossModule(nn.Module):
     """Makes ``model.loss`` the forward pass, so DistributedDataParallel can wrap it."""
@@ -144,6 +165,103 @@ def _set_rng_state(state: Dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ---------------------------------------------------------------------------
+# Steps (shared with nerkit.training.pretrain)
+# ---------------------------------------------------------------------------
+
+
+def mixed_precision(device: torch.device, mode: str):
+    """(autocast dtype or None, GradScaler or None) for ``[system] mixed_precision`` on ``device``."""
+    if device.type != "cuda" or mode == "no":
+        return None, None
+    if mode == "auto":
+        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if mode == "bf16":
+        return torch.bfloat16, None
+    return torch.float16, torch.amp.GradScaler("cuda")
+
+
+def autocast(dtype: Optional[torch.dtype]):
+    """CUDA autocast at ``dtype``; a no-op context for None (fp32)."""
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast("cuda", dtype=dtype)
+
+
+PRECISION = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}
+
+
+def micro_step(
+    adversarial, model: nn.Module, net: nn.Module, batch: Any, amp_dtype, scaler, accum: int
+) -> float:
+    """Forward ``net(batch) / accum`` and backward (scaled under fp16) through the adversarial
+    strategy, accumulating into ``.grad``; the clean loss of the micro-batch."""
+
+    def forward_loss() -> torch.Tensor:
+        with autocast(amp_dtype):
+            return net(batch) / accum
+
+    def backward(loss: torch.Tensor) -> None:
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+
+    return float(adversarial.step(model, forward_loss, backward)) * accum
+
+
+def save_state_blob(
+    path: Path, optimizer, scheduler, scaler, averaging: WeightAveraging, raw: Optional[Weights]
+) -> None:
+    """``path/state.pt``: optimizer, schedule, scaler, RNG and averaging states (and the
+    training weights ``raw`` when the saved model holds an average)."""
+    path.mkdir(parents=True, exist_ok=True)
+    blob: Dict[str, Any] = {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "rng": _rng_state(),
+        "averaging": averaging.state_dict(),
+    }
+    if raw is not None:  # model.safetensors holds the average: keep the training weights
+        blob["raw_weights"] = {k: v.cpu() for k, v in raw.items()}
+    torch.save(blob, path / "state.pt")
+
+
+def load_state_blob(
+    path: Path, optimizer, scheduler, scaler, averaging: WeightAveraging, model: nn.Module
+) -> None:
+    """Restore what :func:`save_state_blob` wrote."""
+    # weights_only=True: tensors and plain containers only, no arbitrary unpickling
+    blob = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(blob["optimizer"])
+    scheduler.load_state_dict(blob["scheduler"])
+    if scaler is not None and blob["scaler"] is not None:
+        scaler.load_state_dict(blob["scaler"])
+    _set_rng_state(blob["rng"])
+    averaging.load_state_dict(blob.get("averaging", {}))
+    if "raw_weights" in blob:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for k, v in blob["raw_weights"].items():
+                params[k].copy_(v)
+
+
+def optimizer_step(optimizer, scheduler, scaler, model: nn.Module, grad_clip: float) -> None:
+    """Unscale (fp16), clip to ``grad_clip`` (0: no clipping), step, schedule, zero the gradients."""
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if scaler is not None:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
 
 
 # ---------------------------------------------------------------------------
@@ -190,11 +308,7 @@ class Trainer:
         self.output_dir = Path(output_dir) if output_dir else None
         self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
         self.dist = Dist.from_env()
-        if self.dist.world > 1 and torch.cuda.is_available():
-            torch.cuda.set_device(self.dist.local_rank)
-            self.device = torch.device("cuda", self.dist.local_rank)
-        else:
-            self.device = resolve_device(self.system.device)
+        self.device = self.dist.device(self.system)
         self.train_examples = run.train_examples
         self.dev_examples = run.dev_examples
 
@@ -247,24 +361,14 @@ class Trainer:
         self.history: List[Dict[str, Any]] = []
         if resume_dir is not None:
             self._load_training_state(resume_dir / STATE_DIR)
-        self.net: nn.Module = _LossModule(self.model)
-        if self.dist.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            self.net = DistributedDataParallel(
-                self.net,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
-            )
+        self.net: nn.Module = self.dist.wrap(_LossModule(self.model), self.device)
 
     def summary(self) -> Dict[str, Any]:
         """What this run is about to do: device, sizes, labels (``nerkit train``'s start banner)."""
         from ..about import __version__
 
         params = list(self.model.parameters())
-        precision = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}[
-            self.amp_dtype
-        ]
+        precision = PRECISION[self.amp_dtype]
         return {
             "version": __version__,
             "device": str(self.device),
@@ -287,14 +391,7 @@ class Trainer:
     # -- setup helpers ----------------------------------------------------------
 
     def _mixed_precision(self):
-        mode = self.system.mixed_precision
-        if self.device.type != "cuda" or mode == "no":
-            return None, None
-        if mode == "auto":
-            mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if mode == "bf16":
-            return torch.bfloat16, None
-        return torch.float16, torch.amp.GradScaler("cuda")
+        return mixed_precision(self.device, self.system.mixed_precision)
 
     def _epoch_batches(self, epoch: int) -> List[List[int]]:
         t = self.training
@@ -338,17 +435,7 @@ class Trainer:
                 self._save_training_state(tmp / STATE_DIR, raw)
 
     def _save_training_state(self, path: Path, raw: Optional[Weights] = None) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        blob: Dict[str, Any] = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "rng": _rng_state(),
-            "averaging": self.averaging.state_dict(),
-        }
-        if raw is not None:  # model.safetensors holds the average: keep the training weights
-            blob["raw_weights"] = {k: v.cpu() for k, v in raw.items()}
-        torch.save(blob, path / "state.pt")
+        save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
         (path / "trainer.json").write_text(
             json.dumps({"state": asdict(self.state), "history": self.history}, indent=1)
         )
@@ -362,58 +449,33 @@ class Trainer:
         info = json.loads((path / "trainer.json").read_text())
         self.state = TrainState(**info["state"])
         self.history = info["history"]
-        # weights_only=True: tensors and plain containers only, no arbitrary unpickling
-        blob = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        self.scheduler.load_state_dict(blob["scheduler"])
-        if self.scaler is not None and blob["scaler"] is not None:
-            self.scaler.load_state_dict(blob["scaler"])
-        _set_rng_state(blob["rng"])
-        self.averaging.load_state_dict(blob.get("averaging", {}))
-        if "raw_weights" in blob:
-            params = dict(self.model.named_parameters())
-            with torch.no_grad():
-                for k, v in blob["raw_weights"].items():
-                    params[k].copy_(v)
+        load_state_blob(
+            path, self.optimizer, self.scheduler, self.scaler, self.averaging, self.model
+        )
 
     # -- steps ----------------------------------------------------------------
 
     def _autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast("cuda", dtype=self.amp_dtype)
+        return autocast(self.amp_dtype)
 
     def _train_batch(self, idx: List[int]) -> float:
         batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(
             self.device
         )
-        accum = self.training.accumulate_gradient
-
-        def forward_loss() -> torch.Tensor:
-            with self._autocast():
-                return self.net(batch) / accum
-
-        def backward(loss: torch.Tensor) -> None:
-            if self.scaler is not None:
-                self.scaler.scale(loss).backward()
-            else:
-                loss.backward()
-
-        loss = self.adversarial.step(self.model, forward_loss, backward)
-        return float(loss) * accum
+        return micro_step(
+            self.adversarial,
+            self.model,
+            self.net,
+            batch,
+            self.amp_dtype,
+            self.scaler,
+            self.training.accumulate_gradient,
+        )
 
     def _optimizer_step(self) -> None:
-        if self.scaler is not None:
-            self.scaler.unscale_(self.optimizer)
-        if self.training.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.training.grad_clip)
-        if self.scaler is not None:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer_step(
+            self.optimizer, self.scheduler, self.scaler, self.model, self.training.grad_clip
+        )
         self.averaging.update(self.model)
 
     def _evaluate(self, loss: float, started: float) -> bool:

@@ -1,0 +1,497 @@
+"""Masked-language-model pretraining of a config's transformer encoder (``nerkit pretrain``).
+
+The text is read as a stream (:mod:`nerkit.data.text`): each epoch walks the
+files again, cuts documents into windows of ``max_length - 2`` characters as
+training does, shuffles them in a bounded buffer and masks each batch with a
+generator seeded by (seed, epoch, batch), so skipping the batches a killed
+run consumed replays the same masks. The steps are ``nerkit train``'s
+(:mod:`nerkit.training.loop`): ``[training]``'s optimizer, schedule,
+accumulation, clipping, adversarial strategy, weight averaging and loggers,
+mixed precision on CUDA, data parallelism under ``torchrun``, and the RNG state
+saved for an exact resume. The held-out text is masked once; its MLM loss
+(mean over the predicted characters) and perplexity are evaluated every
+``eval_frequency`` steps (0: at each epoch's end) and at the last step, and the
+lowest loss is ``model-best``. ``model-best`` and ``model-last`` are Hugging Face model
+directories (config.json, tokenizer files, model.safetensors) with
+``pretrain.cfg`` and ``pretraining.json`` beside them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from confection import Config
+from torch import nn
+
+from ..data.text import TextStats, check_texts, iter_windows
+from ..errors import ConfigError, ModelLoadError
+from ..util import atomic_dir, recover_dir, resolve_device
+from .averaging import NoAveraging, WeightAveraging, Weights
+from .initialize import seed_all
+from .loop import (
+    CHECKPOINTS,
+    PRECISION,
+    STATE_DIR,
+    Dist,
+    _resume_dir,
+    autocast,
+    load_state_blob,
+    micro_step,
+    mixed_precision,
+    optimizer_step,
+    save_state_blob,
+)
+from .masking import IGNORE, MaskVocab
+from .pretrain_config import PretrainRun, differences, pretrain_run
+
+STATE_FILE = "pretraining.json"  # in training_state/: marks a resumable pretraining run
+
+
+@dataclass
+class PretrainState:
+    step: int = 0
+    epoch: int = 0
+    batches_done: int = 0  # this rank's batches consumed in the current epoch
+    best_loss: float = math.inf
+    best_step: int = -1
+    bad_evals: int = 0
+    evaluated_step: int = -1  # the step of the last evaluation (an epoch's end evaluates once)
+    finished: bool = False
+
+
+@dataclass
+class PretrainResult:
+    best_loss: float
+    best_step: int
+    steps: int
+    output_dir: Optional[Path]
+    history: List[Dict[str, Any]]
+
+
+class MaskedLM(nn.Module):
+    """A transformers ``*ForMaskedLM`` whose body is the encoder's transformer.
+
+    ``encoder`` (the config's TransformerEncoder, its ``transformer`` now the MLM's
+    body) gives the optimizer its layer groups and the adversarial strategies the
+    word embeddings; ``forward`` returns the mean loss over the predicted positions.
+    """
+
+    def __init__(self, encoder: Any, mlm: nn.Module) -> None:
+        super().__init__()
+        self.mlm = mlm
+        encoder.transformer = mlm.base_model
+        self.encoder = encoder
+
+    def forward(self, batch: Dict[str, torch.Tensor]) -> torch.Tensor:
+        # input_ids, attention_mask, labels: [B, T]
+        return self.mlm(**batch).loss
+
+
+def collate(
+    rows: List[Tuple[np.ndarray, np.ndarray]], cls: int, sep: int, pad: int
+) -> Dict[str, torch.Tensor]:
+    """(input ids, labels) of windows -> [B, T] tensors with [CLS] ... [SEP], padded."""
+    width = max(len(ids) for ids, _ in rows) + 2
+    input_ids = np.full((len(rows), width), pad, dtype=np.int64)
+    labels = np.full((len(rows), width), IGNORE, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, (ids, lab) in enumerate(rows):
+        n = len(ids)
+        input_ids[i, 0], input_ids[i, n + 1] = cls, sep
+        input_ids[i, 1 : n + 1] = ids
+        labels[i, 1 : n + 1] = lab
+        mask[i, : n + 2] = 1
+    return {
+        "input_ids": torch.from_numpy(input_ids),
+        "attention_mask": torch.from_numpy(mask),
+        "labels": torch.from_numpy(labels),
+    }
+
+
+def shuffled(items: Iterator[str], size: int, rng: np.random.Generator) -> Iterator[str]:
+    """``items`` in a random order drawn from a buffer of ``size`` (memory: ``size`` items)."""
+    buffer: List[str] = []
+    for item in items:
+        if len(buffer) < size:
+            buffer.append(item)
+            continue
+        j = int(rng.integers(size))
+        yield buffer[j]
+        buffer[j] = item
+    for j in rng.permutation(len(buffer)):
+        yield buffer[j]
+
+
+def build_mlm(config: Any, source: Optional[str], pretrained: bool) -> nn.Module:
+    """The ``AutoModelForMaskedLM`` of ``config``: the weights of ``source`` (its MLM head too)
+    when pretrained, else random."""
+    from transformers import AutoModelForMaskedLM
+
+    if not pretrained or source is None:
+        return AutoModelForMaskedLM.from_config(config)
+    try:
+        return AutoModelForMaskedLM.from_pretrained(source, config=config)
+    except Exception as err:  # OSError, ValueError: missing or broken weights
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelLoadError(
+            f"Can't load the masked-LM weights of {source} ({first}). With pretrained = true the "
+            "directory needs model.safetensors (or pytorch_model.bin); to pretrain from the config "
+            "alone set --initialize.model.encoder.pretrained false."
+        ) from None
+
+
+def _save_quietly(mlm: nn.Module, path: Path) -> None:
+    """``save_pretrained`` (safetensors) without transformers' progress bar inside our own."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        mlm.save_pretrained(str(path))
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
+class Pretrainer:
+    def __init__(
+        self,
+        cfg: Config,
+        output_dir: Optional[Path] = None,
+        resume: Optional[Path] = None,
+        stop_after_steps: Optional[int] = None,
+    ) -> None:
+        run = pretrain_run(cfg)
+        self.run_config: PretrainRun = run
+        self.system, self.training, self.settings = run.system, run.training, run.pretraining
+        resolve_device(self.system.device)
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.stop_after_steps = stop_after_steps
+        self.dist = Dist.from_env()
+        self.device = self.dist.device(self.system)
+        seed_all(self.system.seed)
+
+        resume_dir = self._check_resume(resume) if resume else None
+        self.masker = run.masker()
+        encoder = run.encoder()
+        self.window_chars = encoder.max_length - 2
+        s = self.settings
+        # every file read once before anything is built or written: its problems, its size
+        self.train_stats: TextStats = check_texts(
+            s.train_files,
+            s.text_field,
+            s.max_line_chars,
+            self.window_chars,
+            s.window_overlap,
+            "pretraining.train",
+        )
+        self.dev_stats: TextStats = check_texts(
+            s.dev_files,
+            s.text_field,
+            s.max_line_chars,
+            self.window_chars,
+            s.window_overlap,
+            "pretraining.dev",
+        )
+        tok = encoder.tokenizer
+        self.vocab = MaskVocab.build(
+            int(encoder.transformer.config.vocab_size),
+            tok.mask_token_id,
+            [encoder.cls_id, encoder.sep_id, encoder.pad_id, encoder.unk_id, *tok.all_special_ids],
+        )
+        source = str(resume_dir) if resume_dir else run.encoder_source
+        mlm = build_mlm(
+            encoder.transformer.config, source, bool(resume_dir) or run.encoder_pretrained
+        )
+        if encoder.gradient_checkpointing:
+            mlm.gradient_checkpointing_enable()
+        self.model = MaskedLM(encoder, mlm).to(self.device)
+        self.model.train()
+        if self.output_dir is not None and self.dist.main:
+            for name in CHECKPOINTS:
+                recover_dir(self.output_dir / name)
+        self.dev_batches = self._dev_batches()
+
+        t = self.training
+        batches = math.ceil(self.train_stats.windows / t.batch_size)
+        self.batches_per_epoch = (batches - batches % self.dist.world) // self.dist.world
+        if self.batches_per_epoch < 1:
+            raise ConfigError(
+                f"pretraining.train: {self.train_stats.windows} windows make fewer batches of "
+                f"{t.batch_size} than there are processes ({self.dist.world}). Add text or lower "
+                "--training.batch_size."
+            )
+        total = math.ceil(self.batches_per_epoch / t.accumulate_gradient) * t.max_epochs
+        if t.max_steps:
+            total = min(total, t.max_steps) if t.max_epochs else t.max_steps
+        self.total_steps = max(1, total)
+        parts = run.training_parts()
+        self.optimizer = parts["optimizer"](self.model)
+        self.scheduler = parts["schedule"](self.optimizer, self.total_steps)
+        self.adversarial = parts["adversarial"]
+        self.averaging: WeightAveraging = parts.get("averaging") or NoAveraging()
+        self.averaging.start(self.model)
+        self.logger = parts["logger"](self.output_dir if self.dist.main else None, run.config)
+        self.amp_dtype, self.scaler = mixed_precision(self.device, self.system.mixed_precision)
+        self.state = PretrainState()
+        self.history: List[Dict[str, Any]] = []
+        if resume_dir is not None:
+            self._load_state(resume_dir / STATE_DIR)
+        self.net: nn.Module = self.dist.wrap(self.model, self.device)
+
+    # -- data -------------------------------------------------------------------
+
+    def _windows(self, paths: List[str]) -> Iterator[str]:
+        s = self.settings
+        return iter_windows(
+            paths, s.text_field, s.max_line_chars, self.window_chars, s.window_overlap
+        )
+
+    def _mask(self, texts: List[str], rng: np.random.Generator) -> Dict[str, torch.Tensor]:
+        enc = self.model.encoder
+        rows = [self.masker(text, enc.char_ids(text), self.vocab, rng) for text in texts]
+        return collate(rows, enc.cls_id, enc.sep_id, enc.pad_id)
+
+    def _dev_batches(self) -> List[Dict[str, torch.Tensor]]:
+        """The held-out windows, masked once (the same masks at every evaluation)."""
+        rng = np.random.default_rng([self.system.seed, 2])
+        texts: List[str] = []
+        for text in self._windows(self.settings.dev_files):
+            texts.append(text)
+            if self.settings.max_dev_windows and len(texts) >= self.settings.max_dev_windows:
+                break
+        size = self.training.eval_batch_size
+        return [self._mask(texts[i : i + size], rng) for i in range(0, len(texts), size)]
+
+    def _epoch_batches(self, epoch: int, skip: int) -> Iterator[Dict[str, torch.Tensor]]:
+        """This rank's batches of an epoch after the first ``skip`` (which are not masked)."""
+        seed, size, world = self.system.seed, self.training.batch_size, self.dist.world
+        stream = shuffled(
+            self._windows(self.settings.train_files),
+            self.settings.shuffle_buffer,
+            np.random.default_rng([seed, 1, epoch]),
+        )
+        usable = self.batches_per_epoch * world
+        texts: List[str] = []
+        index = 0  # global batch index
+        for text in stream:
+            texts.append(text)
+            if len(texts) < size:
+                continue
+            yield from self._own_batch(index, texts, epoch, skip)
+            index, texts = index + 1, []
+            if index >= usable:
+                return
+        if texts and index < usable:
+            yield from self._own_batch(index, texts, epoch, skip)
+
+    def _own_batch(self, index: int, texts: List[str], epoch: int, skip: int):
+        if index % self.dist.world != self.dist.rank or index // self.dist.world < skip:
+            return
+        yield self._mask(texts, np.random.default_rng([self.system.seed, 3, epoch, index]))
+
+    # -- checkpoints --------------------------------------------------------------
+
+    def _check_resume(self, resume: Path) -> Path:
+        found = _resume_dir(resume)
+        path = found / STATE_DIR / STATE_FILE
+        if not path.is_file():
+            raise ConfigError(
+                f"--resume {resume}: {found} is a checkpoint of `nerkit train`, not of `nerkit "
+                "pretrain`. Pass the --output directory of the interrupted pretraining run, or drop "
+                "--resume to start a new one (in a new --output directory)."
+            )
+        before = json.loads(path.read_text())["fingerprint"]
+        changed = differences(before, self.run_config.fingerprint)
+        if changed:
+            raise ConfigError(
+                f"--resume {resume}: that run was started with another config, so it can't be "
+                "continued exactly. Different settings:\n  "
+                + "\n  ".join(changed[:10])
+                + "\nResume with the interrupted run's config (it is in "
+                f"{found / 'pretrain.cfg'}), or start a new run in a new --output directory."
+            )
+        return found
+
+    def _save(
+        self,
+        name: str,
+        row: Optional[Dict[str, Any]],
+        with_state: bool,
+        raw: Optional[Weights] = None,
+    ) -> None:
+        """A Hugging Face model directory; ``raw``: the training weights when the model holds an average."""
+        if self.output_dir is None or not self.dist.main:
+            return
+        with atomic_dir(self.output_dir / name) as tmp:
+            _save_quietly(self.model.mlm, tmp)
+            self.model.encoder.tokenizer.save_pretrained(str(tmp))
+            vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
+            if vocab.is_file() and not (tmp / "vocab.txt").exists():
+                shutil.copyfile(vocab, tmp / "vocab.txt")  # for tools that read vocab.txt only
+            self.run_config.config.to_disk(tmp / "pretrain.cfg")
+            meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
+            (tmp / "pretraining.json").write_text(json.dumps(meta, indent=1))
+            if with_state:
+                self._save_state(tmp / STATE_DIR, raw)
+
+    def _save_state(self, path: Path, raw: Optional[Weights]) -> None:
+        save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
+        info = {
+            "state": asdict(self.state),
+            "history": self.history,
+            "fingerprint": self.run_config.fingerprint,
+        }
+        (path / STATE_FILE).write_text(json.dumps(info, indent=1))
+
+    def _load_state(self, path: Path) -> None:
+        info = json.loads((path / STATE_FILE).read_text())
+        self.state = PretrainState(**info["state"])
+        self.history = info["history"]
+        load_state_blob(
+            path, self.optimizer, self.scheduler, self.scaler, self.averaging, self.model
+        )
+
+    # -- steps ----------------------------------------------------------------------
+
+    def summary(self) -> Dict[str, Any]:
+        """What this run is about to do (``nerkit pretrain``'s start banner)."""
+        params = list(self.model.parameters())
+        return {
+            "device": str(self.device),
+            "precision": PRECISION[self.amp_dtype],
+            "parameters": sum(p.numel() for p in params),
+            "encoder": self.run_config.encoder_source,
+            "from": "pretrained weights"
+            if self.run_config.encoder_pretrained
+            else "random weights",
+            "masker": repr(self.masker),
+            "train": asdict(self.train_stats),
+            "dev": asdict(self.dev_stats),
+            "total_steps": self.total_steps,
+            "batch_size": self.training.batch_size,
+            "step": self.state.step,
+            "output": str(self.output_dir) if self.output_dir else None,
+        }
+
+    def _train_batch(self, batch: Dict[str, torch.Tensor]) -> float:
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        accum = self.training.accumulate_gradient
+        return micro_step(
+            self.adversarial, self.model, self.net, batch, self.amp_dtype, self.scaler, accum
+        )
+
+    @torch.no_grad()
+    def evaluate(self) -> Dict[str, float]:
+        """Held-out MLM loss (mean over the predicted characters) and perplexity."""
+        self.model.eval()
+        total, count = 0.0, 0
+        for batch in self.dev_batches:
+            batch = {k: v.to(self.device) for k, v in batch.items()}
+            n = int((batch["labels"] != IGNORE).sum())
+            with autocast(self.amp_dtype):
+                total += float(self.model(batch)) * n
+            count += n
+        self.model.train()
+        loss = total / max(count, 1)
+        return {"dev_loss": loss, "perplexity": math.exp(min(loss, 700.0)), "predicted": count}
+
+    def _evaluate(self, loss: float, started: float) -> bool:
+        with self.averaging.applied(self.model) as raw:
+            scores = self.evaluate()
+            st = self.state
+            st.evaluated_step = st.step
+            improved = scores["dev_loss"] < st.best_loss
+            if improved:
+                st.best_loss, st.best_step, st.bad_evals = scores["dev_loss"], st.step, 0
+            else:
+                st.bad_evals += 1
+            row = {
+                "epoch": st.epoch,
+                "step": st.step,
+                "loss": loss,
+                **scores,
+                "score": -scores["dev_loss"],
+                "best": improved,
+                "seconds": round(time.time() - started, 2),
+            }
+            self.history.append(row)
+            if self.dist.main:
+                self.logger.log_eval(row)
+            if improved:
+                self._save("model-best", row, with_state=False)
+            self._save("model-last", row, with_state=True, raw=raw)
+        self.dist.barrier()
+        return bool(self.training.patience and st.bad_evals >= self.training.patience)
+
+    def run(self) -> PretrainResult:
+        t, st = self.training, self.state
+        started = time.time()
+        progress = self.logger.progress(self.total_steps) if self.dist.main else None
+        if progress is not None and st.step:
+            progress.update(st.step, None)
+        losses: List[float] = []
+        stop = st.finished
+        while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
+            batches = self._epoch_batches(st.epoch, st.batches_done)
+            while not stop:
+                group = [b for _, b in zip(range(t.accumulate_gradient), batches, strict=False)]
+                if not group:
+                    break
+                step_loss = sum(self._train_batch(b) for b in group) / len(group)
+                st.batches_done += len(group)
+                optimizer_step(self.optimizer, self.scheduler, self.scaler, self.model, t.grad_clip)
+                self.averaging.update(self.model)
+                st.step += 1
+                losses.append(step_loss)
+                if progress is not None:
+                    progress.update(1, step_loss)
+                if self.dist.main and t.log_every and st.step % t.log_every == 0:
+                    values = {"epoch": st.epoch, "loss": float(np.mean(losses[-t.log_every :]))}
+                    self.logger.log_step(
+                        st.step, {**values, "lr": max(self.scheduler.get_last_lr())}
+                    )
+                at_max = bool(t.max_steps) and st.step >= t.max_steps
+                if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
+                    stop = (
+                        self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
+                    )
+                    losses = []
+                if self.stop_after_steps is not None and st.step >= self.stop_after_steps:
+                    if progress is not None:
+                        progress.close()
+                    raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
+            if not stop and st.batches_done >= self.batches_per_epoch:
+                # without eval_frequency, each epoch's end (once: a resumed run may have saved
+                # after this evaluation); with it, the steps alone (epochs of a small text are short)
+                if not t.eval_frequency and st.evaluated_step != st.step:
+                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
+                    losses = []
+                st.epoch += 1
+                st.batches_done = 0
+        st.finished = True
+        if progress is not None:
+            progress.close()
+        with self.averaging.applied(self.model) as raw:
+            last = self.history[-1] if self.history else None
+            self._save("model-last", last, with_state=True, raw=raw)
+        self.logger.close()
+        return PretrainResult(st.best_loss, st.best_step, st.step, self.output_dir, self.history)
+
+
+def pretrain(
+    cfg: Config,
+    output_dir: Optional[Path] = None,
+    resume: Optional[Path] = None,
+    stop_after_steps: Optional[int] = None,
+) -> PretrainResult:
+    """Pretrain the encoder a pretraining config describes; see ``Pretrainer``."""
+    return Pretrainer(cfg, output_dir, resume, stop_after_steps).run()
