@@ -103,6 +103,20 @@ BUILTINS: Dict[str, Dict[str, str]] = {
     "models": {
         "nerkit.NERModel.v1": "nerkit.models.ner_model:ner_model",
     },
+    "samplers": {
+        "nerkit.GridSampler.v1": "nerkit.sweep.components:grid_sampler",
+        "nerkit.RandomSampler.v1": "nerkit.sweep.components:random_sampler",
+        "nerkit.TPESampler.v1": "nerkit.sweep.components:tpe_sampler",
+    },
+    "spaces": {
+        "nerkit.Choice.v1": "nerkit.sweep.components:choice",
+        "nerkit.IntRange.v1": "nerkit.sweep.components:int_range",
+        "nerkit.FloatRange.v1": "nerkit.sweep.components:float_range",
+    },
+    "pruners": {
+        "nerkit.NoPruner.v1": "nerkit.sweep.components:no_pruner",
+        "nerkit.MedianPruner.v1": "nerkit.sweep.components:median_pruner",
+    },
 }
 
 
