@@ -240,9 +240,7 @@ def write_ensemble(
     metas = [_read_meta(p) for p in paths]
     nested = [str(p) for p, m in zip(paths, metas, strict=True) if m.get("backend") == BACKEND]
     if nested:
-        raise ConfigError(
-            f"{', '.join(nested)} is an ensemble already; pass its members instead."
-        )
+        raise ConfigError(f"{', '.join(nested)} is an ensemble already; pass its members instead.")
     differences = label_differences(metas, [str(p) for p in paths])
     if differences:
         raise ConfigError(

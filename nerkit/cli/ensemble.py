@@ -20,7 +20,9 @@ def ensemble(
         "vote", "--method", help="vote (span-level, any decoders) or average (decoder scores)."
     ),
     min_votes: Optional[int] = typer.Option(
-        None, "--min-votes", help="vote: keep an entity predicted by at least K models (default: a majority)."
+        None,
+        "--min-votes",
+        help="vote: keep an entity predicted by at least K models (default: a majority).",
     ),
     top_k: int = typer.Option(
         3, "--top-k", help="For a sweep folder: its K best finished trials' model-best."

@@ -144,7 +144,9 @@ def mark_killed(study: Any, plan: SweepPlan, number: int) -> None:
     trial = next(t for t in trials if t.number == number)
     run = trial.user_attrs.get("run", trial.number)
     kills = sum(
-        1 for t in trials if t.user_attrs.get("run") == run and t.user_attrs.get("outcome") == "killed"
+        1
+        for t in trials
+        if t.user_attrs.get("run") == run and t.user_attrs.get("outcome") == "killed"
     )
     outcome = "killed" if kills + 1 < MAX_ATTEMPTS else "error"
     error = "the trial's process died" + ("" if outcome == "killed" else f" {MAX_ATTEMPTS} times")

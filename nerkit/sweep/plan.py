@@ -169,7 +169,7 @@ def _check_plan(plan: SweepPlan) -> None:
     if not plan.spaces:
         raise ConfigError(
             "[sweep] varies nothing: add [sweep.choices] (setting = [values]) or a "
-            "[sweep.space.NAME] block (e.g. @spaces = \"nerkit.FloatRange.v1\")."
+            '[sweep.space.NAME] block (e.g. @spaces = "nerkit.FloatRange.v1").'
         )
     seen = set()
     for space in plan.spaces:

@@ -83,9 +83,7 @@ def study_trials(study: Any) -> List[Dict[str, Any]]:
                 "number": t.number,
                 "params": dict(t.params),
                 "value": t.value,
-                "state": {"fail": "killed" if outcome == "killed" else "failed"}.get(
-                    state, state
-                ),
+                "state": {"fail": "killed" if outcome == "killed" else "failed"}.get(state, state),
                 "error": t.user_attrs.get("error"),
             }
         )
