@@ -142,7 +142,7 @@ def format_summary(
         lines.append("| " + " | ".join(["-"] * (len(setting_keys) + 5)) + " |")
     lines += ["", "## Trials", "", "| trial | state | " + " | ".join(keys) + f" | {metric} |"]
     lines.append("|" + "---|" * (len(keys) + 3))
-    for t in sorted(trials, key=lambda t: (t["run"], t["number"])):
+    for t in sorted(trials, key=lambda t: (t["run"], t.get("number", 0))):
         cells = [f"{t['run']:04d}", t["state"], *(_cell(t["params"].get(k, "-")) for k in keys)]
         cells.append(scale(t["value"]) if t["state"] in ("complete", "pruned") else "-")
         lines.append("| " + " | ".join(cells) + " |")

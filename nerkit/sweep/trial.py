@@ -90,6 +90,7 @@ def main(output: Path, run: int) -> int:
     threading.Thread(target=beat, daemon=True).start()
     os.chdir(sweep["cwd"])  # the command line's relative paths are relative to it
     result: Dict[str, Any] = {"run": run, "number": info["number"], "params": info["params"]}
+    result["started"] = time.time()
     try:
         cfg = trial_config(Path(sweep["config"]), {**sweep["overrides"], **info["params"]})
         resume = directory if (directory / "model-last" / "training_state").exists() else None
@@ -124,6 +125,7 @@ def main(output: Path, run: int) -> int:
 
 
 def _write(directory: Path, result: Dict[str, Any]) -> None:
+    result["ended"] = time.time()
     (directory / "result.json").write_text(json.dumps(result, indent=2), encoding="utf8")
 
 
