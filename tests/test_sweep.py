@@ -165,7 +165,8 @@ def test_a_killed_trial_resumes_and_two_workers_finish_the_grid(tmp_path):
     from nerkit.plot import plot_sweep
     from nerkit.training.loop import Trainer
 
-    plan = load_plan(sweep_config(tmp_path), TINY)
+    body = "[sweep.choices]\ntraining.optimizer.learning_rate = [0.008]\nsystem.seed = [13, 14]\n"
+    plan = load_plan(sweep_config(tmp_path, body), TINY)
     out = tmp_path / "sweep"
     out.mkdir()
     url = engine.default_storage(out)
@@ -182,32 +183,50 @@ def test_a_killed_trial_resumes_and_two_workers_finish_the_grid(tmp_path):
     assert (first / "model-last" / "training_state").exists()
 
     result = engine.run_sweep(plan, out, workers=2, echo=lambda line: None)
-    assert result["started"] == 4
+    assert result["started"] == 2
     trials = study.get_trials()
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert sorted(t.user_attrs["point"] for t in done) == [0, 1, 2, 3]
+    assert sorted(t.user_attrs["point"] for t in done) == [0, 1]
     assert [t.user_attrs.get("outcome") for t in trials if t.number == killed.number] == ["killed"]
     results = {
-        r: json.loads((engine.trial_dir(out, r) / "result.json").read_text()) for r in range(4)
+        r: json.loads((engine.trial_dir(out, r) / "result.json").read_text()) for r in (0, 1)
     }
-    assert results[0]["resumed"] and not any(results[r]["resumed"] for r in (1, 2, 3))
-    steps = [json.loads(x)["step"] for x in (first / "log.jsonl").read_text().splitlines()]
-    assert [s for s in steps if s] == [1, 2, 2] or 2 in steps  # step 1, then resumed to step 2
-    spans = sorted((r["started"], r["ended"]) for r in results.values())
-    assert any(b[0] < a[1] for a, b in zip(spans, spans[1:])), "two trials ran at once"
-    for r in range(4):
+    assert results[0]["resumed"] and not results[1]["resumed"]
+    evals = [json.loads(x) for x in (first / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in evals if e["event"] == "eval"] == [1, 2]  # step 1, resumed: 2
+    (a0, a1), (b0, b1) = sorted((r["started"], r["ended"]) for r in results.values())
+    assert b0 < a1, "the two trials ran at once"
+    for r in (0, 1):
         d = engine.trial_dir(out, r)
         assert (d / "config.cfg").exists() and (d / "model-best" / "model.safetensors").exists()
 
-    rows = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 and all(row["count"] == 2 for row in rows)
-    for row in rows:
-        values = [results[r]["value"] for r in row["runs"]]
-        assert row["values"] == values and row["mean"] == pytest.approx(sum(values) / 2)
-        assert row["sd"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
-    assert rows[0]["mean"] >= rows[1]["mean"]
+    (row,) = [json.loads(line) for line in (out / "summary.jsonl").read_text().splitlines()]
+    values = [results[0]["value"], results[1]["value"]]
+    assert row["count"] == 2 and row["seeds"] == [13, 14] and row["values"] == values
+    assert row["mean"] == pytest.approx(sum(values) / 2)
+    assert row["sd"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)
     assert "| trial | state |" in (out / "summary.md").read_text()
 
     again = engine.run_sweep(plan, out, workers=2, echo=lambda line: None)
     assert again["started"] == 0 and len(study.get_trials()) == len(trials)
     assert plot_sweep(out, tmp_path / "sweep.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name, size", [("llrd.cfg", 9), ("quickstart.cfg", 4)])
+def test_the_sweep_configs_plan_their_grids(name, size):
+    from nerkit.config import load_config
+
+    from .conftest import CORPUS, ROOT, TINY_BERT
+
+    path = ROOT / "configs" / "sweeps" / name
+    stand_ins = {"train": CORPUS / "train.json", "dev": CORPUS / "dev.json"}
+    stand_ins.update(bert=TINY_BERT, encoder=TINY_BERT)
+    written = load_config(path)["paths"]
+    plan = load_plan(path, {f"paths.{k}": str(v) for k, v in stand_ins.items() if k in written})
+    assert plan.sampler.grid and plan.trials == size == len(plan.points())
+    assert plan.seed_key in plan.keys and plan.metric == "f1" and plan.direction == "maximize"
+    if name == "llrd.cfg":
+        decays = sorted({p["training.optimizer.layerwise_decay"] for p in plan.points()})
+        assert decays == [0.8, 0.9, 0.95]
+        cfg = plan.trial_config(plan.points()[0])
+        assert cfg["training"]["optimizer"]["layerwise_decay"] == 0.8 and "sweep" not in cfg

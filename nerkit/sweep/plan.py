@@ -15,7 +15,7 @@ import difflib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 from confection import Config
 
@@ -265,7 +265,3 @@ def resolve_pruner(section: Dict[str, Any]) -> Any:
 
     block = {"pruner": section.get("pruner", DEFAULT_PRUNER)}
     return resolve_section(Config({SECTION: block}), SECTION)["pruner"]
-
-
-def seed_of(params: Dict[str, Any], seed_key: str) -> Optional[Any]:
-    return params.get(seed_key)
