@@ -230,3 +230,19 @@ def test_the_sweep_configs_plan_their_grids(name, size):
         assert decays == [0.8, 0.9, 0.95]
         cfg = plan.trial_config(plan.points()[0])
         assert cfg["training"]["optimizer"]["layerwise_decay"] == 0.8 and "sweep" not in cfg
+
+
+def test_the_reporter_prunes_a_trial_below_the_median():
+    from nerkit.sweep.trial import Reporter, TrialPruned
+
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1)
+    )
+    good = study.ask()
+    Reporter(good, "f1").log_eval({"step": 5, "f1": 0.8})
+    study.tell(good, 0.8)
+    bad = study.ask()
+    with pytest.raises(TrialPruned, match="step 5"):
+        Reporter(bad, "f1").log_eval({"step": 5, "f1": 0.2})
+    fine = study.ask()
+    Reporter(fine, "f1").log_eval({"step": 5, "f1": 0.9})  # above the median: runs on

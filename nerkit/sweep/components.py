@@ -128,6 +128,12 @@ def choice(key: str, values: List[Any]) -> Space:
     _check_key(key, "nerkit.Choice.v1")
     if not values:
         raise ConfigError(f"nerkit.Choice.v1 for {key}: values is empty; list at least one value.")
+    odd = [v for v in values if v is not None and not isinstance(v, (bool, int, float, str))]
+    if odd:
+        raise ConfigError(
+            f"nerkit.Choice.v1 for {key}: {odd[0]!r} is not a number, string, true/false or null; "
+            "sweep a setting with such values (sweep a list's items as settings of their own)."
+        )
     return ChoiceSpace(key, list(values))
 
 
