@@ -401,14 +401,15 @@ def _fill(value: Any, words: Optional[Path]) -> Any:
     return value
 
 
-def nerkit_row(
+def row_config(
     overrides: Dict[str, Any],
     work: Path,
     encoder_dir: Path,
-    held: List[dict],
     budget: Dict[str, Any],
     words: Optional[Path],
-) -> Dict[str, Any]:
+    extra: Optional[Dict[str, Any]] = None,
+):
+    """The config of a nerkit row: ``BASE``, the budget, the row's overrides, ``extra``."""
     base = work / "base.cfg"
     base.write_text(BASE, encoding="utf8")
     settings = {
@@ -423,7 +424,18 @@ def nerkit_row(
         "training.optimizer.weight_decay": budget["weight_decay"],
         "training.schedule.warmup_ratio": budget["warmup"],
     }
-    cfg = load_config(base, {**settings, **_fill(overrides, words)})
+    return load_config(base, {**settings, **_fill(overrides, words), **(extra or {})})
+
+
+def nerkit_row(
+    overrides: Dict[str, Any],
+    work: Path,
+    encoder_dir: Path,
+    held: List[dict],
+    budget: Dict[str, Any],
+    words: Optional[Path],
+) -> Dict[str, Any]:
+    cfg = row_config(overrides, work, encoder_dir, budget, words)
     trainer = Trainer(cfg, output_dir=None)
     started = time.perf_counter()
     trainer.run()

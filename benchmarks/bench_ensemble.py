@@ -26,21 +26,19 @@ sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
 from accuracy import (  # noqa: E402
-    BASE,
     BUDGET,
     CORPUS,
     QUICK,
     ROWS,
     VOCAB,
-    _fill,
     entities_of,
     lexicon_words,
     make_workdir,
+    row_config,
     split_records,
 )
 
 import nerkit  # noqa: E402
-from nerkit.config import load_config  # noqa: E402
 from nerkit.ensemble import write_ensemble  # noqa: E402
 from nerkit.scoring import score  # noqa: E402
 from nerkit.training.loop import Trainer  # noqa: E402
@@ -51,24 +49,13 @@ def train_seed(row: str, seed: int, work: Path, encoder_dir: Path, budget: dict)
     """Train the row with ``seed`` into ``work/seed<seed>``; its final model directory."""
     overrides = ROWS[row][1]
     words = lexicon_words(work / "pkuseg_words.txt") if "model.lexicon" in overrides else None
-    base = work / "base.cfg"
-    base.write_text(BASE, encoding="utf8")
-    settings = {
-        "paths.train": str(work / "train.json"),
-        "paths.dev": str(work / "train.json"),
-        "paths.encoder": str(encoder_dir),
+    extra = {
         "system.seed": seed,
-        "training.max_epochs": budget["epochs"],
-        "training.batch_size": budget["batch_size"],
-        "training.grad_clip": budget["clip"],
-        "training.optimizer.learning_rate": budget["lr"],
-        "training.optimizer.head_learning_rate": budget["lr"],
-        "training.optimizer.weight_decay": budget["weight_decay"],
-        "training.schedule.warmup_ratio": budget["warmup"],
         "training.logger": {"@loggers": "nerkit.ConsoleLogger.v1", "progress_bar": False},
     }
+    cfg = row_config(overrides, work, encoder_dir, budget, words, extra)
     out = work / f"seed{seed}"
-    Trainer(load_config(base, {**settings, **_fill(overrides, words)}), out).run()
+    Trainer(cfg, out).run()
     return out / "model-last"  # the final weights, as accuracy.py scores them
 
 
