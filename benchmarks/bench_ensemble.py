@@ -106,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         write_ensemble(models, target, method=method)
         results[method] = f1_of(target, examples)
     mean, best = sum(singles) / len(singles), max(singles)
-    print("\n| model | dev F1 | vs mean of seeds | vs best seed |\n| --- | --- | --- | --- |")
+    print("\n| model | held-out F1 | vs mean of seeds | vs best seed |\n| --- | --- | --- | --- |")
     for seed, f1 in zip(seeds, singles, strict=True):
         print(
             f"| seed {seed} | {100 * f1:.2f} | {100 * (f1 - mean):+.2f} | {100 * (f1 - best):+.2f} |"
