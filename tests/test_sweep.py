@@ -246,3 +246,14 @@ def test_the_reporter_prunes_a_trial_below_the_median():
         Reporter(bad, "f1").log_eval({"step": 5, "f1": 0.2})
     fine = study.ask()
     Reporter(fine, "f1").log_eval({"step": 5, "f1": 0.9})  # above the median: runs on
+
+
+def test_a_folder_holds_one_sweep(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    first = load_plan(sweep_config(tmp_path), TINY)
+    engine._write_plan(first, out)
+    engine._write_plan(first, out)  # the same sweep again: continued
+    other = load_plan(sweep_config(tmp_path, GRID.replace("0.008", "0.01"), "b.cfg"), TINY)
+    with pytest.raises(ConfigError, match="holds another sweep"):
+        engine._write_plan(other, out)

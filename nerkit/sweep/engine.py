@@ -155,8 +155,9 @@ def mark_killed(study: Any, plan: SweepPlan, number: int) -> None:
         return
     point = trial.user_attrs.get("point")
     params = dict(trial.params)
-    if plan.sampler.grid and point is not None:
-        params = plan.points()[point]
+    points = plan.points() if plan.sampler.grid else []
+    if point is not None and point < len(points):
+        params = points[point]
     if params:
         attrs = {"run": run, "retry_of": number}
         if point is not None:
@@ -278,10 +279,10 @@ def run_sweep(
         raise ConfigError(f"--workers: must be at least 1, got {workers}.")
     output = Path(output).resolve()
     output.mkdir(parents=True, exist_ok=True)
+    _write_plan(plan, output)
     url = storage_url or default_storage(output)
     storage = open_storage(url)
     study = open_study(plan, storage)
-    _write_plan(plan, output)
     with claim_lock(output):
         fail_stale(study, plan)
         if plan.sampler.grid:
@@ -347,11 +348,11 @@ def _write_plan(plan: SweepPlan, output: Path) -> None:
     path = output / "sweep.json"
     if path.exists():
         old = json.loads(path.read_text(encoding="utf8"))
-        if old.get("keys") != info["keys"] or old.get("study") != info["study"]:
+        if (old.get("study"), old.get("sweep")) != (info["study"], info["sweep"]):
             raise ConfigError(
-                f"{output} holds the sweep of {old.get('config')} over {old.get('keys')}; this one "
-                f"sweeps {info['keys']}. Give it another --output folder (or another "
-                "sweep.study name)."
+                f"{output} holds another sweep (of {old.get('config')}, study "
+                f"{old.get('study')!r}, [sweep] {json.dumps(old.get('sweep'))}); its trials and "
+                "grid points would not match this one's. Give this sweep another --output folder."
             )
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf8")
 

@@ -85,7 +85,10 @@ def main(output: Path, run: int) -> int:
 
     def beat() -> None:
         while not stop.wait(HEARTBEAT):
-            trial.set_user_attr("heartbeat", time.time())
+            try:
+                trial.set_user_attr("heartbeat", time.time())
+            except Exception:  # the trial was finished meanwhile
+                return
 
     threading.Thread(target=beat, daemon=True).start()
     os.chdir(sweep["cwd"])  # the command line's relative paths are relative to it
