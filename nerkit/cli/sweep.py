@@ -13,7 +13,7 @@ from .common import friendly
 @friendly
 def sweep(
     ctx: typer.Context,
-    config: Path = typer.Argument(..., help="Config file with a [sweep] section (.cfg)."),
+    config: Path = typer.Argument(..., help="Config file with a sweep section (.cfg)."),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Sweep folder: trials/NNNN/, the study, summary.md/.jsonl."
     ),
@@ -25,7 +25,7 @@ def sweep(
         "(default: sqlite:///OUTPUT/sweep.db).",
     ),
 ) -> None:
-    """Run the trials of a [sweep] section: each an ordinary training run in OUTPUT/trials/.
+    """Run the trials of a config's sweep section, each a training run in OUTPUT/trials/.
 
     Extra options override config values for every trial: --training.max_epochs 3. Run the
     same command again to continue: finished trials are kept, killed ones resume.
