@@ -75,8 +75,8 @@ class IntRangeSpace(Space):
     key: str
     low: int
     high: int
-    step: int = 1
-    log: bool = False
+    step: int
+    log: bool
 
     def suggest(self, trial: Any) -> Any:
         return trial.suggest_int(self.key, self.low, self.high, step=self.step, log=self.log)
@@ -96,8 +96,8 @@ class FloatRangeSpace(Space):
     key: str
     low: float
     high: float
-    step: Optional[float] = None
-    log: bool = False
+    step: Optional[float]
+    log: bool
 
     def suggest(self, trial: Any) -> Any:
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
