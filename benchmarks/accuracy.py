@@ -473,17 +473,18 @@ def _fill(value: Any, words: Optional[Path], vectors: Optional[Path] = None) -> 
     return value
 
 
-def nerkit_row(
+def row_config(
     overrides: Dict[str, Any],
     work: Path,
     encoder_dir: Path,
-    held: List[dict],
     budget: Dict[str, Any],
     words: Optional[Path],
     seed: int = SEED,
     pretrained: bool = False,
     vectors: Optional[Path] = None,
-) -> Dict[str, Any]:
+    extra: Optional[Dict[str, Any]] = None,
+):
+    """The config of a nerkit row: ``BASE``, the budget, the row's overrides, ``extra``."""
     base = work / "base.cfg"
     base.write_text(BASE, encoding="utf8")
     settings = {
@@ -500,7 +501,21 @@ def nerkit_row(
         "system.seed": seed,
         "initialize.model.encoder.pretrained": pretrained,
     }
-    cfg = load_config(base, {**settings, **_fill(overrides, words, vectors)})
+    return load_config(base, {**settings, **_fill(overrides, words, vectors), **(extra or {})})
+
+
+def nerkit_row(
+    overrides: Dict[str, Any],
+    work: Path,
+    encoder_dir: Path,
+    held: List[dict],
+    budget: Dict[str, Any],
+    words: Optional[Path],
+    seed: int = SEED,
+    pretrained: bool = False,
+    vectors: Optional[Path] = None,
+) -> Dict[str, Any]:
+    cfg = row_config(overrides, work, encoder_dir, budget, words, seed, pretrained, vectors)
     trainer = Trainer(cfg, output_dir=None)
     started = time.perf_counter()
     trainer.run()

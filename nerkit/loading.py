@@ -3,7 +3,9 @@
 The dispatch sits above both backends, so neither imports the other: a directory
 written by ``nerkit train`` becomes a :class:`nerkit.pipeline.Pipeline` (PyTorch), one
 written by ``nerkit export --format onnx`` an ``OnnxPipeline`` (ONNX Runtime, a
-Pipeline subclass in :mod:`nerkit.export.runtime`, imported only when asked for).
+Pipeline subclass in :mod:`nerkit.export.runtime`, imported only when asked for), one
+written by ``nerkit ensemble`` an ``EnsemblePipeline`` (:mod:`nerkit.ensemble`) of its
+members, each loaded here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
+from .ensemble import is_ensemble_dir, load_ensemble
 from .errors import ModelLoadError
 from .pipeline import Pipeline, load_torch
 
@@ -23,6 +26,8 @@ def load(path: Union[str, Path], device: str = "auto", backend: str = "auto") ->
     "torch" or "onnx"."""
     if backend not in BACKENDS:
         raise ModelLoadError(f"backend: expected auto, torch or onnx, got {backend!r}.")
+    if is_ensemble_dir(Path(path)):  # members load with ``backend``, each from its own folder
+        return load_ensemble(Path(path), device, lambda p, d: load(p, device=d, backend=backend))
     if backend != "torch":
         from .export.runtime import is_onnx_dir, load_onnx
 

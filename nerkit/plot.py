@@ -290,3 +290,67 @@ def plot_runs(
     output.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(output)
     return output
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+SWEEP_FILES = ("sweep.json", "summary.jsonl")  # written by ``nerkit sweep`` in its folder
+
+
+def is_sweep_dir(path: Union[str, Path]) -> bool:
+    return all((Path(path) / name).is_file() for name in SWEEP_FILES)
+
+
+def read_sweep(path: Union[str, Path]) -> tuple:
+    """(swept keys but the seed, metric, summary rows) of a sweep folder."""
+    path = Path(path)
+    info = json.loads((path / "sweep.json").read_text(encoding="utf8"))
+    rows = []
+    for n, line in enumerate((path / "summary.jsonl").read_text(encoding="utf8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path / 'summary.jsonl'}, line {n}: not JSON ({err}).") from None
+    keys = [k for k in info["keys"] if k != info.get("seed_key")] or list(info["keys"])
+    return keys, info.get("metric", "f1"), rows
+
+
+def plot_sweep(sweep_dir: Union[str, Path], output: Path) -> Path:
+    """The metric against each swept setting (one panel each): every finished trial as a dot,
+    each setting's mean with its standard deviation over seeds as an error bar."""
+    from matplotlib.figure import Figure
+
+    keys, metric, rows = read_sweep(sweep_dir)
+    if not rows:
+        raise DataError(
+            f"{sweep_dir}: the sweep has no finished trial yet (summary.jsonl is empty); "
+            "run nerkit sweep to the end first."
+        )
+    scale = 1.0 if metric == "loss" else 100.0
+    fig = Figure(figsize=(max(4.5, 4.5 * len(keys)), 4.0), dpi=DPI)
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, key in zip(axes, keys, strict=True):
+        values = [row["params"].get(key) for row in rows]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            xs = [float(v) for v in values]
+            if min(xs) > 0 and max(xs) / min(xs) >= 20:
+                ax.set_xscale("log")
+        else:
+            names = sorted({json.dumps(v) for v in values})
+            xs = [float(names.index(json.dumps(v))) for v in values]
+            ax.set_xticks(range(len(names)), [n.strip('"') for n in names])
+        for x, row in zip(xs, rows, strict=True):
+            ax.plot([x] * len(row["values"]), [scale * v for v in row["values"]], ".", color="C0")
+            sd = row.get("sd") or 0.0
+            ax.errorbar(x, scale * row["mean"], yerr=scale * sd, fmt="o", color="C1", capsize=4)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"dev {metric}" + ("" if metric == "loss" else " (%)"))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_title("dots: trials; bars: mean ± sd over seeds", fontsize=9)
+    fig.tight_layout()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output)
+    return output

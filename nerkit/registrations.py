@@ -107,6 +107,20 @@ BUILTINS: Dict[str, Dict[str, str]] = {
         "nerkit.WholeWordMasker.v1": "nerkit.training.masking:whole_word_masker",
         "nerkit.CharMasker.v1": "nerkit.training.masking:char_masker",
     },
+    "samplers": {
+        "nerkit.GridSampler.v1": "nerkit.sweep.components:grid_sampler",
+        "nerkit.RandomSampler.v1": "nerkit.sweep.components:random_sampler",
+        "nerkit.TPESampler.v1": "nerkit.sweep.components:tpe_sampler",
+    },
+    "spaces": {
+        "nerkit.Choice.v1": "nerkit.sweep.components:choice",
+        "nerkit.IntRange.v1": "nerkit.sweep.components:int_range",
+        "nerkit.FloatRange.v1": "nerkit.sweep.components:float_range",
+    },
+    "pruners": {
+        "nerkit.NoPruner.v1": "nerkit.sweep.components:no_pruner",
+        "nerkit.MedianPruner.v1": "nerkit.sweep.components:median_pruner",
+    },
 }
 
 

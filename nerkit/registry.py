@@ -44,6 +44,9 @@ class registry(confection.registry):
     loggers = catalogue.create("nerkit", "loggers", entry_points=True)
     models = catalogue.create("nerkit", "models", entry_points=True)
     maskers = catalogue.create("nerkit", "maskers", entry_points=True)
+    samplers = catalogue.create("nerkit", "samplers", entry_points=True)
+    spaces = catalogue.create("nerkit", "spaces", entry_points=True)
+    pruners = catalogue.create("nerkit", "pruners", entry_points=True)
 
     populated = False  # set by nerkit.registrations.populate()
     # nerkit/__init__.py sets this to nerkit.registrations.populate, so that a lookup

@@ -20,12 +20,16 @@ from . import (
     vectors,
 )
 from . import debug_commands as debug
+from . import ensemble as ensemble_cmd
+from . import sweep as sweep_cmd
 from . import visualize as visualize_cmd
 from .common import OVERRIDES, app, debug_app
 
 app.command(context_settings=OVERRIDES)(train.train)
 app.command(context_settings=OVERRIDES)(pretrain.pretrain)
 app.command(context_settings=OVERRIDES)(vectors.vectors)
+app.command(context_settings=OVERRIDES)(sweep_cmd.sweep)
+app.command()(ensemble_cmd.ensemble)
 app.command()(evaluate.evaluate)
 app.command()(predict.predict)
 app.command()(serve.serve)

@@ -12,13 +12,19 @@ from .common import check_output, friendly
 
 @friendly
 def plot(
-    runs: List[Path] = typer.Argument(..., help="One or more training output directories."),
+    runs: List[Path] = typer.Argument(
+        ..., help="One or more training output directories, or one sweep folder."
+    ),
     output: Path = typer.Option(Path("training.png"), "--output", "-o", help="PNG to write."),
 ) -> None:
-    """Plot loss and dev P/R/F1 over steps from each run's log.jsonl."""
-    from ..plot import plot_runs
+    """Plot loss and dev P/R/F1 over steps from each run's log.jsonl; for a sweep folder
+    (nerkit sweep's --output), the metric against each swept setting."""
+    from ..plot import is_sweep_dir, plot_runs, plot_sweep
 
     check_output(output, "--output", example="training.png")
 
-    plot_runs(runs, output)
+    if len(runs) == 1 and is_sweep_dir(runs[0]):
+        plot_sweep(runs[0], output)
+    else:
+        plot_runs(runs, output)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
