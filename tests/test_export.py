@@ -152,7 +152,7 @@ def test_flat_is_refused_naming_the_component(tmp_path: Path):
     )
     assert result.exit_code == 1
     assert "model.fusion (nerkit.FLAT.v1, FLATFusion) cannot be exported" in result.output
-    assert "_PositionScores" in result.output and "Traceback" not in result.output
+    assert "_RelativeAttention" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
     with pytest.raises(ExportError):
         export_onnx(src, tmp_path / "y")
