@@ -24,7 +24,8 @@ on the scored part.
 Random-initialised encoders show the relative effect of decoders, decoding rules and
 training tricks only; absolute F1 is far below pretrained models.
 
-``--json FILE`` appends one JSON line per row; ``--corpus``/``--vocab`` point at other
+``--json FILE`` appends one JSON line per row; ``--save DIR`` keeps the trained models
+(``DIR/ROW/model-last``) and the scored records (``DIR/scored.json``); ``--corpus``/``--vocab`` point at other
 data (the tests use the quickstart sample with a tiny model).
 """
 
@@ -408,6 +409,7 @@ def nerkit_row(
     held: List[dict],
     budget: Dict[str, Any],
     words: Optional[Path],
+    save: Optional[Path] = None,
 ) -> Dict[str, Any]:
     base = work / "base.cfg"
     base.write_text(BASE, encoding="utf8")
@@ -424,7 +426,7 @@ def nerkit_row(
         "training.schedule.warmup_ratio": budget["warmup"],
     }
     cfg = load_config(base, {**settings, **_fill(overrides, words)})
-    trainer = Trainer(cfg, output_dir=None)
+    trainer = Trainer(cfg, output_dir=save)  # save: model-last/ (and model-best/) kept there
     started = time.perf_counter()
     trainer.run()
     seconds = time.perf_counter() - started
@@ -545,6 +547,11 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.max_records:
         train, held = train[: args.max_records], held[: max(1, args.max_records // 4)]
     work, encoder_dir = make_workdir(train, args, "nerkit-accuracy-")
+    if args.save:  # the scored part beside the trained models (for bench_export.py --data)
+        args.save.mkdir(parents=True, exist_ok=True)
+        (args.save / "scored.json").write_text(
+            json.dumps(held, ensure_ascii=False), encoding="utf8"
+        )
     os.environ.setdefault("NERKIT_CACHE", str(work / "cache"))
     needs_words = any("model.lexicon" in ROWS[n][1] for n in names)
     words = lexicon_words(work / "pkuseg_words.txt") if needs_words else None
@@ -563,7 +570,10 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         elif base in trained:
             result = redecode(trained[base], decoding)
         else:
-            result = trained[name] = nerkit_row(overrides, work, encoder_dir, held, budget, words)
+            save = args.save / name if args.save else None
+            result = trained[name] = nerkit_row(
+                overrides, work, encoder_dir, held, budget, words, save
+            )
         s = result["scores"]
         row = {
             "row": name,
@@ -612,6 +622,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None, help="append one JSON line per row")
+    ap.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        help="keep each nerkit row's trained model in DIR/ROW/model-last, the scored part in "
+        "DIR/scored.json",
+    )
     ap.add_argument(
         "--skip-plain", action="store_true", help="leave out the plain script (no ratios)"
     )

@@ -234,18 +234,21 @@ class _RelativeAttention(torch.autograd.Function):
                 if keep is not None:
                     probs = probs * _chunk_keep(plan, chunk, keep, n) * keep_scale
                 out_s[start:end] = torch.matmul(probs, v_h[row]).transpose(0, 1)
-        ctx.save_for_backward(qu_s, qv_s, k_t, v_h, table, key_pad, lse, out_s, keep)
+        out = out_s.new_empty(out_s.shape).index_copy_(0, plan.order, out_s).view(q_u.shape)
+        ctx.save_for_backward(qu_s, qv_s, k_t, v_h, table, key_pad, lse, out, keep)
         ctx.plan, ctx.divisor, ctx.keep_scale = plan, divisor, keep_scale
-        return out_s.new_empty(out_s.shape).index_copy_(0, plan.order, out_s).view(q_u.shape)
+        return out  # saved as it is: the output projection keeps it anyway
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
-        qu_s, qv_s, k_t, v_h, table, key_pad, lse, out_s, keep = ctx.saved_tensors
+        qu_s, qv_s, k_t, v_h, table, key_pad, lse, out, keep = ctx.saved_tensors
         plan: PositionPlan = ctx.plan
         batch, n, heads, dh = grad.shape
-        g_s = grad.to(qu_s.dtype).reshape(batch * n, heads, dh).index_select(0, plan.order)
-        delta = (g_s * out_s).sum(-1).t()  # [h, B*N]: rowsum(dP * P) = rowsum(dO * O)
+        grad = grad.to(qu_s.dtype)
+        g_s = grad.reshape(batch * n, heads, dh).index_select(0, plan.order)
+        # [h, B*N] sorted: rowsum(dP * P) = rowsum(dO * O)
+        delta = (grad * out).sum(-1).view(batch * n, heads).index_select(0, plan.order).t()
         d_qu, d_qv = torch.empty_like(qu_s), torch.empty_like(qv_s)
         d_k_t, d_v_h = torch.zeros_like(k_t), torch.zeros_like(v_h)
         d_table = torch.zeros_like(table) if ctx.needs_input_grad[4] else None
@@ -436,9 +439,10 @@ class RelativeLatticeAttention(nn.Module):
         k = self.w_k(x).view(batch, n, h, dh)
         v = self.w_v(x).view(batch, n, h, dh)
         classes, distances = table.shape[0], table.shape[1]
-        # W_R R + b_R per head, laid out [K, h, dh, (2L-1) * K] for the chunks' GEMMs
-        rel = self.w_r(table).view(classes, distances, classes, h, dh)
-        rel = rel.permute(0, 3, 4, 1, 2).reshape(classes, h, dh, distances * classes)
+        # W_R R + b_R per head, computed in the chunks' layout [K, h, dh, (2L-1) * K]
+        rows = table.reshape(classes, distances * classes, hidden).transpose(1, 2)  # [K, H, T*K]
+        rel = torch.baddbmm(self.w_r.bias[:, None], self.w_r.weight.expand(classes, -1, -1), rows)
+        rel = rel.view(classes, h, dh, distances * classes)
         keep, p = None, self.dropout.p
         if self.training and p > 0:  # drawn like nn.Dropout on [B, h, N, N] probabilities
             keep = torch.empty(batch, h, n, n, dtype=x.dtype, device=x.device)
