@@ -439,10 +439,9 @@ class RelativeLatticeAttention(nn.Module):
         k = self.w_k(x).view(batch, n, h, dh)
         v = self.w_v(x).view(batch, n, h, dh)
         classes, distances = table.shape[0], table.shape[1]
-        # W_R R + b_R per head, computed in the chunks' layout [K, h, dh, (2L-1) * K]
-        rows = table.reshape(classes, distances * classes, hidden).transpose(1, 2)  # [K, H, T*K]
-        rel = torch.baddbmm(self.w_r.bias[:, None], self.w_r.weight.expand(classes, -1, -1), rows)
-        rel = rel.view(classes, h, dh, distances * classes)
+        # W_R R + b_R per head, laid out [K, h, dh, (2L-1) * K] for the chunks' GEMMs
+        rel = self.w_r(table).view(classes, distances, classes, h, dh)
+        rel = rel.permute(0, 3, 4, 1, 2).reshape(classes, h, dh, distances * classes)
         keep, p = None, self.dropout.p
         if self.training and p > 0:  # drawn like nn.Dropout on [B, h, N, N] probabilities
             keep = torch.empty(batch, h, n, n, dtype=x.dtype, device=x.device)
