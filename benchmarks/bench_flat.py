@@ -23,7 +23,8 @@ model, inputs). The study-style run is skipped where its estimated working memor
 (measured at a smaller N and scaled by N^2, or 21 x B N^2 H x 4 bytes before any
 measurement) exceeds ``--max-gb``.
 
-Run: ``python benchmarks/bench_flat.py`` (``--quick`` for small sizes).
+Run: ``python benchmarks/bench_flat.py`` (``--quick`` for small sizes; ``--profile``
+prints torch.profiler's per-operator table of FLAT and the plain layer instead).
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def plain_case(tokens: int, batch: int, hidden: int, seed: int = 0):
     return model, x, weight
 
 
-def run_case(impl: str, tokens: int, batch: int, hidden: int, repeat: int) -> Dict[str, float]:
-    """One implementation at one size, in this process: time and peak memory."""
+def setup_case(impl: str, tokens: int, batch: int, hidden: int):
+    """(model, forward, x, mask, lattice, weight) of one implementation, warmed up."""
     if impl == "plain":
         model, x, weight = plain_case(tokens, batch, hidden)
         layer = model
@@ -189,6 +190,23 @@ def run_case(impl: str, tokens: int, batch: int, hidden: int, repeat: int) -> Di
         small = make_case(16, 2, hidden)  # warm-up: first-call set-up stays out of the timing
         forward(*small[1:4]).sum().backward()
     model.zero_grad(set_to_none=True)
+    return model, forward, x, mask, lattice, weight
+
+
+def profile_case(impl: str, tokens: int, batch: int, hidden: int, rows: int = 14) -> str:
+    """torch.profiler's self CPU time per operator of one forward + backward."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, forward, x, mask, lattice, weight = setup_case(impl, tokens, batch, hidden)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        (forward(x, mask, lattice) * weight).sum().backward()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+    return f"{impl}, N = {tokens}:\n{table}"
+
+
+def run_case(impl: str, tokens: int, batch: int, hidden: int, repeat: int) -> Dict[str, float]:
+    """One implementation at one size, in this process: time and peak memory."""
+    model, forward, x, mask, lattice, weight = setup_case(impl, tokens, batch, hidden)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     walls, cpus = [], []
     for _ in range(repeat):
@@ -255,6 +273,9 @@ def main() -> None:
     parser.add_argument(
         "--case", choices=["fast", "study", "light", "plain"], help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--profile", action="store_true", help="per-operator profile of FLAT and plain, each N"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -265,6 +286,11 @@ def main() -> None:
         print(json.dumps(run_case(args.case, lengths[0], args.batch, args.hidden, args.repeat)))
         return
 
+    if args.profile:  # one process, one forward + backward per case
+        for n in lengths:
+            for impl in ("fast", "plain"):
+                print(profile_case(impl, n, args.batch, args.hidden), flush=True)
+        return
     print(f"check: max |fast - study| at N=24, width 32 = {check_equal():.2e}")
     print(
         f"batch {args.batch}, width {args.hidden}, 8 heads, 1 layer, fusion ff, "
