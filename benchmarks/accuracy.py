@@ -24,7 +24,8 @@ on the scored part.
 Random-initialised encoders show the relative effect of decoders, decoding rules and
 training tricks only; absolute F1 is far below pretrained models.
 
-``--json FILE`` appends one JSON line per row; ``--corpus``/``--vocab`` point at other
+``--json FILE`` appends one JSON line per row; ``--save DIR`` keeps the trained models
+(``DIR/ROW/model-last``) and the scored records (``DIR/scored.json``); ``--corpus``/``--vocab`` point at other
 data (the tests use the quickstart sample with a tiny model).
 """
 
@@ -514,9 +515,10 @@ def nerkit_row(
     seed: int = SEED,
     pretrained: bool = False,
     vectors: Optional[Path] = None,
+    save: Optional[Path] = None,
 ) -> Dict[str, Any]:
     cfg = row_config(overrides, work, encoder_dir, budget, words, seed, pretrained, vectors)
-    trainer = Trainer(cfg, output_dir=None)
+    trainer = Trainer(cfg, output_dir=save)  # save: model-last/ (and model-best/) kept there
     started = time.perf_counter()
     trainer.run()
     seconds = time.perf_counter() - started
@@ -646,6 +648,11 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
     pretrained = args.pretrained is not None
     if pretrained:
         encoder_dir = args.pretrained  # its weights, for every row and the plain script
+    if args.save:  # the scored part beside the trained models (for bench_export.py --data)
+        args.save.mkdir(parents=True, exist_ok=True)
+        (args.save / "scored.json").write_text(
+            json.dumps(held, ensure_ascii=False), encoding="utf8"
+        )
     os.environ.setdefault("NERKIT_CACHE", str(work / "cache"))
     needs_words = any("model.lexicon" in ROWS[n][1] for n in names)
     words = lexicon_words(work / "pkuseg_words.txt") if needs_words else None
@@ -664,8 +671,22 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         elif (base, seed) in trained:
             result = redecode(trained[base, seed], decoding)
         else:
+            save = (
+                args.save / (name if len(args.seeds) == 1 else f"{name}-{seed}")
+                if args.save
+                else None
+            )
             result = trained[name, seed] = nerkit_row(
-                overrides, work, encoder_dir, held, budget, words, seed, pretrained, args.vectors
+                overrides,
+                work,
+                encoder_dir,
+                held,
+                budget,
+                words,
+                seed,
+                pretrained,
+                args.vectors,
+                save,
             )
         s = result["scores"]
         row = {
@@ -759,6 +780,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         type=lambda v: [int(x) for x in v.split(",")],
         default=[SEED],
         help="comma-separated seeds; each row runs once per seed (mean and std printed)",
+    )
+    ap.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        help="keep each nerkit row's trained model in DIR/ROW/model-last, the scored part in "
+        "DIR/scored.json",
     )
     ap.add_argument(
         "--skip-plain", action="store_true", help="leave out the plain script (no ratios)"

@@ -1,5 +1,11 @@
 """FLAT memory and time, forward + backward: nerkit's FLAT vs the study-style implementation.
 
+The anchor is one plain ``torch.nn.TransformerEncoderLayer`` of the same width,
+heads and feed-forward (post-LN, ReLU, no relative positions) on the same B and N:
+what attention costs without the lattice's four distances. It runs as a case of
+its own, interleaved with FLAT's (``--rounds``), and the table gives FLAT / plain
+for time and peak memory.
+
 The study's FLAT (as the original FLAT code) builds the four distance encodings of
 every token pair as one [B, N, N, 4H] tensor, runs the position fusion on it and
 then W_R on the [B, N, N, H] result. ``study_forward`` below is that
@@ -17,7 +23,8 @@ model, inputs). The study-style run is skipped where its estimated working memor
 (measured at a smaller N and scaled by N^2, or 21 x B N^2 H x 4 bytes before any
 measurement) exceeds ``--max-gb``.
 
-Run: ``python benchmarks/bench_flat.py`` (``--quick`` for small sizes).
+Run: ``python benchmarks/bench_flat.py`` (``--quick`` for small sizes; ``--profile``
+prints torch.profiler's per-operator table of FLAT and the plain layer instead).
 """
 
 from __future__ import annotations
@@ -151,16 +158,55 @@ def make_case(tokens: int, batch: int, hidden: int, seed: int = 0):
     return model, x, mask, lattice, weight
 
 
+def plain_case(tokens: int, batch: int, hidden: int, seed: int = 0):
+    """The anchor: one ``TransformerEncoderLayer`` on [B, N, hidden], all positions real."""
+    torch.manual_seed(seed)
+    model = torch.nn.TransformerEncoderLayer(
+        hidden, 8, 3 * hidden, dropout=0.0, batch_first=True
+    ).eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, tokens, hidden, generator=gen, requires_grad=True)
+    weight = torch.randn(batch, tokens, hidden, generator=gen)
+    return model, x, weight
+
+
+def setup_case(impl: str, tokens: int, batch: int, hidden: int):
+    """(model, forward, x, mask, lattice, weight) of one implementation, warmed up."""
+    if impl == "plain":
+        model, x, weight = plain_case(tokens, batch, hidden)
+        layer = model
+        model(plain_case(16, 2, hidden)[1]).sum().backward()  # warm-up
+
+        def forward(x, mask, lattice):  # noqa: ARG001 - the plain layer has no lattice
+            return layer(x)
+
+        mask = lattice = None
+    else:
+        model, x, mask, lattice, weight = make_case(tokens, batch, hidden)
+        if impl == "light":
+            torch.manual_seed(0)
+            model = flat_light_fusion(num_heads=8)(hidden, Vectors(1000, 200)).eval()
+        forward = (lambda *a: study_forward(model, *a)) if impl == "study" else model
+        small = make_case(16, 2, hidden)  # warm-up: first-call set-up stays out of the timing
+        forward(*small[1:4]).sum().backward()
+    model.zero_grad(set_to_none=True)
+    return model, forward, x, mask, lattice, weight
+
+
+def profile_case(impl: str, tokens: int, batch: int, hidden: int, rows: int = 14) -> str:
+    """torch.profiler's self CPU time per operator of one forward + backward."""
+    from torch.profiler import ProfilerActivity, profile
+
+    model, forward, x, mask, lattice, weight = setup_case(impl, tokens, batch, hidden)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        (forward(x, mask, lattice) * weight).sum().backward()
+    table = prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+    return f"{impl}, N = {tokens}:\n{table}"
+
+
 def run_case(impl: str, tokens: int, batch: int, hidden: int, repeat: int) -> Dict[str, float]:
     """One implementation at one size, in this process: time and peak memory."""
-    model, x, mask, lattice, weight = make_case(tokens, batch, hidden)
-    if impl == "light":
-        torch.manual_seed(0)
-        model = flat_light_fusion(num_heads=8)(hidden, Vectors(1000, 200)).eval()
-    forward = (lambda *a: study_forward(model, *a)) if impl == "study" else model
-    small = make_case(16, 2, hidden)  # warm-up: first-call set-up stays out of the timing
-    forward(*small[1:4]).sum().backward()
-    model.zero_grad(set_to_none=True)
+    model, forward, x, mask, lattice, weight = setup_case(impl, tokens, batch, hidden)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     walls, cpus = [], []
     for _ in range(repeat):
@@ -219,9 +265,17 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--repeat", type=int, default=1, help="timed runs per case (best kept)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per case")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="interleaved plain/FLAT/light processes per N"
+    )
     parser.add_argument("--max-gb", type=float, default=12.0, help="skip study-style runs above")
     parser.add_argument("--quick", action="store_true", help="batch 2, width 128, N 32,64,128")
-    parser.add_argument("--case", choices=["fast", "study", "light"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--case", choices=["fast", "study", "light", "plain"], help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="per-operator profile of FLAT and plain, each N"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -232,6 +286,11 @@ def main() -> None:
         print(json.dumps(run_case(args.case, lengths[0], args.batch, args.hidden, args.repeat)))
         return
 
+    if args.profile:  # one process, one forward + backward per case
+        for n in lengths:
+            for impl in ("fast", "plain"):
+                print(profile_case(impl, n, args.batch, args.hidden), flush=True)
+        return
     print(f"check: max |fast - study| at N=24, width 32 = {check_equal():.2e}")
     print(
         f"batch {args.batch}, width {args.hidden}, 8 heads, 1 layer, fusion ff, "
@@ -241,7 +300,7 @@ def main() -> None:
 
     def cell(r: Dict[str, float]) -> str:
         return (
-            f"{r['time_s']:.2f} s ({r['cpu_s']:.1f}) | "
+            f"{r['time_s']:.2f} s ({r['cpu_s']:.2f}) | "
             f"{r['peak_gb']:.2f} GB ({r['working_gb']:.2f})"
         )
 
@@ -251,10 +310,25 @@ def main() -> None:
         "FLAT-light time | FLAT-light peak (working) |"
     )
     rows: List[str] = [header, "|" + "---|" * 9]
+    plain_header = (
+        "| N | plain layer time | plain peak (working) | FLAT / plain time (CPU) | "
+        "FLAT / plain peak | FLAT-light / plain time (CPU) | FLAT-light / plain peak |"
+    )
+    plain_rows: List[str] = [plain_header, "|" + "---|" * 7]
+
+    def ratio(a: Dict[str, float], b: Dict[str, float]) -> str:
+        return (
+            f"{a['time_s'] / b['time_s']:.2f}x ({a['cpu_s'] / b['cpu_s']:.2f}x) | "
+            f"{a['peak_gb'] / b['peak_gb']:.2f}x"
+        )
+
     per_n2: Optional[float] = None  # study-style working bytes / N^2, once measured
     for n in lengths:
-        fast = subprocess_case(args, "fast", n)
-        light = subprocess_case(args, "light", n)
+        runs: Dict[str, List[Dict[str, float]]] = {"plain": [], "fast": [], "light": []}
+        for _ in range(args.rounds):  # interleaved, so the machine's load hits all alike
+            for impl, results in runs.items():
+                results.append(subprocess_case(args, impl, n))
+        plain, fast, light = (best(results) for results in runs.values())
         if per_n2 is None:
             need_gb = 21 * args.batch * n * n * args.hidden * 4 / GB
         else:
@@ -271,8 +345,17 @@ def main() -> None:
             )
         rows.append(f"| {n} | {cell(fast)} | {study_cells} | {cell(light)} |")
         print(rows[-1], flush=True)
+        plain_rows.append(f"| {n} | {cell(plain)} | {ratio(fast, plain)} | {ratio(light, plain)} |")
+        print(plain_rows[-1], flush=True)
     print()
     print("\n".join(rows))
+    print()
+    print("\n".join(plain_rows))
+
+
+def best(results: List[Dict[str, float]]) -> Dict[str, float]:
+    """The fastest time and the smallest peak of a case's rounds (peaks vary little)."""
+    return {key: min(r[key] for r in results) for key in results[0]}
 
 
 if __name__ == "__main__":

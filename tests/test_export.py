@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ import nerkit  # noqa: E402
 from nerkit.cli.main import app  # noqa: E402
 from nerkit.config import resolve_section  # noqa: E402
 from nerkit.data.formats.cmeee import read_cmeee  # noqa: E402
-from nerkit.export.onnx import ExportError, export_onnx  # noqa: E402
+from nerkit.export.onnx import ONNX_FILE, ExportError, export_onnx  # noqa: E402
 from nerkit.models.io import save_model  # noqa: E402
 from nerkit.scoring import score  # noqa: E402
 from nerkit.types import (
@@ -115,6 +116,32 @@ def test_int8_is_quantized_and_close_to_fp32(tiny_model_dir: Path, exported: Pat
     assert agreement > 0.9, agreement
 
 
+def integer_matmuls(path: Path) -> Dict[str, bool]:
+    """Each MatMulInteger's node name -> whether its B input is a stored (int8) weight."""
+    graph = onnx.load(str(path)).graph
+    stored = {t.name for t in graph.initializer}
+    return {n.name: n.input[1] in stored for n in graph.node if n.op_type == "MatMulInteger"}
+
+
+def test_int8_choices_pick_the_quantized_nodes(tiny_model_dir: Path, tmp_path: Path):
+    every = integer_matmuls(export_onnx(tiny_model_dir, tmp_path / "a", "int8", "all") / ONNX_FILE)
+    keep_head = integer_matmuls(
+        export_onnx(tiny_model_dir, tmp_path / "h", "int8", "fp32-decoder") / ONNX_FILE
+    )
+    assert every and all(every.values())  # weight MatMuls only
+    decoder = {n for n in every if n.startswith("/scores/")}
+    assert decoder and set(keep_head) == set(every) - decoder
+    meta = json.loads((tmp_path / "h" / "meta.json").read_text(encoding="utf8"))
+    assert meta["onnx"]["int8"] == "fp32-decoder"
+    per_channel = onnx.load(
+        str(export_onnx(tiny_model_dir, tmp_path / "c", "int8", "per-channel") / ONNX_FILE)
+    )
+    scales = [t for t in per_channel.graph.initializer if t.name.endswith("_scale") and t.dims]
+    assert scales and all(int(np.prod(t.dims)) > 1 for t in scales)  # a scale per column
+    with pytest.raises(ExportError, match="int8 choice 'some' is unknown; choose one of: all"):
+        export_onnx(tiny_model_dir, tmp_path / "x", "int8", "some")
+
+
 def untrained_dir(tmp_path: Path, **overrides) -> Path:
     cfg = fast_config(**overrides)
     model = resolve_section(cfg, "model")
@@ -152,7 +179,7 @@ def test_flat_is_refused_naming_the_component(tmp_path: Path):
     )
     assert result.exit_code == 1
     assert "model.fusion (nerkit.FLAT.v1, FLATFusion) cannot be exported" in result.output
-    assert "_PositionScores" in result.output and "Traceback" not in result.output
+    assert "_RelativeAttention" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
     with pytest.raises(ExportError):
         export_onnx(src, tmp_path / "y")

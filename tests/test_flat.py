@@ -142,6 +142,20 @@ def test_tiny_chunks_and_checkpointed_tables_stay_exact(method: str, monkeypatch
     assert_same(fast, slow, mask)
 
 
+def test_training_mode_with_dropout_equals_study() -> None:
+    """Same seed, same dropout masks: the chunked attention draws them as nn.Dropout does."""
+    model = flat(dropout=0.3, num_layers=2).train()
+    chars, mask, lattice = inputs(seed=4)
+    torch.manual_seed(11)
+    fast = output_and_grads(model, model, chars, mask, lattice)
+    torch.manual_seed(11)
+    slow = output_and_grads(model, lambda *a: study_forward(model, *a), chars, mask, lattice)
+    assert_same(fast, slow, mask)
+    torch.manual_seed(12)
+    other = output_and_grads(model, model, chars, mask, lattice)
+    assert (other[0] - fast[0])[mask].abs().max() > 1e-3  # the masks do matter
+
+
 # ----------------------------------------------------------------- invariances
 
 

@@ -22,7 +22,9 @@ backend: ``model.onnx``, ``config.cfg``, ``meta.json`` (``"backend": "onnx"``),
 the tokenizer files (``encoder/``), the lexicon (``lexicon/``) and
 ``decoder.safetensors`` (the decoder's own weights, e.g. CRF transitions, used
 by its decoding). ``--quantize int8`` applies ONNX Runtime's dynamic
-quantization (int8 weights of MatMul/Gemm, activations quantized per batch).
+quantization (int8 weights, activations quantized per batch) to the nodes that
+``INT8_CHOICES[int8]`` names; docs/benchmarks/export.md gives each choice's
+speed and F1.
 """
 
 from __future__ import annotations
@@ -51,10 +53,30 @@ LATTICE_INPUTS = ("word_ids", "word_starts", "word_ends", "word_mask")
 ONNX_FILE = "model.onnx"
 DECODER_FILE = "decoder.safetensors"
 OPSET = 18
+# Which nodes dynamic int8 quantization converts, and how (``export_onnx(..., int8=...)``).
+# Every choice quantizes only MatMuls with a constant weight (ONNX Runtime's dynamic
+# MatMul quantizer leaves attention's activation x activation products in fp32).
+INT8_CHOICES = {
+    "all": "every weight MatMul, one scale per weight matrix (ONNX Runtime's defaults)",
+    "fp32-decoder": "as all, but the decoder's score layers stay fp32",
+    "per-channel": "every weight MatMul, one scale per output column",
+}
+INT8_DEFAULT = "all"
 
 
 class ExportError(NerkitError):
     """A model (or one of its components) cannot be exported."""
+
+
+class DecoderScores(nn.Module):
+    """``decoder.score_tensor`` as a module call, so the tracer names its nodes /scores/..."""
+
+    def __init__(self, decoder: Decoder) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, chars: Tensor, char_mask: Tensor) -> Tensor:
+        return self.decoder.score_tensor(chars, char_mask)
 
 
 class ScoresGraph(nn.Module):
@@ -63,13 +85,14 @@ class ScoresGraph(nn.Module):
     def __init__(self, model: NERModel) -> None:
         super().__init__()
         self.model = model
+        self.scores = DecoderScores(model.decoder)
 
     def forward(
         self, input_ids: Tensor, attention_mask: Tensor, char_mask: Tensor, *lattice: Tensor
     ) -> Tensor:
         words = LatticeBatch(*lattice) if lattice else None
         batch = Batch(input_ids, attention_mask, char_mask, words, None, [])
-        return self.model.decoder.score_tensor(self.model(batch), char_mask)
+        return self.scores(self.model(batch), char_mask)
 
 
 def batch_inputs(batch: Batch) -> Dict[str, np.ndarray]:
@@ -155,14 +178,27 @@ def export_graph(model: NERModel, path: Path) -> List[str]:
     return names
 
 
-def quantize_int8(src: Path, dest: Path) -> None:
+def quantize_int8(src: Path, dest: Path, choice: str = INT8_DEFAULT) -> None:
+    """Dynamic int8 quantization of the graph ``src`` into ``dest``, nodes as ``choice`` says."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8)
+    options: Dict[str, object] = {"extra_options": {"MatMulConstBOnly": True}}
+    if choice == "per-channel":
+        options["per_channel"] = True
+    if choice == "fp32-decoder":  # the tracer names nodes by module (DecoderScores)
+        nodes = onnx.load(str(src), load_external_data=False).graph.node
+        options["nodes_to_exclude"] = [n.name for n in nodes if n.name.startswith("/scores/")]
+    quantize_dynamic(str(src), str(dest), weight_type=QuantType.QInt8, **options)  # type: ignore[arg-type]
 
 
-def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -> Path:
-    """Export the model directory ``model_dir`` to the ONNX model directory ``output``."""
+def export_onnx(
+    model_dir: Path, output: Path, quantize: Optional[str] = None, int8: str = INT8_DEFAULT
+) -> Path:
+    """Export the model directory ``model_dir`` to the ONNX model directory ``output``.
+
+    quantize: None (fp32) or "int8"; int8: which nodes become int8 (``INT8_CHOICES``).
+    """
     from ..config import as_dict
     from ..models.io import load_model
 
@@ -175,6 +211,10 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
         ) from None
     if quantize not in (None, "int8"):
         raise ExportError(f"--quantize: only int8 is supported, got {quantize!r}.")
+    if int8 not in INT8_CHOICES:
+        raise ExportError(
+            f"int8 choice {int8!r} is unknown; choose one of: {', '.join(INT8_CHOICES)}."
+        )
     model_dir, output = Path(model_dir), Path(output)
     if output.exists() and any(output.iterdir()):
         raise ExportError(f"{output} exists and is not empty; choose a new --output directory.")
@@ -186,7 +226,7 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
         names = export_graph(model, fp32)
         check_graph(model, fp32)
         if quantize == "int8":
-            quantize_int8(fp32, output / ONNX_FILE)
+            quantize_int8(fp32, output / ONNX_FILE, int8)
         else:
             shutil.move(str(fp32), output / ONNX_FILE)
     for src in sorted(
@@ -209,6 +249,7 @@ def export_onnx(model_dir: Path, output: Path, quantize: Optional[str] = None) -
         "inputs": names,
         "opset": OPSET,
         "quantize": quantize,
+        "int8": int8 if quantize == "int8" else None,
         "exported_from": str(model_dir),
     }
     (output / "meta.json").write_text(

@@ -31,15 +31,21 @@ size N x N x H exists:
    and shared by the layers. Its linear maps are themselves table lookups:
    W [p_hh; ...; p_tt] = sum_k W_k p_k and W_k p_k is row d_k of P W_k^T, so the
    first layer of every method is a gather-sum of four rows (``embedding_bag``).
-2. W_R is folded into the query: (q_i + v)_h . (W_R R_ij)_h = ((q_i + v)_h W_R,h) . R_ij,
-   so a head's query becomes an H-vector q'_hi, and b_R gives a per-row constant.
-3. The position scores q'_hi . rel[len_i, d_hh(i,j), len_j] are computed like
-   Transformer-XL's relative shift: queries are sorted by (length, head) and cut
-   into chunks (so a chunk's heads are close together); one GEMM scores a chunk's queries against the
-   table rows its distances can reach (heads h_i .. h_i + L - 1 of the d axis, all
-   K key lengths), and a gather picks each key's column. The backward pass is a
-   scatter-add and two GEMMs per chunk (``_PositionScores``). Memory per layer is
-   O(B N h H + B h N^2); a chunk holds about ``CHUNK_BUDGET`` floats.
+2. W_R is applied to the table, not to the pairs: each layer projects the
+   K x (2L-1) x K rows once, (W_R R + b_R) laid out per head [K, h, dh, (2L-1) K],
+   so a head's position score is a dh-dimensional dot product like its content
+   score.
+3. Attention runs in chunks of queries (``_RelativeAttention``), flash-attention
+   style: queries are sorted by (batch row, length, head) and cut into chunks of
+   one row and one length class (so a chunk's heads are close together). Per
+   chunk, one GEMM scores the queries against the table rows their distances can
+   reach (heads h_i .. h_i + L - 1 of the d axis, all K key lengths) and a gather
+   picks each key's column (Transformer-XL's relative shift); the content GEMM,
+   softmax and the product with the values follow, and only the log-sum-exp is
+   kept. The backward pass recomputes a chunk's probabilities and runs the GEMMs
+   and a scatter-add of the gather. No [B, h, N, N] float tensor is kept (in
+   training, attention dropout keeps its keep mask, drawn as ``nn.Dropout`` draws
+   it, as bools): memory per layer is O(B N H + K^2 L H) plus one chunk's scores.
 
 Every step is exact algebra, so outputs and gradients equal the straightforward
 implementation up to float rounding (``tests/test_flat.py`` checks all methods
@@ -76,35 +82,39 @@ FUSION_METHODS = ("ff", "ff_two", "attn", "gate")
 _ROW_WIDTH = {"ff": 2, "ff_two": 2, "attn": 10, "gate": 16}
 # Automatic chunks hold about this many floats (64 MB in float32).
 CHUNK_BUDGET = 1 << 24
+# Automatic chunks hold at most this many queries: a chunk's position GEMM scores
+# head_max - head_min + L distances, so short chunks waste fewer columns.
+CHUNK_QUERIES = 64
 
 
 @dataclass
 class PositionPlan:
-    """How one batch's position scores are computed; shared by all layers.
+    """How one batch's attention is computed in query chunks; shared by all layers.
 
-    Query tokens (flattened b * N + i) are sorted by (length class, head) and cut
-    into chunks of one class each; a chunk's heads lie in [head_min, head_max].
+    Query tokens (flattened b * N + i) are sorted by (batch row, length class, head)
+    and cut into chunks of one row and one class each; a chunk's heads lie in
+    [head_min, head_max].
     """
 
-    order: Tensor  # [B*N] long, query tokens sorted by (class, head)
-    key_columns: Tensor  # [B*N, N] long, sorted queries: rank_j - head_j * K per key j
+    order: Tensor  # [B*N] long, query tokens sorted by (row, class, head)
+    key_columns: Tensor  # [B, N] long: rank_j - head_j * K per key j
     query_offsets: Tensor  # [B*N] long, sorted queries: (head_i + L - 1) * K
     lengths: Tensor  # [K] long, the distinct token lengths (tail - head), ascending
-    chunks: List[Tuple[int, int, int, int, int]]  # (start, end) in order, class, head_min, head_max
+    chunks: List[Tuple[int, int, int, int, int, int]]  # start, end, row, class, head_min, max
     num_chars: int  # L
 
     @property
     def num_classes(self) -> int:
         return int(self.lengths.shape[0])
 
-    def columns(self, start: int, end: int, head_min: int) -> Tensor:
+    def columns(self, start: int, end: int, row: int, head_min: int) -> Tensor:
         """[n, N]: for each query of a chunk and each key, the column in the chunk's GEMM.
 
         Column (d_hh + L - 1 - head_min) * K + rank_j indexes the block
-        ``table[class, head_min : head_max + L]`` viewed as [w * K, H].
+        ``table[class, :, :, head_min * K : (head_max + L) * K]`` ([h, dh, w * K]).
         """
         offsets = self.query_offsets[start:end] - head_min * self.num_classes
-        return self.key_columns[start:end] + offsets[:, None]
+        return self.key_columns[row][None, :] + offsets[:, None]
 
 
 def make_plan(
@@ -117,83 +127,173 @@ def make_plan(
 ) -> PositionPlan:
     """Sort and chunk the queries of a batch (a few host syncs, once per forward).
 
-    A chunk's scores [n, h, w*K] hold at most ``budget`` floats (default
-    ``CHUNK_BUDGET``) unless ``query_chunk`` fixes n.
+    A chunk holds ``query_chunk`` queries, or (default) at most ``CHUNK_QUERIES``
+    and as many as keep its scores
+    ([h, n, w*K] and [h, n, N]) within ``budget`` floats (default ``CHUNK_BUDGET``).
     """
     budget = budget or CHUNK_BUDGET
-    n_tokens = heads.shape[1]
+    batch, n_tokens = heads.shape
     length = num_chars
     lengths, ranks = torch.unique(tails - heads, sorted=True, return_inverse=True)
     k = int(lengths.shape[0])
-    flat_heads, flat_ranks = heads.reshape(-1), ranks.reshape(-1)
-    order = torch.argsort(flat_ranks * length + flat_heads, stable=True)
-    rows = torch.div(order, n_tokens, rounding_mode="floor")
-    key_columns = ranks[rows] - heads[rows] * k  # [B*N, N]
+    rows = torch.arange(batch, device=heads.device)[:, None]
+    groups = (rows * k + ranks).reshape(-1)  # [B*N]: (row, class)
+    flat_heads = heads.reshape(-1)
+    order = torch.argsort(groups * length + flat_heads, stable=True)
     sorted_heads = flat_heads[order]
     query_offsets = (sorted_heads + (length - 1)) * k
-    # Chunks: as many queries as fit the budget (the GEMM has up to 2L-1 distances).
-    per_chunk = query_chunk or max(1, budget // (num_heads * k * (2 * length - 1)))
-    counts = torch.bincount(flat_ranks, minlength=k).tolist()
-    bounds: List[Tuple[int, int, int]] = []
+    key_columns = ranks - heads * k  # [B, N]
+    fits = budget // (num_heads * (k * (2 * length - 1) + 3 * n_tokens))
+    per_chunk = query_chunk or max(1, min(CHUNK_QUERIES, fits))
+    counts = torch.bincount(groups, minlength=batch * k).tolist()
+    bounds: List[Tuple[int, int, int, int]] = []
     start = 0
-    for cls, count in enumerate(counts):  # a loop over length classes, not tokens
+    for group, count in enumerate(counts):  # a loop over (row, class), not tokens
         stop = start + count
-        bounds.extend((s, min(stop, s + per_chunk), cls) for s in range(start, stop, per_chunk))
+        row, cls = divmod(group, k)
+        bounds.extend(
+            (s, min(stop, s + per_chunk), row, cls) for s in range(start, stop, per_chunk)
+        )
         start = stop
     ends = torch.tensor([[b[0], b[1] - 1] for b in bounds], device=heads.device)
     head_range = sorted_heads[ends].tolist()  # [chunks, 2]: head_min, head_max
-    chunks = [(s, e, c, lo, hi) for (s, e, c), (lo, hi) in zip(bounds, head_range, strict=True)]
+    chunks = [(*b, lo, hi) for b, (lo, hi) in zip(bounds, head_range, strict=True)]
     return PositionPlan(order, key_columns, query_offsets, lengths, chunks, length)
 
 
-class _PositionScores(torch.autograd.Function):
-    """scores[q, h, j] = q_rel[q, h] . table[class_q, head_q - head_j + L - 1, class_j]."""
+def _chunk_scores(
+    plan: PositionPlan,
+    chunk: Tuple[int, int, int, int, int, int],
+    q_u: Tensor,
+    q_v: Tensor,
+    k_t: Tensor,
+    table: Tensor,
+    key_pad: Optional[Tensor],
+) -> Tuple[Tensor, Tensor, Tensor]:
+    """Masked scores [h, n, N] of one chunk, its table block [h, dh, w*K] and columns.
+
+    q_u, q_v [B*N, h, dh] sorted (and scaled); k_t [B, h, dh, N]; table [K, h, dh, (2L-1)*K];
+    key_pad [B, 1, 1, N] (True = padding key) or None (no padding).
+    """
+    start, end, row, cls, lo, hi = chunk
+    k = plan.num_classes
+    block = table[cls, :, :, lo * k : (hi + plan.num_chars) * k]  # [h, dh, w*K]
+    position = torch.matmul(q_v[start:end].transpose(0, 1), block)  # [h, n, w*K]
+    col = plan.columns(start, end, row, lo).expand(position.shape[0], -1, -1)  # [h, n, N]
+    scores = torch.matmul(q_u[start:end].transpose(0, 1), k_t[row])  # [h, n, N]
+    scores += torch.gather(position, 2, col)
+    if key_pad is not None:
+        scores.masked_fill_(key_pad[row], torch.finfo(scores.dtype).min)
+    return scores, block, col
+
+
+class _RelativeAttention(torch.autograd.Function):
+    """FLAT's relative attention, one chunk of queries at a time, recomputed for backward.
+
+    softmax_j((q_u,i . k_j + q_v,i . table[class_i, head_i - head_j + L - 1, class_j])
+    / divisor) v_j per head; no [B, h, N, N] tensor is kept (flash-attention style:
+    the backward pass recomputes each chunk's probabilities from its log-sum-exp).
+    """
 
     @staticmethod
-    def forward(ctx: Any, q_rel: Tensor, table: Tensor, plan: PositionPlan) -> Tensor:
-        # q_rel [B*N, h, H]; table [K, 2L-1, K, H] -> [B*N, h, N]
-        total, heads, hidden = q_rel.shape
-        n_keys = plan.key_columns.shape[1]
-        table = table.to(q_rel.dtype)  # one dtype under mixed precision: the query's
-        q_sorted = q_rel.index_select(0, plan.order)
-        out_sorted = q_rel.new_empty(total, heads, n_keys)
-        with torch.autocast(q_rel.device.type, enabled=False):
-            for start, end, cls, lo, hi in plan.chunks:
-                block = table[cls, lo : hi + plan.num_chars].reshape(-1, hidden)  # [w*K, H]
-                scores = torch.matmul(q_sorted[start:end], block.t())  # [n, h, w*K]
-                col = plan.columns(start, end, lo)[:, None, :].expand(-1, heads, -1)
-                torch.gather(scores, 2, col, out=out_sorted[start:end])
-        ctx.save_for_backward(q_sorted, table)
-        ctx.plan = plan
-        return out_sorted.new_empty(out_sorted.shape).index_copy_(0, plan.order, out_sorted)
+    def forward(
+        ctx: Any,
+        q_u: Tensor,
+        q_v: Tensor,
+        k: Tensor,
+        v: Tensor,
+        table: Tensor,
+        key_mask: Tensor,
+        plan: PositionPlan,
+        divisor: float,
+        keep: Optional[Tensor],
+        keep_scale: float,
+    ) -> Tensor:
+        # q_u, q_v, k, v [B, N, h, dh]; table [K, h, dh, (2L-1)*K]; key_mask [B, N];
+        # keep [B, h, N, N] bool (dropout) or None -> [B, N, h, dh]
+        batch, n, heads, dh = q_u.shape
+        dtype = q_u.dtype  # one dtype under mixed precision: the query's
+        # sorted queries, divided by ``divisor`` so that the scores come out scaled
+        qu_s = q_u.reshape(batch * n, heads, dh).index_select(0, plan.order)
+        qv_s = q_v.to(dtype).reshape(batch * n, heads, dh).index_select(0, plan.order)
+        if divisor != 1.0:
+            qu_s, qv_s = qu_s / divisor, qv_s / divisor
+        k_t = k.to(dtype).permute(0, 2, 3, 1).contiguous()  # [B, h, dh, N]
+        v_h = v.to(dtype).transpose(1, 2).contiguous()  # [B, h, N, dh]
+        table = table.to(dtype)
+        key_pad = None if key_mask.all() else ~key_mask.bool()[:, None, None, :]
+        out_s = qu_s.new_empty(batch * n, heads, dh)
+        lse = qu_s.new_empty(heads, batch * n)
+        with torch.autocast(q_u.device.type, enabled=False):
+            for chunk in plan.chunks:
+                start, end, row = chunk[:3]
+                scores, _, _ = _chunk_scores(plan, chunk, qu_s, qv_s, k_t, table, key_pad)
+                chunk_lse = torch.logsumexp(scores, dim=-1, keepdim=True)  # [h, n, 1]
+                lse[:, start:end] = chunk_lse[..., 0]
+                probs = scores.sub_(chunk_lse).exp_()
+                if keep is not None:
+                    probs = probs * _chunk_keep(plan, chunk, keep, n) * keep_scale
+                out_s[start:end] = torch.matmul(probs, v_h[row]).transpose(0, 1)
+        out = out_s.new_empty(out_s.shape).index_copy_(0, plan.order, out_s).view(q_u.shape)
+        ctx.save_for_backward(qu_s, qv_s, k_t, v_h, table, key_pad, lse, out, keep)
+        ctx.plan, ctx.divisor, ctx.keep_scale = plan, divisor, keep_scale
+        return out  # saved as it is: the output projection keeps it anyway
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor], None]:
-        q_sorted, table = ctx.saved_tensors
+    def backward(ctx: Any, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        qu_s, qv_s, k_t, v_h, table, key_pad, lse, out, keep = ctx.saved_tensors
         plan: PositionPlan = ctx.plan
-        need_q, need_table = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_sorted = grad.to(q_sorted.dtype).index_select(0, plan.order)  # [B*N, h, N]
-        grad_q = torch.empty_like(q_sorted) if need_q else None
-        grad_table = torch.zeros_like(table) if need_table else None
-        _, heads, hidden = q_sorted.shape
-        for start, end, cls, lo, hi in plan.chunks:
-            block = table[cls, lo : hi + plan.num_chars].reshape(-1, hidden)  # [w*K, H]
-            col = plan.columns(start, end, lo)[:, None, :].expand(-1, heads, -1)
-            g_scores = grad_sorted.new_zeros(end - start, heads, block.shape[0])
-            g_scores.scatter_add_(2, col, grad_sorted[start:end])  # [n, h, w*K]
-            if grad_q is not None:
-                torch.matmul(g_scores, block, out=grad_q[start:end])
-            if grad_table is not None:
-                g_block = g_scores.reshape(-1, block.shape[0]).t() @ q_sorted[start:end].reshape(
-                    -1, hidden
-                )
-                grad_table[cls, lo : hi + plan.num_chars] += g_block.view(
-                    -1, plan.num_classes, hidden
-                )
-        if grad_q is not None:
-            grad_q = torch.empty_like(grad_q).index_copy_(0, plan.order, grad_q)
-        return grad_q, grad_table, None
+        batch, n, heads, dh = grad.shape
+        grad = grad.to(qu_s.dtype)
+        g_s = grad.reshape(batch * n, heads, dh).index_select(0, plan.order)
+        # [h, B*N] sorted: rowsum(dP * P) = rowsum(dO * O)
+        delta = (grad * out).sum(-1).view(batch * n, heads).index_select(0, plan.order).t()
+        d_qu, d_qv = torch.empty_like(qu_s), torch.empty_like(qv_s)
+        d_k_t, d_v_h = torch.zeros_like(k_t), torch.zeros_like(v_h)
+        d_table = torch.zeros_like(table) if ctx.needs_input_grad[4] else None
+        k = plan.num_classes
+        for chunk in plan.chunks:
+            start, end, row, cls, lo, hi = chunk
+            scores, block, col = _chunk_scores(plan, chunk, qu_s, qv_s, k_t, table, key_pad)
+            probs = scores.sub_(lse[:, start:end, None]).exp_()  # [h, n, N]
+            g_out = g_s[start:end].transpose(0, 1)  # [h, n, dh]
+            g_probs = torch.matmul(g_out, v_h[row].transpose(1, 2))  # [h, n, N]
+            if keep is not None:
+                chunk_keep = _chunk_keep(plan, chunk, keep, n)
+                d_v_h[row].baddbmm_((probs * chunk_keep * ctx.keep_scale).transpose(1, 2), g_out)
+                g_probs *= chunk_keep
+                g_probs *= ctx.keep_scale
+            else:
+                d_v_h[row].baddbmm_(probs.transpose(1, 2), g_out)
+            g_scores = g_probs.sub_(delta[:, start:end, None]).mul_(probs)  # [h, n, N]
+            q_u = qu_s[start:end].transpose(0, 1)  # [h, n, dh]
+            d_qu[start:end] = torch.matmul(g_scores, k_t[row].transpose(1, 2)).transpose(0, 1)
+            d_k_t[row].baddbmm_(q_u.transpose(1, 2), g_scores)
+            g_position = g_scores.new_zeros(heads, end - start, block.shape[-1])
+            g_position.scatter_add_(2, col, g_scores)  # [h, n, w*K]
+            d_qv[start:end] = torch.matmul(g_position, block.transpose(1, 2)).transpose(0, 1)
+            if d_table is not None:
+                q_v = qv_s[start:end].transpose(0, 1)
+                block_grad = d_table[cls, :, :, lo * k : (hi + plan.num_chars) * k]
+                block_grad.baddbmm_(q_v.transpose(1, 2), g_position)
+        if ctx.divisor != 1.0:  # the saved queries were divided by it
+            d_qu /= ctx.divisor
+            d_qv /= ctx.divisor
+        shape = (batch, n, heads, dh)
+        d_qu = torch.empty_like(d_qu).index_copy_(0, plan.order, d_qu).view(shape)
+        d_qv = torch.empty_like(d_qv).index_copy_(0, plan.order, d_qv).view(shape)
+        d_k = d_k_t.permute(0, 3, 1, 2)  # [B, N, h, dh]
+        d_v = d_v_h.transpose(1, 2)
+        return d_qu, d_qv, d_k, d_v, d_table, None, None, None, None, None
+
+
+def _chunk_keep(
+    plan: PositionPlan, chunk: Tuple[int, int, int, int, int, int], keep: Tensor, n: int
+) -> Tensor:
+    """The dropout keep mask [h, n, N] of a chunk's queries (keep [B, h, N, N])."""
+    start, end, row = chunk[:3]
+    return keep[row].index_select(1, plan.order[start:end] - row * n)
 
 
 class FourPosFusion(nn.Module):
@@ -336,24 +436,30 @@ class RelativeLatticeAttention(nn.Module):
         batch, n, hidden = x.shape
         h, dh = self.num_heads, self.head_dim
         q = self.w_q(x).view(batch, n, h, dh)
-        k = self.w_k(x).view(batch, n, h, dh).transpose(1, 2)  # [B, h, N, dh]
-        v = self.w_v(x).view(batch, n, h, dh).transpose(1, 2)
-        content = torch.matmul((q + self.u).transpose(1, 2), k.transpose(-1, -2))  # [B, h, N, N]
-
-        qv = q + self.v  # [B, N, h, dh]
-        # (q + v)_h . (W_R R + b_R)_h = ((q + v)_h W_R,h) . R + (q + v)_h . b_R,h
-        q_rel = torch.einsum("bnhd,hde->bnhe", qv, self.w_r.weight.view(h, dh, hidden))
-        q_bias = (qv * self.w_r.bias.view(h, dh)).sum(-1)  # [B, N, h]
-        position = _PositionScores.apply(q_rel.reshape(batch * n, h, hidden), table, plan)
-        position = position.view(batch, n, h, n) + q_bias[..., None]
-
-        scores = content + position.transpose(1, 2)
-        if self.scaled:
-            scores = scores / math.sqrt(dh)
-        scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
-        probs = self.dropout(torch.softmax(scores, dim=-1))
-        ctx = torch.matmul(probs, v).transpose(1, 2).reshape(batch, n, hidden)
-        return self.out(ctx)
+        k = self.w_k(x).view(batch, n, h, dh)
+        v = self.w_v(x).view(batch, n, h, dh)
+        classes, distances = table.shape[0], table.shape[1]
+        # W_R R + b_R per head, laid out [K, h, dh, (2L-1) * K] for the chunks' GEMMs
+        rel = self.w_r(table).view(classes, distances, classes, h, dh)
+        rel = rel.permute(0, 3, 4, 1, 2).reshape(classes, h, dh, distances * classes)
+        keep, p = None, self.dropout.p
+        if self.training and p > 0:  # drawn like nn.Dropout on [B, h, N, N] probabilities
+            keep = torch.empty(batch, h, n, n, dtype=x.dtype, device=x.device)
+            keep = keep.bernoulli_(1 - p).bool()
+        divisor = math.sqrt(dh) if self.scaled else 1.0
+        ctx = _RelativeAttention.apply(
+            q + self.u,
+            q + self.v,
+            k,
+            v,
+            rel,
+            mask,
+            plan,
+            divisor,
+            keep,
+            1 / (1 - p) if p < 1 else 0.0,
+        )
+        return self.out(ctx.reshape(batch, n, hidden))
 
 
 class FLATLayer(PostNormLayer):
@@ -377,7 +483,7 @@ class FLATFusion(LatticeTransformer):
 
     name = "nerkit.FLAT.v1"
     onnx_blocker = (
-        "its relative position scores are a custom autograd function (_PositionScores) over a "
+        "its relative attention is a custom autograd function (_RelativeAttention) over a "
         "plan of query chunks computed in Python from each batch's lattice (make_plan), which a "
         "traced graph would freeze to the shapes of the tracing batch."
     )
