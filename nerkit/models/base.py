@@ -12,7 +12,7 @@ encoder is built and the lexicon initialised, so ``NERModel`` calls
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from torch import Tensor, nn
 
@@ -56,6 +56,12 @@ class Encoder(nn.Module):
     def from_disk(self, path: Path) -> Encoder:
         """Build the encoder from what ``to_disk`` wrote (weights are loaded afterwards)."""
         raise NotImplementedError
+
+    def weights_origin(self) -> Dict[str, Any]:
+        """What the weights started from before training: ``{"init": "checkpoint", "source":
+        NAME}`` (pretrained weights), ``{"init": "random", ...}``, or ``{"init": "unknown"}``
+        where it was not recorded (a model directory saved before nerkit recorded it)."""
+        return {"init": "unknown"}
 
     def set_frozen(self, frozen: bool) -> None:
         """Stop (or restart) gradients of every encoder parameter."""

@@ -25,7 +25,8 @@ def run_server(
     try:
         import uvicorn
 
-        from .app import Limits, create_app
+        from .app import create_app
+        from .schemas import Limits
     except ImportError as err:
         raise NerkitError(
             f"`nerkit serve` needs FastAPI and uvicorn ({err}). Install them: pip install 'nerkit[serve]'."
