@@ -128,6 +128,11 @@ def test_model_health_and_docs(server: Server, nlp):
         assert info["config"]["encoder"]["component"] == "nerkit.TransformerEncoder.v1"
         assert info["config"]["encoder"]["max_length"] == 128
         assert info["limits"]["max_texts"] == LIMITS["--max-texts"]
+        # the quickstart encoder is built from tiny-bert's config with random weights: the
+        # filled default `pretrained = true` of the saved config is not reported as a fact
+        assert info["weights"]["encoder"]["init"] == "random"
+        assert Path(info["weights"]["encoder"]["source"]).name == "tiny-bert"
+        assert "pretrained" not in info["config"]["encoder"]
         assert client.get("/health").json()["status"] == "ok"
         schema = client.get("/openapi.json").json()
         assert "/v1/ner" in schema["paths"] and "requestBody" in schema["paths"]["/v1/ner"]["post"]
@@ -291,3 +296,32 @@ def test_batcher_bounds_batches_never_splits_requests_and_drains_on_stop():
             i += starts[batch[i]]
         assert i == len(batch)
     assert len(batches) < len(jobs)  # requests were batched together
+
+
+def test_weights_origin_recorded_through_save_and_load(tmp_path: Path):
+    """Random init and a checkpoint are told apart, survive to_disk/from_disk, and a folder
+    saved before the record existed says "unknown" rather than guessing."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModel
+
+    from nerkit.models.encoders.transformer import ORIGIN_FILE, transformer_encoder
+
+    from .conftest import TINY_BERT
+
+    checkpoint = tmp_path / "checkpoint"
+    AutoModel.from_config(AutoConfig.from_pretrained(TINY_BERT)).save_pretrained(checkpoint)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copyfile(TINY_BERT / name, checkpoint / name)
+    cases = {"random": (TINY_BERT, False), "checkpoint": (checkpoint, True)}
+    for init, (source, pretrained) in cases.items():
+        encoder = transformer_encoder(str(source), pretrained=pretrained)
+        assert encoder.weights_origin() == {"init": init, "source": str(source)}
+        saved = tmp_path / f"saved-{init}"
+        encoder.to_disk(saved)
+        loaded = transformer_encoder().from_disk(saved)
+        assert loaded.weights_origin() == {"init": init, "source": str(source)}
+    (tmp_path / "saved-random" / ORIGIN_FILE).unlink()
+    assert transformer_encoder().from_disk(tmp_path / "saved-random").weights_origin() == {
+        "init": "unknown"
+    }
