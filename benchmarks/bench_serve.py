@@ -52,15 +52,16 @@ args = json.loads(sys.argv[1])
 texts = json.loads(open(args["texts"], encoding="utf8").read())
 nlp = nerkit.load(args["model"], device=args["device"])
 list(nlp.pipe(texts[:1]))  # warm up, as the servers are
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 spans = list(nlp.pipe(texts, batch_size=64, max_tokens=args["max_tokens"]))
-seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "spans": [[[s.start, s.end, s.type] for s in t] for t in spans]}))
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+found = [[[s.start, s.end, s.type] for s in t] for t in spans]
+print(json.dumps({"seconds": seconds, "cpu": cpu, "spans": found}))
 """
 
 
 def offline(model: Path, threads: int, device: str, texts_file: Path, max_tokens) -> tuple:
-    """Seconds and entities of ``nlp.pipe`` over the texts, in a process of its own."""
+    """Seconds, CPU seconds and entities of ``nlp.pipe`` over the texts, in a process of its own."""
     arg = {
         "model": str(model),
         "device": device,
@@ -73,7 +74,13 @@ def offline(model: Path, threads: int, device: str, texts_file: Path, max_tokens
         cwd=ROOT, env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    return result["seconds"], [[tuple(s) for s in t] for t in result["spans"]]
+    return result["seconds"], result["cpu"], [[tuple(s) for s in t] for t in result["spans"]]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def entities(answers: List[list]) -> List[list]:
@@ -167,23 +174,25 @@ def measure(args, servers: dict, bodies: List[dict], texts_file: Path) -> Tuple[
     runs = {name: [] for name in ("offline nlp.pipe", *servers)}
     found = {}
     for _ in range(args.rounds):  # the three cases interleaved: load changes fall on all three
-        seconds, found["offline nlp.pipe"] = offline(
+        seconds, cpu, found["offline nlp.pipe"] = offline(
             args.model, args.threads, args.device, texts_file, args.max_tokens
         )
-        runs["offline nlp.pipe"].append((n_texts / seconds, None))
+        runs["offline nlp.pipe"].append((n_texts / seconds, None, n_texts / cpu))
         for name, opts in servers.items():
             proc, url = start(args.model, args.threads, "--device", args.device, *opts)
             try:
+                cpu = cpu_seconds(proc.pid)
                 seconds, answers = asyncio.run(
                     (load_raw if args.client == "raw" else load)(url, bodies, args.clients)
                 )
+                cpu = cpu_seconds(proc.pid) - cpu  # (the warm-up request is in it)
                 health = httpx.get(url + "/health").json()
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait()
             found[name] = entities(answers)
             per_batch = health["texts"] / max(health["batches"], 1)
-            runs[name].append((n_texts / seconds, per_batch))
+            runs[name].append((n_texts / seconds, per_batch, n_texts / cpu))
     return runs, found
 
 
@@ -241,19 +250,21 @@ def main() -> None:
         f"{args.clients} concurrent {args.client} clients, {args.threads} threads, "
         f"{args.rounds} rounds, model {args.model}"
     )
-    print(f"{'case':<18}{'texts/s':>10}{'requests/s':>12}{'texts/batch':>13}   per round (texts/s)")
+    head = f"{'case':<18}{'texts/s':>10}{'requests/s':>12}{'texts/batch':>13}{'texts/CPU-s':>13}"
+    print(f"{head}   per round (texts/s)")
     for name, rs in runs.items():
         tps = statistics.median(r[0] for r in rs)
         per_batch = "" if rs[0][1] is None else f"{statistics.median(r[1] for r in rs):.1f}"
+        per_cpu = statistics.median(r[2] for r in rs)
         rounds = ", ".join(f"{r[0]:.1f}" for r in rs)
-        print(f"{name:<18}{tps:>10.1f}{tps / k:>12.1f}{per_batch:>13}   {rounds}")
+        print(f"{name:<18}{tps:>10.1f}{tps / k:>12.1f}{per_batch:>13}{per_cpu:>13.1f}   {rounds}")
 
-    def ratio(a: str, b: str) -> str:
-        per_round = [x[0] / y[0] for x, y in zip(runs[a], runs[b], strict=True)]
+    def ratio(a: str, b: str, of: int) -> str:
+        per_round = [x[of] / y[of] for x, y in zip(runs[a], runs[b], strict=True)]
         return f"{statistics.median(per_round):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_round)})"
 
-    print(f"dynamic batching / one at a time: {ratio('dynamic batching', 'one at a time')}")
-    print(f"dynamic batching / offline nlp.pipe: {ratio('dynamic batching', 'offline nlp.pipe')}")
+    for a, b in (("dynamic batching", "one at a time"), ("dynamic batching", "offline nlp.pipe")):
+        print(f"{a} / {b}: texts/s {ratio(a, b, 0)}; texts/CPU-s {ratio(a, b, 2)}")
 
 
 if __name__ == "__main__":

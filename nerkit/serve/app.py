@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..about import __version__
 from ..config import _to_dict
@@ -156,6 +157,8 @@ def add_ner_route(app: FastAPI, batcher: DynamicBatcher[bytes], limits: Limits) 
             texts, request_id = parse_ner_request(body, limits)
         except RequestError as err:
             return err.response()
+        except ClientDisconnect:  # gone before its body was complete: no one to answer
+            return Response(status_code=400)
         try:
             results = await batcher.submit(texts)
         except RuntimeError as err:  # the batcher has stopped: the server is shutting down
