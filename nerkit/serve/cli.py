@@ -26,7 +26,7 @@ def run_server(
     try:
         import uvicorn
 
-        from .app import create_app
+        from .app import create_app, fast_front
         from .schemas import Limits
     except ImportError as err:
         raise NerkitError(
@@ -60,4 +60,6 @@ def run_server(
     # SIGTERM (kept while the process exits, for a second SIGTERM), so that a server that
     # drained and stopped as asked exits 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)
+    uvicorn.run(
+        fast_front(app), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60
+    )
