@@ -21,6 +21,11 @@ must be 200, and all three cases must give the same entities. ``--rounds N``
 runs the three cases N times, interleaved (offline, batching, one at a time,
 then again), so that a change in the machine's load falls on all three; each
 ratio is taken within a round and the median over rounds is printed.
+
+Besides texts/s (wall clock), each case's texts per CPU-second: of the offline
+process, and of the server process (all its threads; the clients' CPU is not
+in it). On a machine shared with other work, the wall-clock rate says how much
+of the machine a case got as much as how fast it is; the CPU figure does not.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from ...errors import ConfigError, ModelLoadError
 from ...util import looks_local
 from ..base import Encoder
 
-ORIGIN_FILE = "origin.json"  # in the encoder's folder: {"init": "checkpoint" | "random", "source": ...}
+# in the encoder's folder: {"init": "checkpoint" | "random", "source": name_or_path}
+ORIGIN_FILE = "origin.json"
 
 
 def transformer_encoder(
@@ -108,7 +109,10 @@ class TransformerEncoder(Encoder):
         self._origin: Dict[str, Any] = {"init": "unknown"}
         if name_or_path is not None:
             self._build(name_or_path, pretrained)
-            self._origin = {"init": "checkpoint" if pretrained else "random", "source": name_or_path}
+            self._origin = {
+                "init": "checkpoint" if pretrained else "random",
+                "source": name_or_path,
+            }
 
     @property
     def initialized(self) -> bool:
@@ -226,7 +230,9 @@ class TransformerEncoder(Encoder):
         path.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(str(path))
         self.transformer.config.save_pretrained(str(path))
-        (path / ORIGIN_FILE).write_text(json.dumps(self._origin, ensure_ascii=False), encoding="utf8")
+        (path / ORIGIN_FILE).write_text(
+            json.dumps(self._origin, ensure_ascii=False), encoding="utf8"
+        )
 
     def from_disk(self, path: Path) -> TransformerEncoder:
         """Build the transformer (random weights) and tokenizer from what ``to_disk`` wrote."""
