@@ -207,6 +207,12 @@ def texts_and_bodies(data: Path, n: int, seed: int = 0) -> Tuple[List[List[str]]
     return requests, [post(json.dumps({"texts": t}, ensure_ascii=False).encode()) for t in requests]
 
 
+def expected_entities(nlp, requests: List[List[str]]) -> List[list]:
+    """Each request's (start, end, type) triples per text, from one ``nlp.pipe`` call."""
+    found = iter(nlp.pipe([t for r in requests for t in r]))
+    return [[[(s.start, s.end, s.type) for s in next(found)] for _ in r] for r in requests]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path)
@@ -220,13 +226,14 @@ def main() -> None:
     args = ap.parse_args()
     if not args.data.exists():
         args.data = ROOT / "projects/quickstart/corpus/test.json"
+    import torch
+
     import nerkit
 
     requests, bodies = texts_and_bodies(args.data, args.good + args.drain_requests)
+    torch.set_num_threads(args.threads)  # (more threads than cores that are free only spin)
     nlp = nerkit.load(args.model, device="cpu")
-    expected = [
-        [[(s.start, s.end, s.type) for s in spans] for spans in nlp.pipe(r)] for r in requests
-    ]
+    expected = expected_entities(nlp, requests)
     rng = random.Random(1)
     proc, url = start(args.model, args.threads, "--device", "cpu")
     port = int(url.rsplit(":", 1)[1])
