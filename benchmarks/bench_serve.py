@@ -1,17 +1,31 @@
-"""Requests/s and texts/s of ``nerkit serve`` with dynamic batching vs one request at a time.
+"""Texts/s of ``nerkit serve`` (dynamic batching, one request at a time) against offline ``nlp.pipe``.
 
     python benchmarks/bench_serve.py MODEL [--data FILE] [--clients 32] [--requests 1000]
         [--texts-per-request 1] [--max-batch-size 64] [--max-wait-ms 5] [--threads 2]
         [--max-tokens N] [--rounds 3] [--device cpu] [--client httpx|raw]
 
-Starts ``nerkit serve`` twice on a free loopback port with the same model and
-threads: once with dynamic batching (``--max-batch-size``, ``--max-wait-ms``)
-and once with ``--max-batch-size 1 --max-wait-ms 0``, where every request is a
-model call of its own (one request at a time). The same ``--clients``
-concurrent HTTP clients (httpx, keep-alive) send the same ``--requests``
-requests of ``--texts-per-request`` texts each to both; every answer must be
-200 and both servers must give the same entities. Prints both rows and the
-ratio.
+Three cases with the same model and threads, each in a process of its own:
+
+- offline: one process runs every request's texts, in request order, through
+  ``nlp.pipe`` (``batch_size`` 64, the batching server's ``--max-tokens``): the
+  rate serving is measured against, since a server runs the same model calls
+  plus HTTP;
+- dynamic batching: ``nerkit serve`` with ``--max-batch-size``, ``--max-wait-ms``;
+- one at a time: ``nerkit serve --max-batch-size 1 --max-wait-ms 0``, where
+  every request is a model call of its own.
+
+The servers listen on a free loopback port; ``--clients`` concurrent HTTP
+clients (httpx, or ``raw``: a minimal asyncio client) send the same
+``--requests`` requests of ``--texts-per-request`` texts to both. Every answer
+must be 200, and all three cases must give the same entities. ``--rounds N``
+runs the three cases N times, interleaved (offline, batching, one at a time,
+then again), so that a change in the machine's load falls on all three; each
+ratio is taken within a round and the median over rounds is printed.
+
+Besides texts/s (wall clock), each case's texts per CPU-second: of the offline
+process, and of the server process (all its threads; the clients' CPU is not
+in it). On a machine shared with other work, the wall-clock rate says how much
+of the machine a case got as much as how fast it is; the CPU figure does not.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import List, Tuple
@@ -33,6 +48,49 @@ from typing import List, Tuple
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+OFFLINE = """
+import json, sys, time
+import nerkit
+args = json.loads(sys.argv[1])
+texts = json.loads(open(args["texts"], encoding="utf8").read())
+nlp = nerkit.load(args["model"], device=args["device"])
+list(nlp.pipe(texts[:1]))  # warm up, as the servers are
+start, cpu = time.perf_counter(), time.process_time()
+spans = list(nlp.pipe(texts, batch_size=64, max_tokens=args["max_tokens"]))
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+found = [[[s.start, s.end, s.type] for s in t] for t in spans]
+print(json.dumps({"seconds": seconds, "cpu": cpu, "spans": found}))
+"""
+
+
+def offline(model: Path, threads: int, device: str, texts_file: Path, max_tokens) -> tuple:
+    """Seconds, CPU seconds and entities of ``nlp.pipe`` over the texts, in a process of its own."""
+    arg = {
+        "model": str(model),
+        "device": device,
+        "texts": str(texts_file),
+        "max_tokens": max_tokens,
+    }
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run(
+        [sys.executable, "-c", OFFLINE, json.dumps(arg)],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return result["seconds"], result["cpu"], [[tuple(s) for s in t] for t in result["spans"]]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def entities(answers: List[list]) -> List[list]:
+    """Each text's (start, end, type) triples, from the answers of one server."""
+    return [[(s["start"], s["end"], s["type"]) for s in t["spans"]] for r in answers for t in r]
 
 
 def free_port() -> int:
@@ -44,7 +102,7 @@ def free_port() -> int:
 def start(model: Path, threads: int, *args: str) -> Tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "nerkit", "serve", str(model), "--port", str(port)]  # fmt: skip
-    cmd += ["--log-level", "warning", *args]  # (--device comes with args)
+    cmd += ["--log-level", "warning", *args]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -115,6 +173,34 @@ async def load_raw(url: str, bodies: List[dict], clients: int) -> Tuple[float, L
     return time.perf_counter() - start, answers
 
 
+def measure(args, servers: dict, bodies: List[dict], texts_file: Path) -> Tuple[dict, dict]:
+    """Texts/s (and texts per batch) of each case in each round; each case's entities."""
+    n_texts = sum(len(b["texts"]) for b in bodies)
+    runs = {name: [] for name in ("offline nlp.pipe", *servers)}
+    found = {}
+    for _ in range(args.rounds):  # the three cases interleaved: load changes fall on all three
+        seconds, cpu, found["offline nlp.pipe"] = offline(
+            args.model, args.threads, args.device, texts_file, args.max_tokens
+        )
+        runs["offline nlp.pipe"].append((n_texts / seconds, None, n_texts / cpu))
+        for name, opts in servers.items():
+            proc, url = start(args.model, args.threads, "--device", args.device, *opts)
+            try:
+                cpu = cpu_seconds(proc.pid)
+                seconds, answers = asyncio.run(
+                    (load_raw if args.client == "raw" else load)(url, bodies, args.clients)
+                )
+                cpu = cpu_seconds(proc.pid) - cpu  # (the warm-up request is in it)
+                health = httpx.get(url + "/health").json()
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait()
+            found[name] = entities(answers)
+            per_batch = health["texts"] / max(health["batches"], 1)
+            runs[name].append((n_texts / seconds, per_batch, n_texts / cpu))
+    return runs, found
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", type=Path)
@@ -133,7 +219,7 @@ def main() -> None:
         "--max-tokens", type=int, default=None, help="serve --max-tokens for the batching server"
     )
     ap.add_argument(
-        "--rounds", type=int, default=1, help="alternate the two servers this many times (medians)"
+        "--rounds", type=int, default=1, help="run the three cases this many times, interleaved"
     )
     args = ap.parse_args()
     if not args.data.exists():
@@ -154,50 +240,36 @@ def main() -> None:
         "dynamic batching": batching,
         "one at a time": ["--max-batch-size", "1", "--max-wait-ms", "0"],
     }
-    runs = {name: [] for name in servers}
-    results = {}
-    for _ in range(args.rounds):
-        for name, opts in servers.items():
-            proc, url = start(args.model, args.threads, *opts)
-            try:
-                seconds, results[name] = asyncio.run(
-                    (load_raw if args.client == "raw" else load)(url, bodies, args.clients)
-                )
-                health = httpx.get(url + "/health").json()
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait()
-            runs[name].append(
-                (args.requests / seconds, health["texts"] / max(health["batches"], 1))
-            )
-    rows = {}
-    for name, rs in runs.items():
-        rps = statistics.median(r[0] for r in rs)
-        rows[name] = (rps, rps * k, statistics.median(r[1] for r in rs))
-    if results["dynamic batching"] != results["one at a time"]:
-        strip = [
-            [[(s["start"], s["end"], s["type"]) for s in t["spans"]] for t in r]
-            for r in results["one at a time"]
-        ]
-        other = [
-            [[(s["start"], s["end"], s["type"]) for s in t["spans"]] for t in r]
-            for r in results["dynamic batching"]
-        ]
-        if strip != other:
-            raise SystemExit("the two servers gave different entities")
-    n_chars = sum(len(t) for b in bodies for t in b["texts"])
+    all_texts = [t for b in bodies for t in b["texts"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(all_texts, ensure_ascii=False), encoding="utf8")
+        runs, found = measure(args, servers, bodies, texts_file)
+    names = list(runs)
+    for name in names[1:]:
+        if found[name] != found["offline nlp.pipe"]:
+            raise SystemExit(f"{name} gave other entities than offline nlp.pipe")
+    n_chars = sum(map(len, all_texts))
     print(
-        f"{args.requests} requests x {k} texts ({n_chars / (args.requests * k):.0f} chars/text avg), "
-        f"{args.clients} concurrent {args.client} clients, {args.threads} server threads, model {args.model}"
+        f"{args.requests} requests x {k} texts ({n_chars / len(all_texts):.0f} chars/text avg), "
+        f"{args.clients} concurrent {args.client} clients, {args.threads} threads, "
+        f"{args.rounds} rounds, model {args.model}"
     )
-    print(f"{'server':<18}{'requests/s':>12}{'texts/s':>10}{'texts/batch':>13}")
-    for name, (rps, tps, per_batch) in rows.items():
-        print(f"{name:<18}{rps:>12.1f}{tps:>10.1f}{per_batch:>13.1f}")
-    print(
-        f"ratio (dynamic / one at a time): {rows['dynamic batching'][0] / rows['one at a time'][0]:.2f}x"
-    )
+    head = f"{'case':<18}{'texts/s':>10}{'requests/s':>12}{'texts/batch':>13}{'texts/CPU-s':>13}"
+    print(f"{head}   per round (texts/s)")
     for name, rs in runs.items():
-        print(f"  {name}, requests/s per round: {', '.join(f'{r[0]:.1f}' for r in rs)}")
+        tps = statistics.median(r[0] for r in rs)
+        per_batch = "" if rs[0][1] is None else f"{statistics.median(r[1] for r in rs):.1f}"
+        per_cpu = statistics.median(r[2] for r in rs)
+        rounds = ", ".join(f"{r[0]:.1f}" for r in rs)
+        print(f"{name:<18}{tps:>10.1f}{tps / k:>12.1f}{per_batch:>13}{per_cpu:>13.1f}   {rounds}")
+
+    def ratio(a: str, b: str, of: int) -> str:
+        per_round = [x[of] / y[of] for x, y in zip(runs[a], runs[b], strict=True)]
+        return f"{statistics.median(per_round):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_round)})"
+
+    for a, b in (("dynamic batching", "one at a time"), ("dynamic batching", "offline nlp.pipe")):
+        print(f"{a} / {b}: texts/s {ratio(a, b, 0)}; texts/CPU-s {ratio(a, b, 2)}")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,10 @@ class EnsemblePipeline(Pipeline):
     def labels(self):
         return self._labels
 
+    def weights_origin(self) -> Dict[str, Any]:
+        """What each member's encoder weights started from (``/v1/model`` reports it)."""
+        return {"members": [member.weights_origin() for member in self.members]}
+
     def __repr__(self) -> str:
         return (
             f"<nerkit.EnsemblePipeline {self.path or '(not saved)'}: {len(self.members)} models, "

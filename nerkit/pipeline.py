@@ -75,6 +75,10 @@ class Pipeline:
     def labels(self) -> Tuple[str, ...]:
         return self.model.labels
 
+    def weights_origin(self) -> Dict[str, Any]:
+        """What the encoder's weights started from before training (``Encoder.weights_origin``)."""
+        return {"encoder": self.model.encoder.weights_origin()}
+
     def __repr__(self) -> str:
         m = self.model
         lexicon = "" if m.lexicon is None else f", lexicon={type(m.lexicon).__name__}"

@@ -128,6 +128,11 @@ def test_model_health_and_docs(server: Server, nlp):
         assert info["config"]["encoder"]["component"] == "nerkit.TransformerEncoder.v1"
         assert info["config"]["encoder"]["max_length"] == 128
         assert info["limits"]["max_texts"] == LIMITS["--max-texts"]
+        # the quickstart encoder is built from tiny-bert's config with random weights: the
+        # filled default `pretrained = true` of the saved config is not reported as a fact
+        assert info["weights"]["encoder"]["init"] == "random"
+        assert Path(info["weights"]["encoder"]["source"]).name == "tiny-bert"
+        assert "pretrained" not in info["config"]["encoder"]
         assert client.get("/health").json()["status"] == "ok"
         schema = client.get("/openapi.json").json()
         assert "/v1/ner" in schema["paths"] and "requestBody" in schema["paths"]["/v1/ner"]["post"]
@@ -248,12 +253,44 @@ def test_graceful_shutdown_answers_queued_requests(model_dir: Path, nlp):
         responses = asyncio.run(main())
     finally:
         log = srv.stop()
-    assert srv.proc.returncode in (0, -signal.SIGTERM), (
-        log
-    )  # uvicorn re-raises the signal it handled
+    assert srv.proc.returncode == 0, log  # drained and stopped as asked
     assert "Traceback" not in log, log
     assert [r.status_code for r in responses] == [200] * len(texts)
     assert [strip_scores(r.json()["results"][0]) for r in responses] == expected
+
+
+def test_faults_malformed_disconnects_and_sigterm_under_load(server: Server, model_dir: Path, nlp):
+    """benchmarks/serve_faults.py at a small size: good requests among malformed ones and
+    clients that leave mid-request, then SIGTERM under load (the script runs it at 1,000)."""
+    from types import SimpleNamespace
+
+    from .test_benchmarks import _load
+
+    faults = _load("serve_faults")
+    requests, bodies = faults.texts_and_bodies(CORPUS / "test.json", 160)
+    expected = faults.expected_entities(nlp, requests)
+    actions = faults.fault_actions(random.Random(0), list(range(80)), 0.2, 12)
+    n_bad = sum(1 for case, _ in actions if case == "bad")
+    assert n_bad == 16  # every kind of malformed request at least once
+    tally = asyncio.run(faults.run_load(server.port, actions, bodies, expected, 8))
+    assert faults.check_faults(tally, 80, n_bad) == []
+    assert {status for (case, status) in tally.statuses if case == "bad"} == {
+        400,
+        404,
+        405,
+        413,
+        422,
+    }
+    assert httpx.get(server.url + "/health", timeout=30).json()["status"] == "ok"
+
+    srv = Server(model_dir)
+    try:
+        args = SimpleNamespace(good=80, drain_requests=80, clients=8)
+        problems = faults.drain_phase(srv.proc, srv.port, bodies, expected, args)
+    finally:
+        log = srv.stop()
+    assert problems == [], log
+    assert "Traceback" not in log, log
 
 
 def test_batcher_bounds_batches_never_splits_requests_and_drains_on_stop():
@@ -291,3 +328,32 @@ def test_batcher_bounds_batches_never_splits_requests_and_drains_on_stop():
             i += starts[batch[i]]
         assert i == len(batch)
     assert len(batches) < len(jobs)  # requests were batched together
+
+
+def test_weights_origin_recorded_through_save_and_load(tmp_path: Path):
+    """Random init and a checkpoint are told apart, survive to_disk/from_disk, and a folder
+    saved before the record existed says "unknown" rather than guessing."""
+    import shutil
+
+    from transformers import AutoConfig, AutoModel
+
+    from nerkit.models.encoders.transformer import ORIGIN_FILE, transformer_encoder
+
+    from .conftest import TINY_BERT
+
+    checkpoint = tmp_path / "checkpoint"
+    AutoModel.from_config(AutoConfig.from_pretrained(TINY_BERT)).save_pretrained(checkpoint)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        shutil.copyfile(TINY_BERT / name, checkpoint / name)
+    cases = {"random": (TINY_BERT, False), "checkpoint": (checkpoint, True)}
+    for init, (source, pretrained) in cases.items():
+        encoder = transformer_encoder(str(source), pretrained=pretrained)
+        assert encoder.weights_origin() == {"init": init, "source": str(source)}
+        saved = tmp_path / f"saved-{init}"
+        encoder.to_disk(saved)
+        loaded = transformer_encoder().from_disk(saved)
+        assert loaded.weights_origin() == {"init": init, "source": str(source)}
+    (tmp_path / "saved-random" / ORIGIN_FILE).unlink()
+    assert transformer_encoder().from_disk(tmp_path / "saved-random").weights_origin() == {
+        "init": "unknown"
+    }

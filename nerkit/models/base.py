@@ -70,6 +70,12 @@ class Encoder(nn.Module):
         """Build the encoder from what ``to_disk`` wrote (weights are loaded afterwards)."""
         raise NotImplementedError
 
+    def weights_origin(self) -> Dict[str, Any]:
+        """What the weights started from before training: ``{"init": "checkpoint", "source":
+        NAME}`` (pretrained weights), ``{"init": "random", ...}``, or ``{"init": "unknown"}``
+        where it was not recorded (a model directory saved before nerkit recorded it)."""
+        return {"init": "unknown"}
+
     def set_frozen(self, frozen: bool) -> None:
         """Stop (or restart) gradients of every encoder parameter."""
         for p in self.parameters():

@@ -1,18 +1,25 @@
 """Dynamic batching: concurrent requests run together through one ``pipe`` call.
 
-Each request's texts wait in a FIFO queue. One worker coroutine takes the first
-waiting request, then keeps taking requests until the batch holds
-``max_batch_size`` texts or ``max_wait_ms`` has passed since it took the first,
-runs the whole batch through ``predict`` (``Pipeline.pipe``: windows sorted by
-length, one model call per window batch) in a single worker thread, and hands
-each request its own slice of the results. While the model runs, new requests
-queue up, so under load a batch is full as soon as the previous one finishes and
-the wait only costs latency when traffic is light.
+Each request's texts wait in a FIFO queue. One worker coroutine forms batches
+of whole requests, at most ``max_batch_size`` texts each, and runs them through
+``predict`` (``Pipeline.pipe``: windows sorted by length, one model call per
+window batch) one at a time in a single worker thread, handing each request its
+own slice of the results.
 
-A request with more texts than fit in the current batch is kept for the next one
-(requests are never split); a request larger than ``max_batch_size`` runs as a
-batch of its own. ``stop()`` lets the worker finish every request queued before
-it, so a graceful shutdown answers everything it accepted.
+A batch is formed while the previous one is in the model, and goes in as soon
+as the model is free: under load the model never waits for a batch to fill
+(HTTP work for the next requests overlaps the model call of the current ones),
+and a batch holds whatever arrived during the previous call. Only when the
+model is idle does the first request of a batch wait, at most ``max_wait_ms``,
+for others to join it, so that the wait costs latency only when traffic is
+light.
+
+A request with more texts than fit in the forming batch is kept for the next
+one (requests are never split); a request larger than ``max_batch_size`` runs
+as a batch of its own. A request whose caller stopped waiting (a cancelled
+future) is dropped before it reaches the model. ``stop()`` lets the worker
+finish every request queued before it, so a graceful shutdown answers
+everything it accepted.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Generic, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Generic, List, Optional, Sequence, Tuple, TypeVar
 
 R = TypeVar("R")
 
@@ -102,39 +109,83 @@ class DynamicBatcher(Generic[R]):
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        carry: Optional[_Job] = None
+        running: Optional[asyncio.Future] = None  # the batch in the model
+        carry: Optional[_Job] = None  # a request that did not fit in the last batch
         stopping = False
+        while carry is not None or not stopping:
+            jobs, n, carry, stopping = await self._collect(loop, running, carry, stopping)
+            if running is not None:
+                await running
+            running = None
+            if jobs:
+                running = asyncio.ensure_future(self._run_batch(loop, jobs, n))
+        if running is not None:
+            await running
+
+    async def _collect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        running: Optional[asyncio.Future],
+        carry: Optional[_Job],
+        stopping: bool,
+    ) -> Tuple[List[_Job], int, Optional[_Job], bool]:
+        """The next batch: whole requests in FIFO order, until it is full, or the model is
+        free (``running`` done) and the batch holds a request, or the model was idle and
+        ``max_wait`` passed since the first request. Also returns the request that did
+        not fit and whether the stop marker was reached."""
+        jobs: List[_Job] = []
+        n = 0
+        deadline: Optional[float] = None
         while True:
             if carry is not None:
-                first, carry = carry, None
+                job, carry = carry, None
             elif stopping:
-                return
+                break  # everything queued before the stop is in jobs or carry
+            elif not self._queue.empty():
+                job = self._queue.get_nowait()
             else:
-                first = await self._queue.get()
-                if first is _STOP:
-                    return
-            jobs, n = [first], len(first.texts)
-            deadline = loop.time() + self.max_wait
-            while n < self.max_batch_size and not stopping:
-                try:
-                    if self._queue.empty():
-                        timeout = deadline - loop.time()
-                        if timeout <= 0:
-                            break
-                        job = await asyncio.wait_for(self._queue.get(), timeout)
-                    else:
-                        job = self._queue.get_nowait()
-                except asyncio.TimeoutError:
+                job = await self._wait(loop, jobs, running, deadline)
+                if job is None:
                     break
-                if job is _STOP:
-                    stopping = True  # everything queued before the stop is in jobs or carry
-                    break
-                if n + len(job.texts) > self.max_batch_size:
-                    carry = job
-                    break
-                jobs.append(job)
-                n += len(job.texts)
-            await self._run_batch(loop, jobs, n)
+            if job is _STOP:
+                stopping = True
+                continue
+            if job.future.done():  # (its caller was cancelled: nothing to answer)
+                continue
+            if jobs and n + len(job.texts) > self.max_batch_size:
+                carry = job
+                break
+            jobs.append(job)
+            n += len(job.texts)
+            if n >= self.max_batch_size:
+                break
+            if deadline is None and (running is None or running.done()):
+                deadline = loop.time() + self.max_wait
+        return jobs, n, carry, stopping
+
+    async def _wait(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        jobs: List[_Job],
+        running: Optional[asyncio.Future],
+        deadline: Optional[float],
+    ) -> Optional[Any]:
+        """The next queued item, or None when the batch should go in without it: the
+        model became free (or was free and the deadline passed) with requests waiting."""
+        if not jobs:
+            return await self._queue.get()
+        get = asyncio.ensure_future(self._queue.get())
+        if running is not None and not running.done():
+            await asyncio.wait((get, running), return_when=asyncio.FIRST_COMPLETED)
+            if not get.done() and deadline is None:
+                deadline = loop.time()  # the model is free: the batch goes in now
+        if not get.done():
+            timeout = max(0.0, (deadline if deadline is not None else loop.time()) - loop.time())
+            await asyncio.wait((get,), timeout=timeout)
+        if get.done():
+            return get.result()
+        get.cancel()
+        return None
 
     async def _run_batch(self, loop: asyncio.AbstractEventLoop, jobs: List[_Job], n: int) -> None:
         texts = [t for job in jobs for t in job.texts]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +26,8 @@ def run_server(
     try:
         import uvicorn
 
-        from .app import Limits, create_app
+        from .app import create_app, fast_front
+        from .schemas import Limits
     except ImportError as err:
         raise NerkitError(
             f"`nerkit serve` needs FastAPI and uvicorn ({err}). Install them: pip install 'nerkit[serve]'."
@@ -54,4 +56,10 @@ def run_server(
     )
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, waits for open requests (whose
     # texts are queued in the batcher) and then runs the app's shutdown, which drains the queue.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60)
+    # Then it raises the signal again, to the handler that was there before: a no-op for
+    # SIGTERM (kept while the process exits, for a second SIGTERM), so that a server that
+    # drained and stopped as asked exits 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(
+        fast_front(app), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=60
+    )

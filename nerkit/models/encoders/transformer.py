@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -13,6 +14,9 @@ from ...errors import ConfigError, ModelLoadError
 from ...registry import FileArg, file_args
 from ...util import looks_local
 from ..base import Encoder
+
+# in the encoder's folder: {"init": "checkpoint" | "random", "source": name_or_path}
+ORIGIN_FILE = "origin.json"
 
 
 @file_args(
@@ -111,8 +115,13 @@ class TransformerEncoder(Encoder):
         self.freeze_steps = freeze_steps
         self.config_overrides = dict(config_overrides or {})
         self.transformer: Optional[nn.Module] = None
+        self._origin: Dict[str, Any] = {"init": "unknown"}
         if name_or_path is not None:
             self._build(name_or_path, pretrained)
+            self._origin = {
+                "init": "checkpoint" if pretrained else "random",
+                "source": name_or_path,
+            }
 
     @property
     def initialized(self) -> bool:
@@ -220,12 +229,19 @@ class TransformerEncoder(Encoder):
                 return int(parts[i + 1]) + 1
         return n  # pooler, layer mix and anything above the last layer
 
+    def weights_origin(self) -> Dict[str, Any]:
+        return dict(self._origin)
+
     def to_disk(self, path: Path) -> None:
-        """Write the tokenizer and model config (not weights: model.safetensors has them)."""
+        """Write the tokenizer and model config (not weights: model.safetensors has them),
+        and what the weights started from (``ORIGIN_FILE``)."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.tokenizer.save_pretrained(str(path))
         self.transformer.config.save_pretrained(str(path))
+        (path / ORIGIN_FILE).write_text(
+            json.dumps(self._origin, ensure_ascii=False), encoding="utf8"
+        )
 
     def from_disk(self, path: Path) -> TransformerEncoder:
         """Build the transformer (random weights) and tokenizer from what ``to_disk`` wrote."""
@@ -239,4 +255,6 @@ class TransformerEncoder(Encoder):
                 "saved with the model, and loading needs nothing else."
             )
         self._build(str(path), pretrained=False)
+        if (path / ORIGIN_FILE).is_file():  # (absent in directories saved before it was written)
+            self._origin = json.loads((path / ORIGIN_FILE).read_text(encoding="utf8"))
         return self
