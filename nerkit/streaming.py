@@ -20,6 +20,7 @@ each rank's part.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -28,8 +29,9 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from .data.encoding import decoded_lines
 from .errors import DataError, NerkitError
 
 STDIO = "-"
@@ -52,7 +54,7 @@ class Shard:
 
 
 def read_records(
-    fh: IO[str], source: str, skip: int = 0, shard: Shard = Shard()
+    fh: Iterable[str], source: str, skip: int = 0, shard: Shard = Shard()
 ) -> Iterator[Tuple[int, Dict[str, Any]]]:
     """(line number, record) of this shard's records of a JSON Lines stream, after the
     first ``skip`` of them. Blank lines are not records. Lines of other shards and
@@ -244,13 +246,15 @@ def predict_stream(
         n = count_records(Path(input))
         total = len(range(shard.rank, n, shard.world))
     source = "stdin" if input == STDIO else input
-    fin = sys.stdin if input == STDIO else open(input, encoding="utf-8-sig")
+    # bytes, decoded line by line in the input encoding (stdin too: never passed on undecoded)
+    fin = getattr(sys.stdin, "buffer", sys.stdin) if input == STDIO else open(input, "rb")
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
     fout = sys.stdout if target is None else open(target, "a" if resume else "w", encoding="utf-8")
     written = entities = 0
     try:
-        records = read_records(fin, source, skip=max(done - 1, 0), shard=shard)
+        lines = fin if isinstance(fin, io.TextIOBase) else decoded_lines(fin, source)
+        records = read_records(lines, source, skip=max(done - 1, 0), shard=shard)
         if done:  # the record of the last kept line comes first: check it, then go on
             _check_resume_point(next(records, None), source, done, last, target, shard)
         bar = _Progress(progress, total, done)
@@ -262,7 +266,7 @@ def predict_stream(
                 entities += sum(len(r["entities"]) for r in chunk)
                 bar.advance(len(chunk))
     finally:
-        if fin is not sys.stdin:
+        if input != STDIO:
             fin.close()
         if fout is not sys.stdout:
             fout.close()

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import friendly, parse_options, report_losses
+from .common import ENCODING_OPTION, friendly, parse_options, report_losses
 
 
 @friendly
@@ -31,6 +31,10 @@ def convert(
     writer_option: List[str] = typer.Option(
         [], "--writer-option", "-w", help="Writer option KEY=VALUE, e.g. -w scheme=BIOES."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
+    ),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks.
 
@@ -38,7 +42,9 @@ def convert(
     CoNLL tag layer) and by which rule; nothing is dropped silently.
     """
     from ..data import formats
+    from ..util import check_output_file
 
+    check_output_file(output, overwrite, inputs=[input], what="OUTPUT")
     src = from_ or formats.detect(input)
     dst = to or formats.output_format(output)
     corpus = formats.read(input, src, **parse_options(reader_option, "--reader-option"))

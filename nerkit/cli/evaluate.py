@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import friendly, warn_unknown_chars
+from .common import ENCODING_OPTION, friendly, warn_unknown_chars
 
 
 @friendly
@@ -26,11 +26,16 @@ def evaluate(
         None, help="At most this many padded positions per batch (fewer long windows per batch)."
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
     from ..data.labels import unknown_labels
     from ..loading import load
     from ..scoring import format_scores, score
+    from ..util import check_output_file
+
+    if output is not None:  # metrics are rewritten freely, the corpus never
+        check_output_file(output, overwrite=True, inputs=[data])
 
     nlp = load(model, device=device)
     examples = nlp.read(data, fmt=from_)

@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from ..errors import NerkitError
-from .common import friendly, is_cmeee, report_losses, warn_unknown_chars
+from ..util import check_output_file
+from .common import ENCODING_OPTION, friendly, is_cmeee, report_losses, warn_unknown_chars
 
 
 @friendly
@@ -44,6 +45,10 @@ def predict(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
+    ),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Predict entities for every record of INPUT, in order, keeping each record's id.
 
@@ -55,6 +60,7 @@ def predict(
 
     streaming = from_ is None and to is None and is_streaming(input, output)
     check_options(resume, streaming)
+    check_output_file(output, overwrite or resume, inputs=[input])
     if streaming:
         return stream_predict(
             model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import friendly, parse_options
+from .common import ENCODING_OPTION, friendly, parse_options
 
 
 @friendly
@@ -26,11 +26,16 @@ def score_cmd(
         [], "--reader-option", "-r", help="Reader option KEY=VALUE for both, e.g. -r scheme=BMES."
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Score a prediction file against a gold file (strict micro P/R/F1), in any corpus format."""
     from ..data import formats
     from ..errors import DataError
     from ..scoring import format_scores, score
+    from ..util import check_output_file
+
+    if output is not None:  # metrics are rewritten freely, the two corpora never
+        check_output_file(output, overwrite=True, inputs=[gold, pred])
 
     options = parse_options(reader_option, "--reader-option")
     gold_format = from_ or formats.detect(gold)

@@ -26,6 +26,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, DataError
 from ..types import Entity, Example
+from .encoding import read_text_file
 
 logger = logging.getLogger("nerkit")
 
@@ -250,12 +251,7 @@ def _read_text(path: Path) -> str:
         raise DataError(f"file not found: {path}")
     if path.is_dir():
         raise DataError(f"{path} is a directory, expected a CMeEE .json or .jsonl file.")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}). Save the file as UTF-8."
-        ) from None
+    return read_text_file(path)
 
 
 def _json_error(source: str, err: json.JSONDecodeError, line: Optional[int] = None) -> DataError:

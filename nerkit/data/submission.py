@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+from ..errors import DataError
 from ..types import CMEEE_LABELS, Entity
 from ..util import file_mode
+from .encoding import read_text_file
 from .readers import detect_format
 
 PathLike = Union[str, Path]
@@ -90,9 +92,9 @@ def _load_records(path: Path, what: str, problems: List[str]) -> Any:
         problems.append(f"{what} file not found: {path}")
         return None
     try:
-        content = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        problems.append(f"{path}: not UTF-8 text ({err.reason}).")
+        content = read_text_file(path)
+    except DataError as err:
+        problems.append(str(err))
         return None
     lines = detect_format(path, content) == "jsonl"
     if lines:

@@ -36,7 +36,7 @@ from ..models.ner_model import NERModel
 from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
-from ..util import atomic_dir, recover_dir, resolve_device
+from ..util import atomic_dir, check_output_dir, recover_dir, remove_outputs, resolve_device
 from .averaging import NoAveraging, WeightAveraging, Weights
 from .labels import check_corpus_labels, fill_labels
 
@@ -170,7 +170,12 @@ class Trainer:
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
+        overwrite: bool = False,
     ) -> None:
+        # a finished run in output_dir is never replaced by accident (before any work)
+        replace = output_dir is not None and check_output_dir(
+            output_dir, overwrite, resume is not None
+        )
         written = cfg  # as written: asset errors name the ${paths.KEY} of each file
         cfg = interpolated(cfg)  # once: the checks and sections below reuse it
         validated = check_config(cfg)  # once: the settings sections come back validated
@@ -245,6 +250,8 @@ class Trainer:
         self.adversarial = training["adversarial"]
         self.averaging: WeightAveraging = training.get("averaging") or NoAveraging()
         self.averaging.start(self.model)
+        if replace and self.dist.main:  # --overwrite: the old run goes whole, log included
+            remove_outputs(self.output_dir)
         self.logger = training["logger"](self.output_dir if self.dist.main else None, self.cfg)
         self.amp_dtype, self.scaler = self._mixed_precision()
         self.history: List[Dict[str, Any]] = []
@@ -540,6 +547,7 @@ def train(
     output_dir: Optional[Path] = None,
     resume: Optional[Path] = None,
     stop_after_steps: Optional[int] = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train the model a config describes; see ``Trainer``."""
-    return Trainer(cfg, output_dir, resume, stop_after_steps).run()
+    return Trainer(cfg, output_dir, resume, stop_after_steps, overwrite).run()

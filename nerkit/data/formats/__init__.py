@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from ...errors import DataError
 from ...types import Example
+from ..encoding import head_text
 from ..readers import Corpus
 from . import brat, ccks, cmeee, conll, doccano, label_studio  # noqa: F401  (each registers its format)
 from .base import FORMATS, Format, PathLike, WriteReport
@@ -59,11 +60,7 @@ def detect(path: PathLike) -> str:
         )
     if path.suffix.lower() in (".ann",):
         return "brat"
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            head = f.read(8192)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text. Save the file as UTF-8.") from None
+    head = head_text(path)[:8192]
     for name in _CONTENT_ORDER:
         if FORMATS[name].sniff(path, head):
             return name
