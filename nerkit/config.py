@@ -309,15 +309,50 @@ def _to_dict(obj: Any) -> Any:
     return obj
 
 
-def _merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
+def _merge(
+    base: Dict[str, Any],
+    child: Dict[str, Any],
+    where: Tuple[str, ...] = (),
+    replaced: Optional[List[Tuple[str, ...]]] = None,
+) -> Dict[str, Any]:
+    """``child`` over ``base`` key by key; a section whose component (``@kind`` function) the
+    child changes, or sets to a value, replaces the base's whole, and so does its
+    ``[initialize]`` counterpart: the base's init-only arguments of the old component are
+    dropped, the child's own kept. ``where``, ``replaced``: the recursion's own."""
+    top = replaced is None
+    replaced = [] if replaced is None else replaced
     out = dict(base)
     for key, value in child.items():
         old = out.get(key)
         if isinstance(value, dict) and isinstance(old, dict) and _ref(value) in (None, _ref(old)):
-            out[key] = _merge(old, value)
+            out[key] = _merge(old, value, (*where, key), replaced)
         else:
+            if isinstance(old, dict):
+                replaced.append((*where, key))
             out[key] = value
+    if top:
+        for path in replaced:
+            _take_child_init(out, path, child)
     return out
+
+
+def _take_child_init(out: Dict[str, Any], path: Tuple[str, ...], child: Dict[str, Any]) -> None:
+    """Set ``out``'s ``[initialize.<path>]`` to the child's (copying the dicts on the way),
+    or remove it when the child has none."""
+    keys = (INIT_SECTION, *path)
+    node = out
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            return
+        node[key] = dict(node[key])
+        node = node[key]
+    mine: Any = child
+    for key in keys:
+        mine = mine.get(key) if isinstance(mine, dict) else None
+    if mine is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = mine
 
 
 def _ref(section: Dict[str, Any]) -> Optional[Tuple[str, str]]:
@@ -388,6 +423,7 @@ def _validate(cfg: Config, initialize: bool) -> Tuple[List[str], Dict[str, BaseM
     data = _to_dict(cfg)
     problems: List[str] = []
     problems.extend(_check_initialize(data))
+    from_init = _init_only_keys(data) if initialize else set()
     if initialize:
         _warn_files_in_model(data)
     data = (
@@ -405,8 +441,32 @@ def _validate(cfg: Config, initialize: bool) -> Tuple[List[str], Dict[str, BaseM
             problems.extend(found)
             if model is not None:
                 validated[name] = model
-    _check_promises(data, "", problems)
+    found: List[str] = []
+    _check_promises(data, "", found)
+    for problem in found:  # an argument given only in [initialize] is named there
+        where = problem.split(":", 1)[0]
+        problems.append(f"{INIT_SECTION}.{problem}" if where in from_init else problem)
     return problems, validated
+
+
+def _init_only_keys(data: Dict[str, Any]) -> set:
+    """Dotted paths (``model.encoder.name_or_path``) of the keys that ``[initialize]`` sets and
+    ``[model]`` itself does not."""
+    out: set = set()
+
+    def walk(init: Any, model: Any, where: str) -> None:
+        if not isinstance(init, dict):
+            return
+        for key, value in init.items():
+            inner = model.get(key) if isinstance(model, dict) else None
+            if isinstance(value, dict):
+                walk(value, inner, f"{where}.{key}")
+            elif not (isinstance(model, dict) and key in model):
+                out.add(f"{where}.{key}")
+
+    init = data.get(INIT_SECTION)
+    walk(init.get("model") if isinstance(init, dict) else None, data.get("model"), "model")
+    return out
 
 
 def with_initialize(data: Dict[str, Any]) -> Dict[str, Any]:

@@ -188,7 +188,8 @@ class Pipeline:
     ) -> List[Example]:
         """Read a data file with the reader of the model's config (for CMeEE, JSON list or
         JSON Lines: the format follows the file), or in format ``fmt`` (see
-        :mod:`nerkit.data.formats`)."""
+        :mod:`nerkit.data.formats`). ``annotated=False``: only the texts are wanted, so a
+        brat entity that is discontinuous is no error (its covering span is read, unused)."""
         from .errors import DataError
 
         if not Path(path).exists():
@@ -196,7 +197,8 @@ class Pipeline:
         if fmt is not None:
             from .data import formats
 
-            return list(formats.read(path, fmt))
+            options = {"discontinuous": "cover"} if fmt == "brat" and not annotated else {}
+            return list(formats.read(path, fmt, **options))
         reader = resolve_section(self.config, "corpora")["reader"]
         return list(reader(path))
 

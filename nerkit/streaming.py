@@ -265,6 +265,11 @@ def predict_stream(
                 written += len(chunk)
                 entities += sum(len(r["entities"]) for r in chunk)
                 bar.advance(len(chunk))
+    except BaseException:
+        if fout is not sys.stdout and not written and not done:
+            fout.close()
+            target.unlink()  # failed before the first record: leave no empty output behind
+        raise
     finally:
         if input != STDIO:
             fin.close()

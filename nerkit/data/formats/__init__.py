@@ -39,6 +39,8 @@ OUTPUT_EXTENSIONS = {
 # CoNLL extensions that name their tag scheme.
 CONLL_SCHEMES = {".bmes": "BMES", ".bioes": "BIOES"}
 _CONTENT_ORDER = ("ccks", "labelstudio", "doccano", "cmeee", "conll")
+# Extensions that many kinds of files have: they name a format only with its content.
+_GENERIC_EXTENSIONS = {".txt", ".tsv", ".json", ".jsonl"}
 
 
 def get_format(name: str) -> Format:
@@ -64,6 +66,9 @@ def detect(path: PathLike) -> str:
     for name in _CONTENT_ORDER:
         if FORMATS[name].sniff(path, head):
             return name
+    claims = [n for n, f in FORMATS.items() if path.suffix.lower() in f.extensions]
+    if len(claims) == 1 and path.suffix.lower() not in _GENERIC_EXTENSIONS:
+        return claims[0]  # e.g. a .conll file with a bad tag: its reader names the line
     raise DataError(
         f"{path}: can't tell its format from the extension or the content. Pass it with --from "
         f"({', '.join(sorted(FORMATS))})."
@@ -102,6 +107,19 @@ def write(
 
 def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
     """``factory(**options)``; an option it does not take is the user's mistake, said so."""
+    import difflib
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        for key in options:
+            if key not in params:
+                close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise DataError(
+                    f"{what} has no option {key!r}.{hint} Its options: "
+                    f"{', '.join(params) or '(none)'}; docs/data-formats.md describes them."
+                )
     try:
         return factory(**options)
     except TypeError as err:
