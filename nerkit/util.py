@@ -101,6 +101,7 @@ def check_output_dir(
         check_creatable(path, what)
         return False
     present = sorted(p.name for p in path.iterdir())
+    _check_writable(path, what)
     if not present or resume:
         return False
     ours = _earlier_output(path, present, entries)
@@ -210,13 +211,19 @@ def check_creatable(path: PathLike, what: str = "--output") -> None:
             f"{what} {path}: {parent} is a file, so nothing can be created under it. Pass a path "
             "inside a folder."
         )
+    _check_writable(parent, what, path)
+
+
+def _check_writable(folder: Path, what: str, path: Optional[Path] = None) -> None:
+    from .errors import OutputError
+
     try:
-        with tempfile.TemporaryFile(dir=parent):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
         raise OutputError(
-            f"{what} {path}: can't write in {parent} ({err.strerror or err}). Pass a path in a "
-            "folder you can write to."
+            f"{what} {path or folder}: can't write in {folder} ({err.strerror or err}). Pass a "
+            "path in a folder you can write to."
         ) from None
 
 

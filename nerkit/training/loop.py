@@ -511,7 +511,9 @@ class Trainer:
                         progress.close()
                     raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
             if not stop and st.batches_done >= len(batches):
-                if not t.eval_frequency or st.step % t.eval_frequency:
+                # (resumed from the checkpoint of this very evaluation: not evaluated twice)
+                done = bool(self.history) and self.history[-1]["step"] == st.step
+                if (not t.eval_frequency or st.step % t.eval_frequency) and not done:
                     stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
                     losses = []
                 st.epoch += 1
