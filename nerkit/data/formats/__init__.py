@@ -117,7 +117,7 @@ def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
                 close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
                 hint = f" Did you mean {close[0]}?" if close else ""
                 raise DataError(
-                    f"{what} has no option {key!r}.{hint} Its options: "
+                    f"{what}: no option {key!r}.{hint} Its options: "
                     f"{', '.join(params) or '(none)'}; docs/data-formats.md describes them."
                 )
     try:
