@@ -138,13 +138,12 @@ def _earlier_output(path: Path, present: Sequence[str], entries: Optional[Sequen
     ]
 
 
-def remove_outputs(path: PathLike, entries: Optional[Sequence[str]] = RUN_ENTRIES) -> None:
-    """Remove the earlier output that :func:`check_output_dir` found (``--overwrite``)."""
+def remove_outputs(path: PathLike, entries: Sequence[str] = RUN_ENTRIES) -> None:
+    """Remove the earlier output that :func:`check_output_dir` found (``--overwrite``): the
+    ``entries`` and their interrupted-save leftovers. (A whole-folder output is replaced by
+    writing the new one through :func:`atomic_dir` instead, as ``nerkit export`` does.)"""
     path = Path(path)
     if not path.is_dir():
-        return
-    if entries is None:
-        shutil.rmtree(path)
         return
     for name in _earlier_output(path, sorted(p.name for p in path.iterdir()), entries):
         target = path / name
