@@ -27,3 +27,7 @@ class AssetError(NerkitError, FileNotFoundError):
 
 class InputError(NerkitError, TypeError):
     """A Python API call got a value of the wrong type (e.g. a list where one text is expected)."""
+
+
+class OutputError(NerkitError, OSError):
+    """An output path can't be written, or writing it would replace something by accident."""

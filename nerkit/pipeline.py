@@ -194,7 +194,8 @@ class Pipeline:
         JSON Lines: the format follows the file), or in format ``fmt`` (see
         :mod:`nerkit.data.formats`). Plain text (``fmt="text"``, or a ``.txt`` file without
         a brat ``.ann`` beside it): one example a line, empty lines too, ids the line numbers
-        (:mod:`nerkit.data.plaintext`)."""
+        (:mod:`nerkit.data.plaintext`). ``annotated=False``: only the texts are wanted, so a
+        brat entity that is discontinuous is no error (its covering span is read, unused)."""
         from .data.plaintext import is_plain_text, read_text_lines
         from .errors import DataError
 
@@ -205,7 +206,8 @@ class Pipeline:
         if fmt is not None:
             from .data import formats
 
-            return list(formats.read(path, fmt))
+            options = {"discontinuous": "cover"} if fmt == "brat" and not annotated else {}
+            return list(formats.read(path, fmt, **options))
         reader = resolve_section(self.config, "corpora")["reader"]
         return list(reader(path))
 

@@ -73,6 +73,11 @@ class registry(confection.registry):
                 f"nerkit has these kinds: {', '.join('@' + k for k in cls.kinds())}."
             )
         reg: catalogue.Registry = getattr(cls, registry_name)
+        loaded, broken = _entry_points(registry_name, func_name)
+        if broken:
+            raise UnknownComponentError(broken[0].message())
+        if loaded:
+            return loaded[func_name]
         if func_name not in reg:
             raise UnknownComponentError(unknown_name_message(registry_name, func_name))
         return reg.get(func_name)
@@ -80,21 +85,87 @@ class registry(confection.registry):
     @classmethod
     def has(cls, registry_name: str, func_name: str) -> bool:
         cls.ensure_populated()
-        return registry_name in cls.kinds() and func_name in getattr(cls, registry_name)
+        if registry_name not in cls.kinds():
+            return False
+        loaded, broken = _entry_points(registry_name, func_name)
+        return bool(loaded) or (not broken and func_name in getattr(cls, registry_name))
 
 
 KINDS: Tuple[str, ...] = registry.kinds()
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An entry point of an installed package that fails to load."""
+
+    kind: str
+    name: str
+    value: str  # "module:function"
+    package: str
+    error: str
+
+    def describe(self) -> str:
+        return (
+            f"entry point '{self.name} = {self.value}' (group nerkit_{self.kind}) of the package "
+            f"{self.package} fails to load: {self.error}"
+        )
+
+    def message(self) -> str:
+        """What a config that uses the component is told."""
+        return (
+            f"'{self.name}' comes from the installed package {self.package}, whose entry point "
+            f"'{self.name} = {self.value}' (group nerkit_{self.kind}) fails to load: {self.error}. Fix or reinstall that package (pip install --force-reinstall "
+            f"{self.package}), or uninstall it (pip uninstall {self.package}) and use another "
+            f"component; `nerkit registry {self.kind}` lists the ones that load."
+        )
+
+
+def _entry_points(
+    kind: str, name: Optional[str] = None
+) -> Tuple[Dict[str, Any], List[BrokenPlugin]]:
+    """The loaded entry points of ``kind`` (only ``name`` when given) and those that fail."""
+    loaded: Dict[str, Any] = {}
+    broken: List[BrokenPlugin] = []
+    available = catalogue.AVAILABLE_ENTRY_POINTS  # the snapshot catalogue itself reads
+    group = f"nerkit_{kind}"
+    eps = (
+        available.select(group=group) if hasattr(available, "select") else available.get(group, [])
+    )
+    for ep in eps:
+        if name is not None and ep.name != name:
+            continue
+        try:
+            loaded[ep.name] = ep.load()
+        except Exception as err:  # a plugin's own bug or missing module: reported, never raised
+            dist = getattr(ep, "dist", None)
+            package = dist.name if dist is not None else ep.value.split(":")[0].split(".")[0]
+            broken.append(
+                BrokenPlugin(kind, ep.name, ep.value, package, f"{type(err).__name__}: {err}")
+            )
+    return loaded, broken
+
+
+def broken_plugins(kind: Optional[str] = None, name: Optional[str] = None) -> List[BrokenPlugin]:
+    """Installed entry points (of ``kind``, or of every kind; only ``name`` when given) that
+    fail to load; ``nerkit registry`` and ``nerkit info`` list them and go on."""
+    return [b for k in ((kind,) if kind else KINDS) for b in _entry_points(k, name)[1]]
+
+
 def names(kind: str) -> List[str]:
-    """All names registered for ``kind``, entry-point plugins included."""
-    registry.ensure_populated()
-    return sorted(getattr(registry, kind).get_all())
+    """All names registered for ``kind``, entry-point plugins included (those that load)."""
+    return sorted(get_all(kind))
 
 
 def get_all(kind: str) -> Dict[str, Any]:
+    """Name -> function of ``kind``: the built-ins and every entry point that loads (a broken
+    plugin is left out, see :func:`broken_plugins`)."""
     registry.ensure_populated()
-    return dict(sorted(getattr(registry, kind).get_all().items()))
+    namespace = getattr(registry, kind).namespace
+    found = _entry_points(kind)[0]
+    for keys, value in catalogue.REGISTRY.copy().items():
+        if keys[:-1] == namespace:
+            found[keys[-1]] = value
+    return dict(sorted(found.items()))
 
 
 F = TypeVar("F", bound=Callable[..., Any])

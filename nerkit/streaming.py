@@ -20,6 +20,7 @@ each rank's part.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from .data.plaintext import decoded, text_lines
+from .data.encoding import decoded_lines
+from .data.plaintext import text_lines
 from .errors import DataError, NerkitError
 
 STDIO = "-"
@@ -270,12 +272,11 @@ def predict_stream(
         n = count_records(Path(input), bool(plain))
         total = len(range(shard.rank, n, shard.world))
     source = "stdin" if input == STDIO else input
-    if input == STDIO and hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(encoding="utf-8-sig", errors="strict")  # bytes not UTF-8: an error
-    fin = sys.stdin if input == STDIO else open(input, encoding="utf-8-sig")
-    lines: Iterable[str] = fin
+    # bytes, decoded line by line in the input encoding (stdin too: never passed on undecoded)
+    fin = getattr(sys.stdin, "buffer", sys.stdin) if input == STDIO else open(input, "rb")
+    lines: Iterable[str] = fin if isinstance(fin, io.TextIOBase) else decoded_lines(fin, source)
     if plain is None:
-        plain, lines = sniff_plain(decoded(fin, source))
+        plain, lines = sniff_plain(lines)
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
     fout = sys.stdout if target is None else open(target, "a" if resume else "w", encoding="utf-8")
@@ -292,8 +293,13 @@ def predict_stream(
                 written += len(chunk)
                 entities += sum(len(r["entities"]) for r in chunk)
                 bar.advance(len(chunk))
+    except BaseException:
+        if fout is not sys.stdout and not written and not done:
+            fout.close()
+            target.unlink()  # failed before the first record: leave no empty output behind
+        raise
     finally:
-        if fin is not sys.stdin:
+        if input != STDIO:
             fin.close()
         if fout is not sys.stdout:
             fout.close()

@@ -6,9 +6,10 @@ import contextlib
 import os
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 
@@ -62,6 +63,172 @@ def recover_dir(path: Path) -> None:
         olds = olds[:-1]
     for old in olds:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# What a training run writes inside its output folder (other files there are left alone).
+RUN_ENTRIES = ("model-best", "model-last", "log.jsonl")
+PathLike = Union[str, Path]
+
+
+def check_output_dir(
+    path: PathLike,
+    overwrite: bool = False,
+    resume: Optional[bool] = None,
+    what: str = "--output",
+    entries: Optional[Sequence[str]] = RUN_ENTRIES,
+) -> bool:
+    """Check, before any work, that ``path`` may take a command's output folder.
+
+    ``entries``: the names the command writes inside ``path`` (a training run's by
+    default; other files there stay). ``entries=None``: the command writes the folder
+    whole (an exported model), so it must be new, empty, or a model folder to replace.
+    A folder that already holds such an output stops the command (an ``OutputError``
+    offering the ways on) unless ``resume`` (continue it; None: the command has no
+    ``--resume``) or ``overwrite``: then True is returned, and the caller removes the
+    earlier output with :func:`remove_outputs` just before it writes, so an old log never
+    outlives its model. A file where the folder goes, or a path that can't be created,
+    is an ``OutputError`` too. ``what`` names the option in messages.
+    """
+    from .errors import OutputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(
+            f"{what} {path}: that is a file, but {what} names a folder to write into. Pass a "
+            "folder path that does not exist yet (it is created), or an empty folder."
+        )
+    if not path.exists():
+        check_creatable(path, what)
+        return False
+    present = sorted(p.name for p in path.iterdir())
+    _check_writable(path, what)
+    if not present or resume:
+        return False
+    ours = _earlier_output(path, present, entries)
+    if not ours:
+        if entries is not None:
+            return False  # other files only: the command adds its own beside them
+        raise OutputError(
+            f"{what} {path}: that folder is not empty ({_listing(present)}) and holds no nerkit "
+            "model, and the output is written as a whole folder. Pass a new or empty folder."
+        )
+    if overwrite:
+        return True
+    ways = []
+    if resume is not None and (path / "model-last" / "training_state").is_dir():
+        ways.append(f"continue it with --resume {path}")
+    ways += ["pass a new folder", f"add --overwrite to replace it whole ({_listing(ours)})"]
+    fix = ", or ".join([", ".join(ways[:-1]), ways[-1]])
+    raise OutputError(
+        f"{what} {path} already holds "
+        + ("a training run" if entries == RUN_ENTRIES else "an earlier output")
+        + f" ({_listing(ours)}); nothing was written. {fix[0].upper()}{fix[1:]}."
+    )
+
+
+def _earlier_output(path: Path, present: Sequence[str], entries: Optional[Sequence[str]]):
+    """The names in ``present`` that belong to an earlier output (leftovers of interrupted
+    ``atomic_dir`` saves included); for a whole-folder output, all of them when it is a model."""
+    if entries is None:
+        return list(present) if (path / "meta.json").is_file() else []
+    return [
+        n
+        for n in present
+        if n in entries or any(n.startswith((f".tmp-{e}-", f".old-{e}-")) for e in entries)
+    ]
+
+
+def remove_outputs(path: PathLike, entries: Sequence[str] = RUN_ENTRIES) -> None:
+    """Remove the earlier output that :func:`check_output_dir` found (``--overwrite``): the
+    ``entries`` and their interrupted-save leftovers. (A whole-folder output is replaced by
+    writing the new one through :func:`atomic_dir` instead, as ``nerkit export`` does.)"""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    for name in _earlier_output(path, sorted(p.name for p in path.iterdir()), entries):
+        target = path / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+
+def check_output_file(
+    path: PathLike,
+    overwrite: bool = False,
+    inputs: Iterable[PathLike] = (),
+    what: str = "--output",
+) -> None:
+    """Check, before any work, that the output file (or brat folder) ``path`` may be written:
+    it is none of ``inputs`` (symlinks, relative paths and hard links included; not even
+    with ``overwrite``), it exists only with ``overwrite``, and it can be created. ``-``
+    (stdout) always may."""
+    from .errors import OutputError
+
+    if str(path) == "-":
+        return
+    path = Path(path)
+    for src in inputs:
+        if str(src) != "-" and same_path(path, Path(src)):
+            raise OutputError(
+                f"{what} {path} is the input {src}: writing it would replace the input it is "
+                "read from. Pass another output path."
+            )
+    if path.exists():
+        if not overwrite:
+            raise OutputError(
+                f"{what} {path} already exists; nothing was written. Pass another path, or add "
+                "--overwrite to replace it."
+            )
+        if not os.access(path, os.W_OK):
+            raise OutputError(f"{what} {path}: can't write it (permission denied).")
+        return
+    check_creatable(path, what)
+
+
+def same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name the same file or folder."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_creatable(path: PathLike, what: str = "--output") -> None:
+    """``path`` (absent) can be created: its nearest existing parent is a folder this
+    process can write in; else an ``OutputError`` naming ``what``."""
+    from .errors import OutputError
+
+    path = Path(path)
+    parent = path.absolute().parent
+    while not parent.exists() and not parent.is_symlink():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(
+            f"{what} {path}: {parent} is a file, so nothing can be created under it. Pass a path "
+            "inside a folder."
+        )
+    _check_writable(parent, what, path)
+
+
+def _check_writable(folder: Path, what: str, path: Optional[Path] = None) -> None:
+    from .errors import OutputError
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise OutputError(
+            f"{what} {path or folder}: can't write in {folder} ({err.strerror or err}). Pass a "
+            "path in a folder you can write to."
+        ) from None
+
+
+def _listing(names: Sequence[str], n: int = 4) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def _fsync_tree(root: Path) -> None:

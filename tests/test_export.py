@@ -189,7 +189,11 @@ def test_export_refuses_a_non_empty_output_and_unknown_options(
     tiny_model_dir: Path, exported: Path, tmp_path: Path
 ):
     result = runner.invoke(app, ["export", str(tiny_model_dir), "--output", str(exported)])
-    assert result.exit_code == 1 and "not empty" in result.output
+    assert (
+        result.exit_code == 1
+        and "already holds" in result.output
+        and "--overwrite" in result.output
+    )
     result = runner.invoke(
         app, ["export", str(tiny_model_dir), "--output", str(tmp_path / "a"), "--quantize", "int4"]
     )

@@ -134,7 +134,9 @@ def test_evaluate_warns_about_unknown_characters(trained, tmp_path: Path):
     assert len(out.read_text(encoding="utf8").splitlines()) == len(texts)
     known = [r["text"] for r in json.loads((CORPUS / "dev.json").read_text(encoding="utf8"))]
     lines.write_text("".join(json.dumps({"text": t}) + "\n" for t in known))  # quiet above
-    streamed = invoke("predict", trained[0], lines, "--output", out, "--device", "cpu")
+    streamed = invoke(
+        "predict", trained[0], lines, "--output", out, "--device", "cpu", "--overwrite"
+    )
     assert streamed.exit_code == 0 and "are not in the model's vocabulary" not in streamed.output
 
 

@@ -35,15 +35,27 @@ _PATH_ERRNOS = frozenset(
     | {errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
 )
 
+ENCODING_OPTION = typer.Option(
+    "utf-8",
+    "--encoding",
+    help="Text encoding of the input corpora, e.g. gb18030 (GBK and GB18030 files); default utf-8.",
+)
+
 
 def friendly(func: Callable) -> Callable:
     """Print nerkit's own errors (and the file system's refusal of a path) as one paragraph
-    and exit 1, without a traceback."""
+    and exit 1, without a traceback.
+
+    A command with an ``encoding`` parameter (``ENCODING_OPTION``) reads its corpora in it.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..data.encoding import input_encoding
+
         try:
-            return func(*args, **kwargs)
+            with input_encoding(kwargs.get("encoding")):
+                return func(*args, **kwargs)
         except NerkitError as err:
             typer.secho(f"✘ {err}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from None
@@ -90,10 +102,13 @@ def check_output(path: Path, option: str, folder: bool = False, example: str = "
         ) from None
 
 
-def load_config_args(config: Path, extra: List[str]):
-    """The config file with the command line's --section.key overrides, paths checked."""
+def load_config_args(config: Path, extra: List[str], command: Any = None):
+    """The config file with the command line's --section.key overrides, paths checked;
+    ``command`` (``ctx.command``): an extra ``--name`` close to one of its options is a typo."""
     from ..config import load_config, parse_overrides
 
+    if command is not None:
+        check_option_names(extra, command)
     return load_config(config, parse_overrides(extra), strict_paths=True)
 
 
@@ -101,6 +116,25 @@ def write_metrics(output: Path, scores: dict) -> None:
     """The metrics JSON of evaluate and score (folders on the way created)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(scores, indent=2, ensure_ascii=False), encoding="utf8")
+
+
+def check_option_names(extra: List[str], command: Any) -> None:
+    """An extra ``--name`` without a section is a mistyped option of ``command`` (a click
+    command), not a config override: name its options, the closest first."""
+    import difflib
+
+    options = [o for p in command.params for o in p.opts if o.startswith("--")]
+    for arg in extra:
+        name = arg.split("=", 1)[0]
+        if not name.startswith("--") or "." in name or len(name) <= 2:
+            continue
+        close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise NerkitError(
+            f"No such option: {name}.{hint} Options of `nerkit {command.name}`: "
+            f"{', '.join(options)}; a config value is set with --section.key VALUE, e.g. "
+            "--training.max_epochs 3."
+        )
 
 
 def warn_unknown_chars(nlp: Any, examples: Any, path: Path) -> None:

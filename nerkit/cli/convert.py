@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import check_output, friendly, parse_options, report_losses
+from .common import ENCODING_OPTION, check_output, friendly, parse_options, report_losses
 
 
 @friendly
@@ -33,6 +33,10 @@ def convert(
     writer_option: List[str] = typer.Option(
         [], "--writer-option", "-w", help="Writer option KEY=VALUE, e.g. -w scheme=BIOES."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
+    ),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Convert a corpus between formats: cmeee, conll, brat, doccano, labelstudio, ccks,
     or any reader and writer a plugin registers.
@@ -41,7 +45,9 @@ def convert(
     CoNLL tag layer) and by which rule; nothing is dropped silently.
     """
     from ..data import formats
+    from ..util import check_output_file
 
+    check_output_file(output, overwrite, inputs=[input], what="OUTPUT")
     src = formats.format_name("readers", from_) if from_ else formats.detect(input)
     dst = formats.format_name("writers", to) if to else formats.output_format(output)
     check_output(output, "OUTPUT", folder=dst == "brat", example="corpus" + input.suffix)

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .common import check_output, friendly, warn_unknown_chars, write_metrics
+from .common import ENCODING_OPTION, check_output, friendly, warn_unknown_chars, write_metrics
 
 
 @friendly
@@ -28,6 +28,7 @@ def evaluate(
         help="At most this many padded positions per batch (fewer long windows per batch).",
     ),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""
     from ..data import formats
@@ -35,6 +36,10 @@ def evaluate(
     from ..data.plaintext import is_plain_text
     from ..loading import load
     from ..scoring import format_scores, score
+    from ..util import check_output_file
+
+    if output is not None:  # metrics are rewritten freely, the corpus never
+        check_output_file(output, overwrite=True, inputs=[data])
 
     if output is not None:
         check_output(output, "--output", example="metrics.json")

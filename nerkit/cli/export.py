@@ -20,6 +20,9 @@ def export(
     quantize: Optional[str] = typer.Option(
         None, "--quantize", help="int8: dynamic int8 quantization."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the exported model already in --output."
+    ),
 ) -> None:
     """Export the network (encoder, fusion, decoder scores) to ONNX; nerkit.load(DIR) runs it."""
     from ..errors import ConfigError
@@ -29,6 +32,6 @@ def export(
     check_output(output, "--output", folder=True)
     from ..export.onnx import export_onnx
 
-    export_onnx(model, output, quantize)
+    export_onnx(model, output, quantize, overwrite)
     kind = " (int8 dynamic quantization)" if quantize else ""
     typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)

@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import ModelLoadError
-from ..registry import KINDS, get_all
+from ..registry import KINDS, broken_plugins, get_all
 from .common import friendly
 
 PACKAGES = (
@@ -63,6 +63,9 @@ def installation_info() -> str:
             if top != "nerkit":
                 plugins.append(f"{kind}:{name} ({top})")
     lines.append(f"plugins       {', '.join(plugins) if plugins else 'none'}")
+    lines += [
+        f"BROKEN plugin {b.kind}:{b.name} ({b.package}): {b.describe()}" for b in broken_plugins()
+    ]
     return "\n".join(lines)
 
 

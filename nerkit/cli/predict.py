@@ -8,7 +8,15 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError, NerkitError
-from .common import check_output, friendly, is_cmeee, report_losses, warn_unknown_chars
+from ..util import check_output_file
+from .common import (
+    ENCODING_OPTION,
+    check_output,
+    friendly,
+    is_cmeee,
+    report_losses,
+    warn_unknown_chars,
+)
 
 
 @friendly
@@ -50,6 +58,10 @@ def predict(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
+    ),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Predict entities for every record of INPUT, in order, keeping each record's id.
 
@@ -75,6 +87,7 @@ def predict(
     if from_ is not None and from_ != "text":
         formats.format_name("readers", from_)
     check_output(output, "--output", folder=fmt == "brat", example="predictions.json")
+    check_output_file(output, overwrite or resume, inputs=[input])
     if streaming:
         return stream_predict(
             model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress,

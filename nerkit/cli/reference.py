@@ -13,7 +13,7 @@ from typing import Callable, List, Optional
 from ..config import type_name
 from ..errors import ConfigError
 from ..registrations import populate
-from ..registry import KINDS, get_all
+from ..registry import KINDS, broken_plugins, get_all
 
 
 def _provider(func: Callable) -> str:
@@ -67,6 +67,8 @@ def _text(kinds) -> str:
         for name, func in comps.items():
             args = ", ".join(f"{a}={d}" if d != "required" else a for a, _, d in _args(func))
             lines.append(f"  {name}  [{_provider(func)}]  ({args})")
+        for b in broken_plugins(k):
+            lines.append(f"  {b.name}  [BROKEN: {b.package}]  {b.describe()}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

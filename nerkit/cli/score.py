@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import check_output, friendly, parse_options, write_metrics
+from .common import ENCODING_OPTION, check_output, friendly, parse_options, write_metrics
 from .evaluate import check_not_empty
 
 
@@ -28,11 +28,16 @@ def score_cmd(
         [], "--reader-option", "-r", help="Reader option KEY=VALUE for both, e.g. -r scheme=BMES."
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Score a prediction file against a gold file (strict micro P/R/F1), in any corpus format."""
     from ..data import formats
     from ..errors import DataError
     from ..scoring import format_scores, score
+    from ..util import check_output_file
+
+    if output is not None:  # metrics are rewritten freely, the two corpora never
+        check_output_file(output, overwrite=True, inputs=[gold, pred])
 
     options = parse_options(reader_option, "--reader-option")
     if output is not None:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .common import check_output, friendly
+from .common import ENCODING_OPTION, check_output, friendly
 
 
 @friendly
@@ -24,9 +24,13 @@ def visualize(
         None, "--gold", help="Gold file: mark correct, missed and spurious entities."
     ),
     limit: int = typer.Option(0, min=0, help="Show only the first N records (0: all)."),
+    encoding: str = ENCODING_OPTION,
 ) -> None:
     """Write a self-contained HTML page with nested entities drawn over the text."""
+    from ..util import check_output_file
+
     check_output(output, "--output", example="entities.html")
+    check_output_file(output, overwrite=True, inputs=[source, input, *([gold] if gold else [])])
     write_page(source, input, output, gold, limit)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
 

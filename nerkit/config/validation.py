@@ -59,6 +59,7 @@ def _validate(data: Dict[str, Any], initialize: bool) -> Tuple[List[str], Dict[s
     populate()
     problems: List[str] = []
     problems.extend(_check_initialize(data))
+    from_init = _init_only_keys(data) if initialize else set()
     if initialize:
         _warn_files_in_model(data)
     data = with_initialize(data) if initialize else without_initialize(data)
@@ -72,8 +73,30 @@ def _validate(data: Dict[str, Any], initialize: bool) -> Tuple[List[str], Dict[s
             problems.extend(found)
             if model is not None:
                 validated[name] = model
-    problems.extend(check_blocks(data))
+    for problem in check_blocks(data):  # an argument given only in [initialize] is named there
+        where = problem.split(":", 1)[0]
+        problems.append(f"{INIT_SECTION}.{problem}" if where in from_init else problem)
     return problems, validated
+
+
+def _init_only_keys(data: Dict[str, Any]) -> set:
+    """Dotted paths (``model.encoder.name_or_path``) of the keys that ``[initialize]`` sets and
+    ``[model]`` itself does not."""
+    out: set = set()
+
+    def walk(init: Any, model: Any, where: str) -> None:
+        if not isinstance(init, dict):
+            return
+        for key, value in init.items():
+            inner = model.get(key) if isinstance(model, dict) else None
+            if isinstance(value, dict):
+                walk(value, inner, f"{where}.{key}")
+            elif not (isinstance(model, dict) and key in model):
+                out.add(f"{where}.{key}")
+
+    init = data.get(INIT_SECTION)
+    walk(init.get("model") if isinstance(init, dict) else None, data.get("model"), "model")
+    return out
 
 
 def check_blocks(data: Dict[str, Any]) -> List[str]:

@@ -25,9 +25,18 @@ def block_ref(section: Dict[str, Any]) -> Optional[Tuple[str, str]]:
     return None
 
 
-def merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
-    """``child`` merged onto ``base`` key by key; a block whose ``@registry`` function
-    differs from the base's replaces it whole."""
+def merge(
+    base: Dict[str, Any],
+    child: Dict[str, Any],
+    where: Tuple[str, ...] = (),
+    replaced: Optional[List[Tuple[str, ...]]] = None,
+) -> Dict[str, Any]:
+    """``child`` merged onto ``base`` key by key; a block whose ``@registry`` function the
+    child changes, or sets to a value, replaces the base's whole, and so does its
+    ``[initialize]`` counterpart: the base's init-only arguments of the old component are
+    dropped, the child's own kept. ``where``, ``replaced``: the recursion's own."""
+    top = replaced is None
+    replaced = [] if replaced is None else replaced
     out = dict(base)
     for key, value in child.items():
         old = out.get(key)
@@ -36,10 +45,34 @@ def merge(base: Dict[str, Any], child: Dict[str, Any]) -> Dict[str, Any]:
             and isinstance(old, dict)
             and block_ref(value) in (None, block_ref(old))
         ):
-            out[key] = merge(old, value)
+            out[key] = merge(old, value, (*where, key), replaced)
         else:
+            if isinstance(old, dict):
+                replaced.append((*where, key))
             out[key] = value
+    if top:
+        for path in replaced:
+            _take_child_init(out, path, child)
     return out
+
+
+def _take_child_init(out: Dict[str, Any], path: Tuple[str, ...], child: Dict[str, Any]) -> None:
+    """Set ``out``'s ``[initialize.<path>]`` to the child's (copying the dicts on the way),
+    or remove it when the child has none."""
+    keys = (INIT_SECTION, *path)
+    node = out
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            return
+        node[key] = dict(node[key])
+        node = node[key]
+    mine: Any = child
+    for key in keys:
+        mine = mine.get(key) if isinstance(mine, dict) else None
+    if mine is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = mine
 
 
 def suggest(name: str, options: Sequence[str]) -> str:

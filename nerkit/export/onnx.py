@@ -46,7 +46,7 @@ from ..errors import NerkitError
 from ..models.base import Decoder, LatticeBatch
 from ..models.ner_model import Batch, NERModel
 from ..types import Example
-from ..util import file_mode
+from ..util import atomic_dir, check_output_dir, file_mode, same_path
 
 CHAR_INPUTS = ("input_ids", "attention_mask", "char_mask")
 LATTICE_INPUTS = ("word_ids", "word_starts", "word_ends", "word_mask")
@@ -144,7 +144,8 @@ def sample_batch(model: NERModel) -> Batch:
 
 
 def export_graph(model: NERModel, path: Path) -> List[str]:
-    """Write the ONNX graph of ``model`` to ``path``; return its input names."""
+    """Write the ONNX graph of ``model`` to ``path``; return its input names: those the
+    network reads (an encoder that ignores the attention mask has no ``attention_mask``)."""
     graph = ScoresGraph(model).eval()
     batch = sample_batch(model)
     feeds = batch_inputs(batch)
@@ -175,7 +176,15 @@ def export_graph(model: NERModel, path: Path) -> List[str]:
                 f"Tracing the model to ONNX failed ({type(err).__name__}: {str(err).splitlines()[0]}). "
                 "A component uses an operation the exporter does not support."
             ) from None
-    return names
+    import onnx
+
+    used = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    if "input_ids" not in used:
+        raise ExportError(
+            "The exported graph does not read input_ids: the model's output does not depend on "
+            "the text, so there is nothing to export. Check the encoder's forward()."
+        )
+    return [n for n in names if n in used]
 
 
 def quantize_int8(src: Path, dest: Path, choice: str = INT8_DEFAULT) -> None:
@@ -193,12 +202,18 @@ def quantize_int8(src: Path, dest: Path, choice: str = INT8_DEFAULT) -> None:
 
 
 def export_onnx(
-    model_dir: Path, output: Path, quantize: Optional[str] = None, int8: str = INT8_DEFAULT
+    model_dir: Path,
+    output: Path,
+    quantize: Optional[str] = None,
+    overwrite: bool = False,
+    int8: str = INT8_DEFAULT,
 ) -> Path:
     """Export the model directory ``model_dir`` to the ONNX model directory ``output``.
 
     quantize: None (fp32) or "int8"; int8: which nodes become int8 (``INT8_CHOICES``).
-    """
+    ``output`` is written whole or not at all (a temporary sibling renamed into place): a
+    failure at any step leaves no half-written folder. An ``output`` that holds a model
+    already is replaced only with ``overwrite``."""
     from ..config import as_dict
     from ..models.io import load_model
 
@@ -216,19 +231,34 @@ def export_onnx(
             f"int8 choice {int8!r} is unknown; choose one of: {', '.join(INT8_CHOICES)}."
         )
     model_dir, output = Path(model_dir), Path(output)
-    if output.exists() and any(output.iterdir()):
-        raise ExportError(f"{output} exists and is not empty; choose a new --output directory.")
+    if same_path(model_dir, output):
+        raise ExportError(f"--output {output} is the model directory itself: pass a new folder.")
+    check_output_dir(output, overwrite, None, "--output", entries=None)
     model, cfg = load_model(model_dir, device="cpu")
     check_exportable(model, as_dict(cfg))
-    output.mkdir(parents=True, exist_ok=True)
+    created = not output.parent.exists()
+    try:
+        with atomic_dir(output) as tmp:
+            _write_export(model, model_dir, tmp, quantize, int8)
+    except BaseException:
+        if created:  # atomic_dir made the parent for the folder that never came
+            shutil.rmtree(output.parent, ignore_errors=True)
+        raise
+    return output
+
+
+def _write_export(
+    model: NERModel, model_dir: Path, out: Path, quantize: Optional[str], int8: str
+) -> None:
+    """The files of the ONNX model directory, into the (new, empty) folder ``out``."""
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
         names = export_graph(model, fp32)
         check_graph(model, fp32)
         if quantize == "int8":
-            quantize_int8(fp32, output / ONNX_FILE, int8)
+            quantize_int8(fp32, out / ONNX_FILE, int8)
         else:
-            shutil.move(str(fp32), output / ONNX_FILE)
+            shutil.move(str(fp32), out / ONNX_FILE)
     for src in sorted(
         model_dir.iterdir()
     ):  # config.cfg and every component's assets (encoder/, lexicon/)
@@ -237,12 +267,12 @@ def export_onnx(
         ):
             continue
         if src.is_dir():
-            shutil.copytree(src, output / src.name)
+            shutil.copytree(src, out / src.name)
         else:
-            shutil.copyfile(src, output / src.name)
+            shutil.copyfile(src, out / src.name)
     decoder_state = {k: v.contiguous() for k, v in model.decoder.state_dict().items()}
-    save_file(decoder_state, str(output / DECODER_FILE))
-    os.chmod(output / DECODER_FILE, file_mode())  # safetensors writes 0600
+    save_file(decoder_state, str(out / DECODER_FILE))
+    os.chmod(out / DECODER_FILE, file_mode())  # safetensors writes 0600
     meta = json.loads((model_dir / "meta.json").read_text(encoding="utf8"))
     meta["backend"] = "onnx"
     meta["onnx"] = {
@@ -252,10 +282,7 @@ def export_onnx(
         "int8": int8 if quantize == "int8" else None,
         "exported_from": str(model_dir),
     }
-    (output / "meta.json").write_text(
-        json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf8"
-    )
-    return output
+    (out / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf8")
 
 
 def check_graph(model: NERModel, path: Path) -> Tuple[float, float]:
@@ -269,7 +296,7 @@ def check_graph(model: NERModel, path: Path) -> Tuple[float, float]:
     with torch.no_grad():
         want = ScoresGraph(model)(*(torch.from_numpy(v) for v in feeds.values())).numpy()
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(["scores"], feeds)[0]
+    got = session.run(["scores"], {i.name: feeds[i.name] for i in session.get_inputs()})[0]
     finite = np.isfinite(want)
     if got.shape != want.shape or not np.array_equal(finite, np.isfinite(got)):
         raise ExportError(

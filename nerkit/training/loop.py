@@ -34,7 +34,7 @@ from ..models.ner_model import NERModel
 from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
-from ..util import atomic_dir, recover_dir, resolve_device
+from ..util import atomic_dir, check_output_dir, recover_dir, remove_outputs, resolve_device
 from .averaging import WeightAveraging, Weights
 from .initialize import (
     TRAIN_SECTIONS,
@@ -296,7 +296,12 @@ class Trainer:
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
+        overwrite: bool = False,
     ) -> None:
+        # a finished run in output_dir is never replaced by accident (before any work)
+        replace = output_dir is not None and check_output_dir(
+            output_dir, overwrite, resume is not None
+        )
         if isinstance(cfg, ResolvedRun):
             run = cfg
         else:  # a resumed run rebuilds its model from the checkpoint
@@ -356,6 +361,8 @@ class Trainer:
         self.adversarial = components.adversarial
         self.averaging: WeightAveraging = components.averaging
         self.averaging.start(self.model)
+        if replace and self.dist.main:  # --overwrite: the old run goes whole, log included
+            remove_outputs(self.output_dir)
         self.logger = components.logger(self.output_dir if self.dist.main else None, self.cfg)
         self.amp_dtype, self.scaler = self._mixed_precision()
         self.history: List[Dict[str, Any]] = []
@@ -563,7 +570,9 @@ class Trainer:
                         progress.close()
                     raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
             if not stop and st.batches_done >= len(batches):
-                if not t.eval_frequency or st.step % t.eval_frequency:
+                # (resumed from the checkpoint of this very evaluation: not evaluated twice)
+                done = bool(self.history) and self.history[-1]["step"] == st.step
+                if (not t.eval_frequency or st.step % t.eval_frequency) and not done:
                     stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
                     losses = []
                 st.epoch += 1
@@ -599,6 +608,7 @@ def train(
     output_dir: Optional[Path] = None,
     resume: Optional[Path] = None,
     stop_after_steps: Optional[int] = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train the model a config describes; see ``Trainer``."""
-    return Trainer(cfg, output_dir, resume, stop_after_steps).run()
+    return Trainer(cfg, output_dir, resume, stop_after_steps, overwrite).run()

@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from ...errors import DataError
 from ...registry import get_all, registry
 from ...types import Example
+from ..encoding import head_text
 from .base import Corpus, FormatDeclaration, PathLike, WriteReport, corpus_format, declaration
 
 HEAD_CHARS = 8192  # what a sniffer sees of a file
@@ -92,11 +93,7 @@ def detect(path: PathLike) -> str:
     for name, _, decl in readers:
         if suffix and suffix in decl.suffixes:
             return _shown(name, decl)
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            head = f.read(HEAD_CHARS)
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text. Save the file as UTF-8.") from None
+    head = head_text(path)[:HEAD_CHARS]
     for name, _, decl in readers:
         if decl.sniff is not None and not decl.folder and decl.sniff(path, head):
             return _shown(name, decl)
@@ -151,6 +148,19 @@ def write(
 
 def _configured(factory: Any, options: Dict[str, Any], what: str) -> Any:
     """``factory(**options)``; an option it does not take is the user's mistake, said so."""
+    import difflib
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        for key in options:
+            if key not in params:
+                close = difflib.get_close_matches(key, list(params), n=1, cutoff=0.6)
+                hint = f" Did you mean {close[0]}?" if close else ""
+                raise DataError(
+                    f"{what}: no option {key!r}.{hint} Its options: "
+                    f"{', '.join(params) or '(none)'}; docs/data-formats.md describes them."
+                )
     try:
         return factory(**options)
     except TypeError as err:

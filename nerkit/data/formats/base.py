@@ -34,6 +34,7 @@ from typing import (
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
 from ...util import file_mode
+from ..encoding import read_text_file
 
 PathLike = Union[str, Path]
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -152,7 +153,8 @@ def is_int(value: Any) -> bool:
 def read_text(
     path: PathLike, what: str, keep_newlines: bool = False, keep_bom: bool = False
 ) -> str:
-    """UTF-8 text of a file; one-paragraph errors for missing or non-UTF-8 files.
+    """Text of a file (UTF-8, or the command's --encoding); one-paragraph errors for missing
+    or undecodable files.
 
     ``keep_newlines``: keep ``\\r\\n`` and ``\\r`` as they are (for formats whose
     offsets count them, e.g. brat); otherwise they are read as ``\\n``.
@@ -164,14 +166,7 @@ def read_text(
         raise DataError(f"file not found: {path}. Fix the path.")
     if path.is_dir():
         raise DataError(f"{path} is a directory, expected {what}.")
-    try:
-        encoding = "utf-8" if keep_bom else "utf-8-sig"
-        with open(path, encoding=encoding, newline="" if keep_newlines else None) as f:
-            return f.read()
-    except UnicodeDecodeError as err:
-        raise DataError(
-            f"{path}: not UTF-8 text (byte {err.start}: {err.reason}). Save the file as UTF-8."
-        ) from None
+    return read_text_file(path, keep_newlines, keep_bom)
 
 
 def check_reader_labels(labels: Optional[Sequence[str]], where: str) -> Optional[frozenset]:

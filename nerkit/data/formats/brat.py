@@ -169,8 +169,9 @@ class BratReader:
                 if self.discontinuous == "error":
                     raise DataError(
                         f"{place}: discontinuous entity '{label}' at {offsets}; nerkit entities are one span. "
-                        'Set the reader\'s discontinuous = "cover" to keep the span from its first to its '
-                        "last fragment, or split it in the annotation tool."
+                        'Set the reader\'s discontinuous = "cover" (nerkit convert and score: -r '
+                        "discontinuous=cover) to keep the span from its first to its last fragment, or "
+                        "split it in the annotation tool."
                     )
                 warnings.append(
                     f"{place}: discontinuous entity at {offsets} kept as its covering span"

@@ -69,7 +69,8 @@ class LabelStudioReader(JsonRecordsReader):
         entities: List[Entity] = []
         if chosen:
             k = chosen[0]
-            ignored["further annotations of a task"] += len(chosen) - 1
+            if len(chosen) > 1:  # a Counter keeps a key added with 0: "ignored 0 ..."
+                ignored["further annotations of a task"] += len(chosen) - 1
             results = annotations[k].get("result") or []
             for j, res in enumerate(results):
                 where = f"{place}, annotations[{k}].result[{j}]"
