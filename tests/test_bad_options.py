@@ -25,6 +25,8 @@ from nerkit.cli.main import app
 
 from .conftest import CORPUS, QUICKSTART, ROOT, cli_args
 
+PRETRAIN = ROOT / "configs" / "pretrain-quickstart.cfg"
+
 runner = CliRunner()
 WIDE = {"COLUMNS": "1000"}  # usage errors in one line: values are never wrapped
 
@@ -109,13 +111,21 @@ def _valid(p: dict) -> Dict[str, Dict[str, str]]:
         "debug config": {"config": str(QUICKSTART)},
         "debug data": {"config": str(QUICKSTART)},
         "debug vectors": {"config": str(QUICKSTART)},
+        "pretrain": {"config": str(PRETRAIN), "output": out / "pt"},
+        "vectors": {"config": str(PRETRAIN), "output": out / "v.txt"},
+        "sweep": {
+            "config": str(ROOT / "configs" / "sweeps" / "quickstart.cfg"),
+            "output": out / "sw",
+        },
+        "ensemble": {"models": [p["model"], p["model"]], "output": out / "ens"},
     }
 
 
 FOLDERS = {"model", "runs", "resume", ("export", "output"), ("visualize", "source")}
 OUTPUTS = {"output"}
 # Owned elsewhere: train --output (an existing file or run) is issue 27's.
-SKIP = {("train", "output")}
+# Folder outputs of pretrain and sweep: an existing folder is a valid output (the run goes in it).
+SKIP = {("train", "output"), ("pretrain", "output"), ("sweep", "output")}
 
 
 def _bad_values(command: str, param, p: dict) -> List[str]:
@@ -158,7 +168,8 @@ def _argv(cmd, values: Dict[str, str], extra: List[str]) -> List[str]:
         if param.name not in values:
             continue
         if param.param_type_name == "argument":
-            args.append(str(values[param.name]))
+            value = values[param.name]  # a list: an argument that takes several (ensemble MODEL...)
+            args += [str(v) for v in value] if isinstance(value, list) else [str(value)]
         else:
             opts += [param.opts[0], str(values[param.name])]
     return args + opts + extra
@@ -220,12 +231,12 @@ def test_outputs_that_cannot_be_written_are_refused_before_any_work(places, monk
     assert f"{places['root']}: is a folder, expected a file name" in out
     assert str(places["root"] / "metrics.json") in out
     out = assert_clean(run("predict", model, dev, "-o", readme / "p.json"), "--output")
-    assert f"{readme} is a file, so nothing can be written under it" in out
+    assert f"{readme} is a file, so nothing can be created under it" in out
     out = assert_clean(run("export", model, "-o", readme), "--output")
     assert "is a file, expected a folder" in out
     if places["locked"] is not None:
         out = assert_clean(run("score", dev, dev, "-o", places["locked"] / "m.json"), "--output")
-        assert f"cannot write in {places['locked']}" in out
+        assert f"can't write in {places['locked']}" in out
     # a new folder on the way is fine: it is created
     result = run("score", dev, dev, "-o", places["root"] / "new" / "deeper" / "m.json")
     assert result.exit_code == 0, result.output

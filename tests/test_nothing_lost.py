@@ -357,7 +357,7 @@ def test_unwritable_outputs_are_one_message(tiny_model_dir: Path, tmp_path: Path
             result.exit_code == 1 and "--output /proc/x.json: can't write in /proc" in result.output
         )
     result = invoke("export", tiny_model_dir, "--output", afile)
-    assert result.exit_code == 1 and "that is a file" in result.output
+    assert result.exit_code == 1 and "is a file, expected a folder" in result.output
     with pytest.raises(OutputError, match="is the input"):
         check_output_file(tmp_path / "x" / ".." / "a.txt", overwrite=True, inputs=[afile])
 

@@ -160,7 +160,9 @@ def test_plain_text_mistakes_are_one_message(tiny_model_dir, tmp_path: Path):
     assert_clean_error(result, "read as plain text", "--output NAME.jsonl", "--from brat")
     notes.write_bytes("患者头痛\n".encode() + b"\xff\xfe\n")
     result = invoke("predict", tiny_model_dir, notes, "-o", tmp_path / "o.jsonl", "--device", "cpu")
-    assert_clean_error(result, str(notes), "not UTF-8", "Save the file as UTF-8")
+    assert_clean_error(
+        result, str(notes), "not UTF-8", "--encoding"
+    )  # the fix: the file's encoding
     with pytest.raises(DataError, match="not UTF-8"):
         read_text_lines(notes)
     result = invoke(

@@ -91,14 +91,14 @@ def check_output(path: Path, option: str, folder: bool = False, example: str = "
         base = base.parent
     if not base.is_dir():
         raise ConfigError(
-            f"{option} {path}: {base} is a file, so nothing can be written under it. Pick another path."
+            f"{option} {path}: {base} is a file, so nothing can be created under it. Pick another path."
         )
     try:
         with tempfile.TemporaryFile(dir=base):
             pass
     except OSError as err:
         raise ConfigError(
-            f"{option} {path}: cannot write in {base} ({err.strerror}). Pick a folder you can write to."
+            f"{option} {path}: can't write in {base} ({err.strerror}). Pick a folder you can write to."
         ) from None
 
 

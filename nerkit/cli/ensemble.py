@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from .common import friendly
+from .common import check_output, friendly
 
 
 @friendly
@@ -22,10 +22,11 @@ def ensemble(
     min_votes: Optional[int] = typer.Option(
         None,
         "--min-votes",
+        min=1,
         help="vote: keep an entity predicted by at least K models (default: a majority).",
     ),
     top_k: int = typer.Option(
-        3, "--top-k", help="For a sweep folder: its K best finished trials' model-best."
+        3, "--top-k", min=1, help="For a sweep folder: its K best finished trials' model-best."
     ),
 ) -> None:
     """Combine trained models into one model directory that load, evaluate, predict, serve
@@ -40,6 +41,7 @@ def ensemble(
             dirs.extend(top_trials(path, top_k))
         else:
             dirs.append(path)
+    check_output(output, "--output", folder=True)
     meta = write_ensemble(dirs, output, method=method, min_votes=min_votes)
     typer.secho(
         f"✔ Wrote {output}: {len(dirs)} models, {meta['method']}"

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import friendly, load_config_args
+from .common import check_output, friendly, load_config_args
 
 
 @friendly
@@ -34,6 +34,8 @@ def pretrain(
     """
     from ..training.pretrain import Pretrainer
 
+    if output is not None:
+        check_output(output, "--output", folder=True)
     cfg = load_config_args(config, ctx.args)
     if resume is not None and output is None:
         output = resume

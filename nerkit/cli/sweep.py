@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import friendly
+from .common import check_output, friendly
 
 
 @friendly
@@ -17,7 +17,9 @@ def sweep(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Sweep folder: trials/NNNN/, the study, summary.md/.jsonl."
     ),
-    workers: int = typer.Option(1, "--workers", "-w", help="Trials run at once on this machine."),
+    workers: int = typer.Option(
+        1, "--workers", "-w", min=1, help="Trials run at once on this machine."
+    ),
     storage: Optional[str] = typer.Option(
         None,
         "--storage",
@@ -33,6 +35,7 @@ def sweep(
     from ..sweep.engine import run_sweep
     from ..sweep.plan import load_plan, parse_cli_overrides
 
+    check_output(output, "--output", folder=True)
     plan = load_plan(config, parse_cli_overrides(ctx.args))
     typer.echo(
         f"ℹ sweep of {plan.trials} trials ({plan.sampler.name} sampler) over "

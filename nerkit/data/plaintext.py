@@ -49,8 +49,14 @@ def decoded(lines: Iterable[str], source: str) -> Iterator[str]:
 
 def text_lines(lines: Iterable[str], source: str) -> Iterator[Tuple[int, str]]:
     """(line number, text) of every line, its line end removed (see :func:`decoded`)."""
-    for lineno, line in enumerate(decoded(lines, source), start=1):
-        yield lineno, line[:-1] if line.endswith("\n") else line
+    lineno = 0
+    for chunk in decoded(lines, source):  # a binary stream's lines end at "\n" only
+        chunk = (
+            chunk[:-2] if chunk.endswith("\r\n") else chunk[:-1] if chunk.endswith("\n") else chunk
+        )
+        for line in chunk.split("\r"):
+            lineno += 1
+            yield lineno, line
 
 
 def read_text_lines(path: Union[str, Path]) -> Corpus:

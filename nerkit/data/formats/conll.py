@@ -375,7 +375,15 @@ def _sniff(path: Path, head: str) -> bool:
     )
 
 
-@corpus_format("conll", sniff=_sniff, priority=-5, description="CoNLL column file")
+# the extensions only CoNLL files have: such a file is read as CoNLL whatever its content, so a
+# bad tag is named by its line (.txt and .tsv are claimed by the content alone)
+@corpus_format(
+    "conll",
+    suffixes=(".conll", ".bio", ".bmes", ".bioes", ".iob", ".iob2"),
+    sniff=_sniff,
+    priority=-5,
+    description="CoNLL column file",
+)
 def conll_reader(
     scheme: str = "auto",
     tag_column: int = -1,
