@@ -112,8 +112,8 @@ def test_plugin_reader_and_writer_convert_and_score(tmp_path: Path):
         (tmp_path / "gold.pipe", []),
         (tmp_path / "gold2.txt", []),
     ):
-        back = tmp_path / "back.json"
-        done = nerkit(["convert", str(source), str(back), *extra], site)
+        back = tmp_path / "back.json"  # written again each round: --overwrite
+        done = nerkit(["convert", str(source), str(back), "--overwrite", *extra], site)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "pipe -> cmeee" in done.stdout
         records = json.loads(back.read_text(encoding="utf8"))

@@ -35,6 +35,12 @@ _PATH_ERRNOS = frozenset(
     | {errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG}
 )
 
+# Options several commands share (one definition each).
+BATCH_SIZE_OPTION = typer.Option(64, min=1, help="Windows per batch.")
+MAX_TOKENS_OPTION = typer.Option(
+    None, min=1, help="At most this many padded positions per batch (fewer long windows per batch)."
+)
+DEVICE_OPTION = typer.Option("auto", help="cpu, cuda, cuda:1 or auto.")
 ENCODING_OPTION = typer.Option(
     "utf-8",
     "--encoding",

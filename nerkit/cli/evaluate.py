@@ -8,7 +8,16 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .common import ENCODING_OPTION, check_output, friendly, warn_unknown_chars, write_metrics
+from .common import (
+    BATCH_SIZE_OPTION,
+    DEVICE_OPTION,
+    ENCODING_OPTION,
+    MAX_TOKENS_OPTION,
+    check_output,
+    friendly,
+    warn_unknown_chars,
+    write_metrics,
+)
 
 
 @friendly
@@ -21,13 +30,9 @@ def evaluate(
         "--from",
         help="Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader.",
     ),
-    batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
-    max_tokens: Optional[int] = typer.Option(
-        None,
-        min=1,
-        help="At most this many padded positions per batch (fewer long windows per batch).",
-    ),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    batch_size: int = BATCH_SIZE_OPTION,
+    max_tokens: Optional[int] = MAX_TOKENS_OPTION,
+    device: str = DEVICE_OPTION,
     encoding: str = ENCODING_OPTION,
 ) -> None:
     """Strict micro P/R/F1 and a per-type table of a model on a file (any format)."""

@@ -32,6 +32,6 @@ def export(
     check_output(output, "--output", folder=True)
     from ..export.onnx import export_onnx
 
-    export_onnx(model, output, quantize, overwrite)
+    export_onnx(model, output, quantize, overwrite=overwrite)
     kind = " (int8 dynamic quantization)" if quantize else ""
     typer.secho(f"✔ Exported {model} to {output}/model.onnx{kind}", fg=typer.colors.GREEN)

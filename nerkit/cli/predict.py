@@ -10,7 +10,10 @@ import typer
 from ..errors import ConfigError, NerkitError
 from ..util import check_output_file
 from .common import (
+    BATCH_SIZE_OPTION,
+    DEVICE_OPTION,
     ENCODING_OPTION,
+    MAX_TOKENS_OPTION,
     check_output,
     friendly,
     is_cmeee,
@@ -42,13 +45,9 @@ def predict(
         "--to",
         help="Format of OUTPUT (a short name or any registered writer); default: from its extension (.json: CMeEE).",
     ),
-    batch_size: int = typer.Option(64, min=1, help="Windows per batch."),
-    max_tokens: Optional[int] = typer.Option(
-        None,
-        min=1,
-        help="At most this many padded positions per batch (fewer long windows per batch).",
-    ),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    batch_size: int = BATCH_SIZE_OPTION,
+    max_tokens: Optional[int] = MAX_TOKENS_OPTION,
+    device: str = DEVICE_OPTION,
     resume: bool = typer.Option(
         False, "--resume", help="Continue an interrupted JSON Lines output."
     ),

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConfigError
-from .common import friendly
+from .common import DEVICE_OPTION, friendly
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
 
@@ -45,7 +45,7 @@ def serve(
         min=1,
         help="At most this many padded positions per model call (cuts a batch by length).",
     ),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:1 or auto."),
+    device: str = DEVICE_OPTION,
     log_level: str = typer.Option("info", help="uvicorn log level (warning: no access log)."),
 ) -> None:
     """Serve MODEL over HTTP: POST /v1/ner, GET /health, GET /v1/model, docs at /docs."""

@@ -205,8 +205,8 @@ def export_onnx(
     model_dir: Path,
     output: Path,
     quantize: Optional[str] = None,
-    overwrite: bool = False,
     int8: str = INT8_DEFAULT,
+    overwrite: bool = False,
 ) -> Path:
     """Export the model directory ``model_dir`` to the ONNX model directory ``output``.
 
