@@ -25,9 +25,6 @@ def pretrain(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Output directory of an interrupted pretraining run to continue."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace a finished run in --output (its log included)."
-    ),
 ) -> None:
     """Masked-LM pretraining of the config's transformer encoder on raw text.
 
@@ -36,7 +33,6 @@ def pretrain(
     (--paths.encoder DIR/model-last with pretrained = true).
     """
     from ..training.pretrain import Pretrainer
-    from ..util import check_output_dir, remove_outputs
 
     if output is not None:
         check_output(output, "--output", folder=True)
@@ -47,9 +43,6 @@ def pretrain(
         raise typer.BadParameter(
             "pass --output DIR: pretraining exists to write a model.", param_hint="--output"
         )
-    # a finished run in output is never replaced by accident (nerkit train's rule)
-    if check_output_dir(output, overwrite, resume is not None) and resume is None:
-        remove_outputs(output)
     trainer = Pretrainer(cfg, output, resume)
     if trainer.dist.main:
         typer.echo(format_banner(trainer.summary()), err=True)
