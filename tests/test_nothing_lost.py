@@ -403,3 +403,17 @@ def test_label_studio_warns_only_about_annotations_it_ignored(tmp_path: Path):
     path.write_text(json.dumps([task], ensure_ascii=False), encoding="utf8")
     warnings = formats.read(path, "labelstudio").warnings
     assert any("1 further annotations" in w for w in warnings), warnings
+
+
+def test_pretrain_never_replaces_a_finished_run_by_accident(tmp_path: Path):
+    run = tmp_path / "pt"
+    (run / "model-best").mkdir(parents=True)
+    (run / "log.jsonl").write_text('{"step": 1}\n', encoding="utf8")
+    config = ROOT / "configs" / "pretrain-quickstart.cfg"
+    result = invoke("pretrain", config, "--output", run)
+    assert (
+        result.exit_code == 1
+        and "already holds" in result.output
+        and "--overwrite" in result.output
+    )
+    assert (run / "log.jsonl").read_text(encoding="utf8") == '{"step": 1}\n'  # untouched

@@ -25,6 +25,9 @@ def pretrain(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Output directory of an interrupted pretraining run to continue."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a finished run in --output (its log included)."
+    ),
 ) -> None:
     """Masked-LM pretraining of the config's transformer encoder on raw text.
 
@@ -43,7 +46,7 @@ def pretrain(
         raise typer.BadParameter(
             "pass --output DIR: pretraining exists to write a model.", param_hint="--output"
         )
-    trainer = Pretrainer(cfg, output, resume)
+    trainer = Pretrainer(cfg, output, resume, overwrite=overwrite)
     if trainer.dist.main:
         typer.echo(format_banner(trainer.summary()), err=True)
     result = trainer.run()

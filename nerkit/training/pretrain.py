@@ -33,7 +33,7 @@ from torch import nn
 
 from ..data.text import TextStats, check_texts, iter_windows
 from ..errors import ConfigError, ModelLoadError
-from ..util import atomic_dir, recover_dir, resolve_device
+from ..util import atomic_dir, check_output_dir, recover_dir, remove_outputs, resolve_device
 from .averaging import NoAveraging, WeightAveraging, Weights
 from .initialize import seed_all
 from .loop import (
@@ -168,6 +168,7 @@ class Pretrainer:
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
+        overwrite: bool = False,
     ) -> None:
         run = pretrain_run(cfg)
         self.run_config: PretrainRun = run
@@ -201,6 +202,11 @@ class Pretrainer:
             s.window_overlap,
             "pretraining.dev",
         )
+        # a finished run in output_dir is never replaced by accident (nerkit train's rule),
+        # said after the config and text checks, before anything is built or written
+        if self.output_dir is not None and self.dist.main:
+            if check_output_dir(self.output_dir, overwrite, resume is not None) and not resume:
+                remove_outputs(self.output_dir)
         tok = encoder.tokenizer
         self.vocab = MaskVocab.build(
             int(encoder.transformer.config.vocab_size),
