@@ -370,9 +370,10 @@ def plain_script(
     budget: Dict[str, Any],
     seed: int = SEED,
     pretrained: bool = False,
+    device: str = "cpu",
 ) -> Dict[str, Any]:
     """BertForTokenClassification on one flat BIO layer (from ``encoder_dir``'s weights when
-    ``pretrained``); returns scores, seconds, tokens."""
+    ``pretrained``) on ``device``; returns scores, seconds, tokens."""
     from transformers import BertConfig, BertForTokenClassification, get_cosine_schedule_with_warmup
 
     torch.manual_seed(seed)
@@ -410,6 +411,7 @@ def plain_script(
         for b, (_, ids, lab) in enumerate(items):
             input_ids[b, : len(ids) + 2] = torch.tensor([cls, *ids, sep])
             labels[b, 1 : len(ids) + 1] = torch.tensor(lab)
+        input_ids, labels = input_ids.to(device), labels.to(device)
         return input_ids, (input_ids != 0).long(), labels
 
     config = BertConfig.from_pretrained(str(encoder_dir), num_labels=len(tags))
@@ -417,6 +419,7 @@ def plain_script(
         model = BertForTokenClassification.from_pretrained(str(encoder_dir), config=config)
     else:
         model = BertForTokenClassification(config)
+    model.to(device)
     optimizer = plain_optimizer(model, budget)
     pieces = [c for r in train for c in chunks(r)]
     bs = budget["batch_size"]
@@ -484,6 +487,7 @@ def row_config(
     pretrained: bool = False,
     vectors: Optional[Path] = None,
     extra: Optional[Dict[str, Any]] = None,
+    device: str = "cpu",
 ):
     """The config of a nerkit row: ``BASE``, the budget, the row's overrides, ``extra``."""
     base = work / "base.cfg"
@@ -501,6 +505,7 @@ def row_config(
         "training.schedule.warmup_ratio": budget["warmup"],
         "system.seed": seed,
         "initialize.model.encoder.pretrained": pretrained,
+        "system.device": device,
     }
     return load_config(base, {**settings, **_fill(overrides, words, vectors), **(extra or {})})
 
@@ -516,8 +521,11 @@ def nerkit_row(
     pretrained: bool = False,
     vectors: Optional[Path] = None,
     save: Optional[Path] = None,
+    device: str = "cpu",
 ) -> Dict[str, Any]:
-    cfg = row_config(overrides, work, encoder_dir, budget, words, seed, pretrained, vectors)
+    cfg = row_config(
+        overrides, work, encoder_dir, budget, words, seed, pretrained, vectors, device=device
+    )
     trainer = Trainer(cfg, output_dir=save)  # save: model-last/ (and model-best/) kept there
     started = time.perf_counter()
     trainer.run()
@@ -667,7 +675,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
         description, overrides = ROWS[name]
         base, decoding = DECODING_VARIANTS.get(name, (None, None))
         if name == "plain":
-            result = plain_script(train, held, encoder_dir, budget, seed, pretrained)
+            result = plain_script(train, held, encoder_dir, budget, seed, pretrained, args.device)
         elif (base, seed) in trained:
             result = redecode(trained[base, seed], decoding)
         else:
@@ -687,6 +695,7 @@ def run(args: argparse.Namespace) -> List[Dict[str, Any]]:
                 pretrained,
                 args.vectors,
                 save,
+                args.device,
             )
         s = result["scores"]
         row = {
@@ -758,6 +767,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="CMeEE-format JSON file to split")
     ap.add_argument("--vocab", type=Path, default=VOCAB, help="BERT vocab.txt")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--device", default="cpu", help="cpu, cuda or cuda:N: every row and the plain script"
+    )
     ap.add_argument("--epochs", type=int, default=0, help="override the epochs of the budget")
     ap.add_argument(
         "--max-records", type=int, default=0, help="keep N training and N/4 scored records"

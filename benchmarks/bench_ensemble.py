@@ -2,10 +2,12 @@
 
     python benchmarks/bench_ensemble.py --quick                 # 800 / 200 records, 3 epochs
     python benchmarks/bench_ensemble.py --row flat-crf --seeds 13,14,15 --threads 2
+    python benchmarks/bench_ensemble.py --row flat-crf --seeds 13,14,15 --jobs 3   # in parallel
 
 One row of ``benchmarks/accuracy.py`` (its config, budget, random 4-layer encoder and
 split of ``CMeEE_dev.json``) is trained once per seed by nerkit's loop; each seed's final
-model is scored on the held-out part, then the seeds as one ``nerkit ensemble`` by
+model is scored on the held-out part (``--jobs N``: N seeds at a time, each in a process of
+its own with ``--threads`` threads; the same models as one after another), then the seeds as one ``nerkit ensemble`` by
 majority vote and, where the models share an architecture (they do: one config), by
 averaging their decoders' scores. Printed: each seed's F1, their mean and best, and each
 ensemble's F1 with its difference to the mean and to the best seed, all from this run.
@@ -14,9 +16,11 @@ ensemble's F1 with its difference to the mean and to the best seed, all from thi
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence
 
@@ -72,7 +76,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     ap.add_argument("--quick", action="store_true", help=f"the accuracy benchmark's {QUICK}")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--vocab", type=Path, default=VOCAB)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per training process")
+    ap.add_argument("--jobs", type=int, default=1, help="seeds trained at a time (processes)")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
@@ -93,11 +98,21 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     examples = [Example(r["text"], entities_of(r), index=i) for i, r in enumerate(held)]
     print(
         f"# row {args.row}, seeds {seeds}: {len(train)} training / {len(held)} scored records, "
-        f"{budget['epochs']} epochs, {args.threads} thread(s)",
+        f"{budget['epochs']} epochs, {args.threads} thread(s), {args.jobs} job(s)",
         flush=True,
     )
     started = time.perf_counter()
-    models = [train_seed(args.row, seed, work, encoder_dir, budget) for seed in seeds]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(
+            max_workers=args.jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=torch.set_num_threads,
+            initargs=(args.threads,),
+        ) as pool:
+            runs = [pool.submit(train_seed, args.row, s, work, encoder_dir, budget) for s in seeds]
+            models = [run.result() for run in runs]
+    else:
+        models = [train_seed(args.row, seed, work, encoder_dir, budget) for seed in seeds]
     seconds = time.perf_counter() - started
     singles = [f1_of(m, examples) for m in models]
     results = {}

@@ -81,6 +81,7 @@ def overrides(work: Path, encoder: Path, words: Path, args: argparse.Namespace) 
         "paths.words": str(words),
         "system.seed": 13,
         "system.num_threads": args.threads,
+        "system.device": args.device,
         "pretraining.window_overlap": 0,
         "pretraining.max_dev_windows": 400,
         "training.max_steps": args.steps,
@@ -116,33 +117,37 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     write_encoder_dir(encoder, vocab, 4, 256, MAX_LENGTH)
     words = lexicon_words(work / "pkuseg_words.txt")
     cfg = load_config(CONFIG, overrides(work, encoder, words, args))
-    trainer = _Timed(cfg, out)
-    trainer.deadline = time.time() + 60 * args.minutes if args.minutes else None
-    started = time.perf_counter()
-    result = trainer.run()
-    seconds = time.perf_counter() - started
-    vec_started = time.perf_counter()
-    vectors = train_vectors(cfg, out / "vectors.txt")
-    report = {
-        "command": " ".join(sys.argv),
-        "text": counts,
-        "steps": result.steps,
-        "schedule_steps": trainer.total_steps,
-        "pretraining_seconds": round(seconds, 1),
-        "best_step": result.best_step,
-        "best_dev_loss": result.best_loss,
-        "history": [
-            {k: r[k] for k in ("step", "loss", "dev_loss", "perplexity")} for r in result.history
-        ],
-        "vectors": {
+    report: Dict[str, Any] = {"command": " ".join(sys.argv), "text": counts}
+    if not args.vectors_only:
+        trainer = _Timed(cfg, out)
+        trainer.deadline = time.time() + 60 * args.minutes if args.minutes else None
+        started = time.perf_counter()
+        result = trainer.run()
+        report.update(
+            steps=result.steps,
+            schedule_steps=trainer.total_steps,
+            pretraining_seconds=round(time.perf_counter() - started, 1),
+            best_step=result.best_step,
+            best_dev_loss=result.best_loss,
+            history=[
+                {k: r[k] for k in ("step", "loss", "dev_loss", "perplexity")}
+                for r in result.history
+            ],
+        )
+    if (out / "vectors.txt").is_file():  # made earlier (--vectors-only on a CPU machine)
+        report["vectors"] = {"kept": str(out / "vectors.txt")}
+    else:
+        vec_started = time.perf_counter()
+        vectors = train_vectors(cfg, out / "vectors.txt")
+        report["vectors"] = {
             "words": vectors.words,
             "tokens": vectors.tokens,
             "dim": vectors.dim,
             "seconds": round(time.perf_counter() - vec_started, 1),
-        },
-        "threads": args.threads,
-    }
-    (out / "pretraining.json").write_text(json.dumps(report, indent=1), encoding="utf8")
+        }
+    report["threads"] = args.threads
+    name = "vectors.json" if args.vectors_only else "pretraining.json"
+    (out / name).write_text(json.dumps(report, indent=1), encoding="utf8")
     print(json.dumps({k: v for k, v in report.items() if k != "history"}, indent=1))
     return report
 
@@ -157,6 +162,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--eval-every", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--vectors-only",
+        action="store_true",
+        help="only the word vectors (gensim; for a GPU machine that lacks it, made here first)",
+    )
+    ap.add_argument("--device", default="auto", help="auto (a GPU when one is visible), cpu, cuda")
     return ap.parse_args(argv)
 
 

@@ -257,3 +257,35 @@ def test_pretrain_overhead_runs_on_the_sample(capsys):
     assert report["steps"] == 2 and report["tokens_per_round"] > 0
     assert math.isfinite(report["ratio"]) and report["ratio"] > 0
     assert "nerkit Pretrainer.run" in capsys.readouterr().out
+
+
+def test_ladder_plans_what_is_left_and_tabulates_seeds():
+    """benchmarks/ladder.py: a row already in ladder.jsonl is not run again; the table's
+    mean, std, pretraining gain and gap to the plain script, computed by hand."""
+    ladder = _load("ladder")
+
+    def line(row, seed, f1, pretrained=True):
+        return {"row": row, "seed": seed, "f1": f1, "encoder": "p" if pretrained else "random"}
+
+    done = [line("plain", 13, 0.5), line("flat-crf", 13, 0.6, pretrained=False)]
+    jobs = ladder.plan(["plain", "flat-crf"], [13, 14], True, done)
+    names = [j.name for j in jobs]
+    assert sorted(names) == sorted(
+        ["plain-14-pretrained", "flat-crf-13-pretrained", "flat-crf-14-pretrained"]
+        + ["plain-13-random", "plain-14-random", "flat-crf-14-random"]
+    )
+    assert all(j.row == "flat-crf" for j in jobs[:3])  # lattice rows first
+    records = [
+        line("plain", 13, 0.40),
+        line("plain", 14, 0.44),
+        line("nested-strict", 13, 0.50),
+        line("nested-strict", 14, 0.54),
+        line("nested-strict", 13, 0.30, pretrained=False),
+    ]
+    rows = {r.split(" | ")[0]: r for r in ladder.table(records).splitlines()[2:]}
+    # pretrained 52.0 ± 2.8 (std of 50, 54); random 30.0; plain 42.0 ± 2.8 -> +10.0 (3.5 std)
+    assert rows["| nested-strict"] == (
+        "| nested-strict | 52.0 ± 2.8 (2) | 30.0 ± 0.0 (1) | +22.0 | +10.0 (+3.5) "
+        "| 62.68 (`bert-linear-nested`) |"
+    )
+    assert rows["| plain"].startswith("| plain | 42.0 ± 2.8 (2) | - | - | - |")
