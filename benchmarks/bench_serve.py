@@ -12,7 +12,10 @@ Three cases with the same model and threads, each in a process of its own:
   plus HTTP;
 - dynamic batching: ``nerkit serve`` with ``--max-batch-size``, ``--max-wait-ms``;
 - one at a time: ``nerkit serve --max-batch-size 1 --max-wait-ms 0``, where
-  every request is a model call of its own.
+  every request is a model call of its own;
+- with ``--bound``, offline one text per ``nlp.pipe`` call: offline nlp.pipe over it
+  is what batching gains in the model alone, the ceiling of batching / one at a time
+  when the server's own cost per request is the same in both servers.
 
 The servers listen on a free loopback port; ``--clients`` concurrent HTTP
 clients (httpx, or ``raw``: a minimal asyncio client) send the same
@@ -58,20 +61,27 @@ texts = json.loads(open(args["texts"], encoding="utf8").read())
 nlp = nerkit.load(args["model"], device=args["device"])
 list(nlp.pipe(texts[:1]))  # warm up, as the servers are
 start, cpu = time.perf_counter(), time.process_time()
-spans = list(nlp.pipe(texts, batch_size=64, max_tokens=args["max_tokens"]))
+if args["one_per_call"]:  # the model's own cost without batching: one text per call
+    spans = [next(iter(nlp.pipe([t]))) for t in texts]
+else:
+    spans = list(nlp.pipe(texts, batch_size=64, max_tokens=args["max_tokens"]))
 seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 found = [[[s.start, s.end, s.type] for s in t] for t in spans]
 print(json.dumps({"seconds": seconds, "cpu": cpu, "spans": found}))
 """
 
 
-def offline(model: Path, threads: int, device: str, texts_file: Path, max_tokens) -> tuple:
-    """Seconds, CPU seconds and entities of ``nlp.pipe`` over the texts, in a process of its own."""
+def offline(
+    model: Path, threads: int, device: str, texts_file: Path, max_tokens, one_per_call=False
+) -> tuple:
+    """Seconds, CPU seconds and entities of ``nlp.pipe`` over the texts (all in one call, or
+    ``one_per_call``), in a process of its own."""
     arg = {
         "model": str(model),
         "device": device,
         "texts": str(texts_file),
         "max_tokens": max_tokens,
+        "one_per_call": one_per_call,
     }
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(
@@ -176,13 +186,17 @@ async def load_raw(url: str, bodies: List[dict], clients: int) -> Tuple[float, L
 def measure(args, servers: dict, bodies: List[dict], texts_file: Path) -> Tuple[dict, dict]:
     """Texts/s (and texts per batch) of each case in each round; each case's entities."""
     n_texts = sum(len(b["texts"]) for b in bodies)
-    runs = {name: [] for name in ("offline nlp.pipe", *servers)}
+    offline_cases = {"offline nlp.pipe": False}
+    if args.bound:
+        offline_cases["offline 1 per call"] = True
+    runs = {name: [] for name in (*offline_cases, *servers)}
     found = {}
-    for _ in range(args.rounds):  # the three cases interleaved: load changes fall on all three
-        seconds, cpu, found["offline nlp.pipe"] = offline(
-            args.model, args.threads, args.device, texts_file, args.max_tokens
-        )
-        runs["offline nlp.pipe"].append((n_texts / seconds, None, n_texts / cpu))
+    for _ in range(args.rounds):  # the cases interleaved: load changes fall on all of them
+        for name, one_per_call in offline_cases.items():
+            seconds, cpu, found[name] = offline(
+                args.model, args.threads, args.device, texts_file, args.max_tokens, one_per_call
+            )
+            runs[name].append((n_texts / seconds, None, n_texts / cpu))
         for name, opts in servers.items():
             proc, url = start(args.model, args.threads, "--device", args.device, *opts)
             try:
@@ -221,9 +235,17 @@ def main() -> None:
     ap.add_argument(
         "--rounds", type=int, default=1, help="run the three cases this many times, interleaved"
     )
+    ap.add_argument(
+        "--bound",
+        action="store_true",
+        help="also offline nlp.pipe one text per call: offline all / one per call is the most "
+        "batching can gain in the model itself",
+    )
     args = ap.parse_args()
     if not args.data.exists():
-        args.data = ROOT / "projects/quickstart/corpus/test.json"
+        sample = ROOT / "projects/quickstart/corpus/test.json"
+        print(f"# --data {args.data} not found: the quickstart's sample texts ({sample}) instead")
+        args.data = sample
     texts = [r["text"] for r in json.loads(args.data.read_text(encoding="utf8"))]
     rng = random.Random(0)
     k = args.texts_per_request
@@ -268,7 +290,13 @@ def main() -> None:
         per_round = [x[of] / y[of] for x, y in zip(runs[a], runs[b], strict=True)]
         return f"{statistics.median(per_round):.2f}x (rounds {', '.join(f'{r:.2f}' for r in per_round)})"
 
-    for a, b in (("dynamic batching", "one at a time"), ("dynamic batching", "offline nlp.pipe")):
+    pairs = [("dynamic batching", "one at a time"), ("dynamic batching", "offline nlp.pipe")]
+    if args.bound:
+        pairs += [
+            ("offline nlp.pipe", "offline 1 per call"),
+            ("one at a time", "offline 1 per call"),
+        ]
+    for a, b in pairs:
         print(f"{a} / {b}: texts/s {ratio(a, b, 0)}; texts/CPU-s {ratio(a, b, 2)}")
 
 
