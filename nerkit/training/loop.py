@@ -11,17 +11,10 @@ checkpoints, exact resume, and data parallelism under ``torchrun``.
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import random
-import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from confection import Config
 from torch import nn
@@ -34,8 +27,8 @@ from ..models.ner_model import NERModel
 from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
-from ..util import atomic_dir, check_output_dir, recover_dir, remove_outputs, resolve_device
-from .averaging import WeightAveraging, Weights
+from ..util import atomic_dir, check_output_dir, remove_outputs
+from .averaging import Weights
 from .initialize import (
     TRAIN_SECTIONS,
     ResolvedRun,
@@ -44,10 +37,9 @@ from .initialize import (
     resolve_run,
 )
 from .labels import check_corpus_labels
+from .steps import PRECISION, STATE_DIR, Dist, StepLoop, micro_step, resume_dir
 
 RESUME_SECTIONS = ("corpora", "training")
-
-STATE_DIR = "training_state"
 
 
 @dataclass
@@ -60,6 +52,15 @@ class TrainState:
     bad_evals: int = 0  # evaluations since the last improvement
     finished: bool = False
 
+    @property
+    def best(self) -> float:
+        """The best dev F1 (StepLoop's score: higher is better)."""
+        return self.best_score
+
+    @best.setter
+    def best(self, score: float) -> None:
+        self.best_score = score
+
 
 @dataclass
 class TrainResult:
@@ -68,63 +69,6 @@ class TrainResult:
     steps: int
     output_dir: Optional[Path]
     history: List[Dict[str, Any]]
-
-
-# ---------------------------------------------------------------------------
-# Distributed
-# ---------------------------------------------------------------------------
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> Dist:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world <= 1:
-            return cls()
-        import torch.distributed as dist
-
-        rank = int(os.environ["RANK"])
-        local = int(os.environ.get("LOCAL_RANK", rank))
-        if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend=backend)
-        return cls(rank, world, local)
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def device(self, system: Any) -> torch.device:
-        """This process's device for ``[system]`` (its own GPU under torchrun); sets the threads."""
-        if system.num_threads:
-            torch.set_num_threads(system.num_threads)
-        if self.world > 1 and torch.cuda.is_available():
-            torch.cuda.set_device(self.local_rank)
-            return torch.device("cuda", self.local_rank)
-        return resolve_device(system.device)
-
-    def wrap(self, net: nn.Module, device: torch.device) -> nn.Module:
-        """``net`` in DistributedDataParallel under torchrun; as it is otherwise."""
-        if self.world <= 1:
-            return net
-        from torch.nn.parallel import DistributedDataParallel
-
-        return DistributedDataParallel(
-            net,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
 
 
 class _LossModule(nn.Module):
@@ -136,132 +80,6 @@ class _LossModule(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.model.loss(batch)
-
-
-# ---------------------------------------------------------------------------
-# RNG state
-# ---------------------------------------------------------------------------
-
-
-def _rng_state() -> Dict[str, Any]:
-    state: Dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": [
-            x if not isinstance(x, np.ndarray) else torch.from_numpy(x.astype(np.int64))
-            for x in np.random.get_state()
-        ],
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Dict[str, Any]) -> None:
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    np_state = state["numpy"]
-    np.random.set_state((np_state[0], np.asarray(np_state[1]).astype(np.uint32), *np_state[2:]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ---------------------------------------------------------------------------
-# Steps (shared with nerkit.training.pretrain)
-# ---------------------------------------------------------------------------
-
-
-def mixed_precision(device: torch.device, mode: str):
-    """(autocast dtype or None, GradScaler or None) for ``[system] mixed_precision`` on ``device``."""
-    if device.type != "cuda" or mode == "no":
-        return None, None
-    if mode == "auto":
-        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if mode == "bf16":
-        return torch.bfloat16, None
-    return torch.float16, torch.amp.GradScaler("cuda")
-
-
-def autocast(dtype: Optional[torch.dtype]):
-    """CUDA autocast at ``dtype``; a no-op context for None (fp32)."""
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast("cuda", dtype=dtype)
-
-
-PRECISION = {None: "fp32", torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}
-
-
-def micro_step(
-    adversarial, model: nn.Module, net: nn.Module, batch: Any, amp_dtype, scaler, accum: int
-) -> float:
-    """Forward ``net(batch) / accum`` and backward (scaled under fp16) through the adversarial
-    strategy, accumulating into ``.grad``; the clean loss of the micro-batch."""
-
-    def forward_loss() -> torch.Tensor:
-        with autocast(amp_dtype):
-            return net(batch) / accum
-
-    def backward(loss: torch.Tensor) -> None:
-        if scaler is not None:
-            scaler.scale(loss).backward()
-        else:
-            loss.backward()
-
-    return float(adversarial.step(model, forward_loss, backward)) * accum
-
-
-def save_state_blob(
-    path: Path, optimizer, scheduler, scaler, averaging: WeightAveraging, raw: Optional[Weights]
-) -> None:
-    """``path/state.pt``: optimizer, schedule, scaler, RNG and averaging states (and the
-    training weights ``raw`` when the saved model holds an average)."""
-    path.mkdir(parents=True, exist_ok=True)
-    blob: Dict[str, Any] = {
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": _rng_state(),
-        "averaging": averaging.state_dict(),
-    }
-    if raw is not None:  # model.safetensors holds the average: keep the training weights
-        blob["raw_weights"] = {k: v.cpu() for k, v in raw.items()}
-    torch.save(blob, path / "state.pt")
-
-
-def load_state_blob(
-    path: Path, optimizer, scheduler, scaler, averaging: WeightAveraging, model: nn.Module
-) -> None:
-    """Restore what :func:`save_state_blob` wrote."""
-    # weights_only=True: tensors and plain containers only, no arbitrary unpickling
-    blob = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    if scaler is not None and blob["scaler"] is not None:
-        scaler.load_state_dict(blob["scaler"])
-    _set_rng_state(blob["rng"])
-    averaging.load_state_dict(blob.get("averaging", {}))
-    if "raw_weights" in blob:
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for k, v in blob["raw_weights"].items():
-                params[k].copy_(v)
-
-
-def optimizer_step(optimizer, scheduler, scaler, model: nn.Module, grad_clip: float) -> None:
-    """Unscale (fp16), clip to ``grad_clip`` (0: no clipping), step, schedule, zero the gradients."""
-    if scaler is not None:
-        scaler.unscale_(optimizer)
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    if scaler is not None:
-        scaler.step(optimizer)
-        scaler.update()
-    else:
-        optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
 
 
 # ---------------------------------------------------------------------------
@@ -282,7 +100,7 @@ def evaluate(
 # ---------------------------------------------------------------------------
 
 
-class Trainer:
+class Trainer(StepLoop):
     """A training run over a :class:`~nerkit.training.initialize.ResolvedRun`.
 
     ``cfg``: a resolved run, or a config (``Trainer(cfg, output, resume)`` resolves it with
@@ -318,15 +136,12 @@ class Trainer:
         self.dev_examples = run.dev_examples
 
         self.state = TrainState()
-        if self.output_dir is not None and self.dist.main:
-            # The writer, not the readers, recovers interrupted saves of its checkpoints.
-            for name in CHECKPOINTS:
-                recover_dir(self.output_dir / name)
-        resume_dir = _resume_dir(resume) if resume else None
-        if resume_dir is not None:
+        self._recover_checkpoints()
+        checkpoint = resume_dir(resume) if resume else None
+        if checkpoint is not None:
             # the model actually trained, labels included, is the checkpoint's
-            self.model, checkpoint_cfg = load_model(resume_dir, device="cpu")
-            learned, self.labels_learned = checkpoint_learned(resume_dir, checkpoint_cfg)
+            self.model, checkpoint_cfg = load_model(checkpoint, device="cpu")
+            learned, self.labels_learned = checkpoint_learned(checkpoint, checkpoint_cfg)
         else:
             if run.model is None:
                 raise ConfigError("Trainer: the run must be resolved with [model].")
@@ -345,29 +160,13 @@ class Trainer:
         self.model.to(self.device)
         self.model.train()
 
-        components = run.components
         self.train_feats = self.model.featurize(self.train_examples, with_entities=True)
-        per_epoch = math.ceil(len(self._epoch_batches(0)) / self.training.accumulate_gradient)
-        total = per_epoch * self.training.max_epochs
-        if self.training.max_steps:
-            total = (
-                min(total, self.training.max_steps)
-                if self.training.max_epochs
-                else self.training.max_steps
-            )
-        self.total_steps = max(1, total)
-        self.optimizer = components.optimizer(self.model)
-        self.scheduler = components.schedule(self.optimizer, self.total_steps)
-        self.adversarial = components.adversarial
-        self.averaging: WeightAveraging = components.averaging
-        self.averaging.start(self.model)
+        self._start_steps(run.components, len(self._epoch_batches(0)))
         if replace and self.dist.main:  # --overwrite: the old run goes whole, log included
             remove_outputs(self.output_dir)
-        self.logger = components.logger(self.output_dir if self.dist.main else None, self.cfg)
-        self.amp_dtype, self.scaler = self._mixed_precision()
-        self.history: List[Dict[str, Any]] = []
-        if resume_dir is not None:
-            self._load_training_state(resume_dir / STATE_DIR)
+        self.logger = run.components.logger(self.output_dir if self.dist.main else None, self.cfg)
+        if checkpoint is not None:
+            self._load_state(checkpoint / STATE_DIR)
         self.net: nn.Module = self.dist.wrap(_LossModule(self.model), self.device)
 
     def summary(self) -> Dict[str, Any]:
@@ -397,9 +196,6 @@ class Trainer:
 
     # -- setup helpers ----------------------------------------------------------
 
-    def _mixed_precision(self):
-        return mixed_precision(self.device, self.system.mixed_precision)
-
     def _epoch_batches(self, epoch: int) -> List[List[int]]:
         t = self.training
         batches = make_batches(
@@ -414,6 +210,9 @@ class Trainer:
             usable = len(batches) - len(batches) % self.dist.world
             batches = batches[self.dist.rank : usable : self.dist.world]
         return batches
+
+    def _batches(self, epoch: int, skip: int) -> Iterable[List[int]]:
+        return self._epoch_batches(epoch)[skip:]
 
     # -- checkpoints ------------------------------------------------------------
 
@@ -439,31 +238,17 @@ class Trainer:
         with atomic_dir(self.output_dir / name) as tmp:
             save_model(self.model, tmp, self.cfg, meta)
             if with_state:
-                self._save_training_state(tmp / STATE_DIR, raw)
+                self._save_state(tmp / STATE_DIR, raw)
 
-    def _save_training_state(self, path: Path, raw: Optional[Weights] = None) -> None:
-        save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
-        (path / "trainer.json").write_text(
-            json.dumps({"state": asdict(self.state), "history": self.history}, indent=1)
-        )
-
-    def _load_training_state(self, path: Path) -> None:
-        if not (path / "trainer.json").exists():
+    def _load_state(self, path: Path) -> None:
+        if not (path / self.STATE_FILE).exists():
             raise ConfigError(
                 f"--resume: {path.parent} has no training state ({STATE_DIR}/); only model-last "
                 "directories written during training can be resumed."
             )
-        info = json.loads((path / "trainer.json").read_text())
-        self.state = TrainState(**info["state"])
-        self.history = info["history"]
-        load_state_blob(
-            path, self.optimizer, self.scheduler, self.scaler, self.averaging, self.model
-        )
+        super()._load_state(path)
 
     # -- steps ----------------------------------------------------------------
-
-    def _autocast(self):
-        return autocast(self.amp_dtype)
 
     def _train_batch(self, idx: List[int]) -> float:
         batch = self.model.collate([self.train_feats[i] for i in idx], with_targets=True).to(
@@ -479,18 +264,13 @@ class Trainer:
             self.training.accumulate_gradient,
         )
 
-    def _optimizer_step(self) -> None:
-        optimizer_step(
-            self.optimizer, self.scheduler, self.scaler, self.model, self.training.grad_clip
-        )
-        self.averaging.update(self.model)
+    def _train_step(self, group: List[List[int]]) -> float:
+        freeze = self.model.encoder.freeze_steps
+        if freeze:
+            self.model.encoder.set_frozen(self.state.step < freeze)
+        return super()._train_step(group)
 
-    def _evaluate(self, loss: float, started: float) -> bool:
-        """Evaluate, log, checkpoint (the averaged weights, if any); True when early stopping says stop."""
-        with self.averaging.applied(self.model) as raw:
-            return self._evaluate_and_save(loss, started, raw)
-
-    def _evaluate_and_save(self, loss: float, started: float, raw: Optional[Weights]) -> bool:
+    def _score(self) -> Tuple[Dict[str, Any], float, Dict[str, Any]]:
         scores = evaluate(
             self.model,
             self.dev_examples,
@@ -498,109 +278,12 @@ class Trainer:
             autocast_dtype=self.amp_dtype,
         )
         self.model.train()
-        st = self.state
-        improved = scores["f1"] > st.best_score
-        if improved:
-            st.best_score, st.best_step, st.bad_evals = scores["f1"], st.step, 0
-        else:
-            st.bad_evals += 1
-        row = {
-            "epoch": st.epoch,
-            "step": st.step,
-            "loss": loss,
-            "precision": scores["precision"],
-            "recall": scores["recall"],
-            "f1": scores["f1"],
-            "score": scores["f1"],
-            "best": improved,
-            "seconds": round(time.time() - started, 2),
-        }
-        self.history.append(row)
-        if self.dist.main:
-            self.logger.log_eval(row)
-        if improved:
-            self._save("model-best", scores)
-        stop = bool(self.training.patience and st.bad_evals >= self.training.patience)
-        self._save("model-last", scores, with_state=True, raw=raw)
-        self.dist.barrier()
-        return stop
+        metrics = {k: scores[k] for k in ("precision", "recall", "f1")}
+        return metrics, scores["f1"], scores
 
-    def run(self) -> TrainResult:
-        t = self.training
+    def _result(self) -> TrainResult:
         st = self.state
-        enc = self.model.encoder
-        freeze = enc.freeze_steps
-        started = time.time()
-        progress = self.logger.progress(self.total_steps) if self.dist.main else None
-        if progress is not None and st.step:
-            progress.update(st.step, None)
-        losses: List[float] = []
-        stop = st.finished
-        while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
-            batches = self._epoch_batches(st.epoch)
-            while st.batches_done < len(batches) and not stop:
-                if freeze:
-                    enc.set_frozen(st.step < freeze)
-                group = batches[st.batches_done : st.batches_done + t.accumulate_gradient]
-                step_loss = sum(self._train_batch(idx) for idx in group) / len(group)
-                st.batches_done += len(group)
-                self._optimizer_step()
-                st.step += 1
-                losses.append(step_loss)
-                if progress is not None:
-                    progress.update(1, step_loss)
-                if self.dist.main and t.log_every and st.step % t.log_every == 0:
-                    lr = max(self.scheduler.get_last_lr())
-                    self.logger.log_step(
-                        st.step,
-                        {
-                            "epoch": st.epoch,
-                            "loss": float(np.mean(losses[-t.log_every :])),
-                            "lr": lr,
-                        },
-                    )
-                at_max = bool(t.max_steps) and st.step >= t.max_steps
-                if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
-                    stop = (
-                        self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
-                    )
-                    losses = []
-                if self.stop_after_steps is not None and st.step >= self.stop_after_steps:
-                    if progress is not None:
-                        progress.close()
-                    raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
-            if not stop and st.batches_done >= len(batches):
-                # (resumed from the checkpoint of this very evaluation: not evaluated twice)
-                done = bool(self.history) and self.history[-1]["step"] == st.step
-                if (not t.eval_frequency or st.step % t.eval_frequency) and not done:
-                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
-                    losses = []
-                st.epoch += 1
-                st.batches_done = 0
-        st.finished = True
-        if progress is not None:
-            progress.close()
-        with self.averaging.applied(self.model) as raw:
-            self._save(
-                "model-last", self.history[-1] if self.history else None, with_state=True, raw=raw
-            )
-        self.logger.close()
         return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
-
-
-CHECKPOINTS = ("model-best", "model-last")
-
-
-def _resume_dir(path: Path) -> Path:
-    path = Path(path)
-    for candidate in (path / "model-last", path):
-        recover_dir(candidate)
-        if (candidate / STATE_DIR).exists():
-            return candidate
-    raise ConfigError(
-        f"--resume {path}: no resumable checkpoint there. Pass the --output directory of the "
-        "interrupted run (it holds model-last/training_state/)."
-    )
 
 
 def train(

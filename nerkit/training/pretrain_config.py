@@ -34,6 +34,7 @@ from ..config import (
 )
 from ..errors import ConfigError
 from ..registrations import populate
+from .initialize import TrainingComponents, training_components
 
 
 class PretrainingSettings(StrictSettings):
@@ -103,9 +104,9 @@ class PretrainRun:
     def masker(self) -> Any:
         return self._resolve("pretraining", "masker")
 
-    def training_parts(self) -> Dict[str, Any]:
-        """``[training]``'s optimizer, schedule, adversarial, averaging and logger factories."""
-        return resolve_section(self.config, "training")
+    def training_components(self) -> TrainingComponents:
+        """``[training]``'s optimizer, schedule, adversarial, averaging and logger."""
+        return training_components(resolve_section(self.config, "training"))
 
     def vectors_segmenter(self) -> Any:
         if self._data.get("vectors", {}).get("segmenter") is not None:
