@@ -27,8 +27,7 @@ from ..models.ner_model import NERModel
 from ..models.prediction import predict
 from ..scoring import score
 from ..types import Example
-from ..util import atomic_dir, check_output_dir, remove_outputs
-from .averaging import Weights
+from ..util import check_output_dir, remove_outputs
 from .initialize import (
     TRAIN_SECTIONS,
     ResolvedRun,
@@ -37,38 +36,28 @@ from .initialize import (
     resolve_run,
 )
 from .labels import check_corpus_labels
-from .steps import PRECISION, STATE_DIR, Dist, StepLoop, micro_step, resume_dir
+from .steps import (
+    PRECISION,
+    STATE_DIR,
+    Dist,
+    LoopResult,
+    LoopState,
+    StepLoop,
+    micro_step,
+    resume_dir,
+)
 
 RESUME_SECTIONS = ("corpora", "training")
 
 
 @dataclass
-class TrainState:
-    step: int = 0  # optimizer steps done
-    epoch: int = 0  # current epoch (0-based)
-    batches_done: int = 0  # batches consumed in the current epoch
-    best_score: float = -1.0
-    best_step: int = -1
-    bad_evals: int = 0  # evaluations since the last improvement
-    finished: bool = False
-
-    @property
-    def best(self) -> float:
-        """The best dev F1 (StepLoop's score: higher is better)."""
-        return self.best_score
-
-    @best.setter
-    def best(self, score: float) -> None:
-        self.best_score = score
+class TrainState(LoopState):
+    best_score: float = -1.0  # the best dev F1
 
 
 @dataclass
-class TrainResult:
+class TrainResult(LoopResult):
     best_score: float
-    best_step: int
-    steps: int
-    output_dir: Optional[Path]
-    history: List[Dict[str, Any]]
 
 
 class _LossModule(nn.Module):
@@ -107,6 +96,8 @@ class Trainer(StepLoop):
     :func:`~nerkit.training.initialize.resolve_run`: corpora, model and training; on
     ``--resume`` the model comes from the checkpoint and its files are not checked).
     """
+
+    RESULT = TrainResult
 
     def __init__(
         self,
@@ -216,16 +207,8 @@ class Trainer(StepLoop):
 
     # -- checkpoints ------------------------------------------------------------
 
-    def _save(
-        self,
-        name: str,
-        scores: Optional[Dict[str, Any]] = None,
-        with_state: bool = False,
-        raw: Optional[Weights] = None,
-    ) -> None:
-        """Write a model directory; ``raw``: the training weights when the model holds an average."""
-        if self.output_dir is None or not self.dist.main:
-            return
+    def _write(self, path: Path, scores: Optional[Dict[str, Any]]) -> None:
+        """A model directory (``scores``: the evaluation it records)."""
         meta = {
             "step": self.state.step,
             "epoch": self.state.epoch,
@@ -235,10 +218,7 @@ class Trainer(StepLoop):
         if scores is not None:
             meta["scores"] = {k: scores[k] for k in ("precision", "recall", "f1")}
             meta["per_type"] = scores.get("per_type", {})
-        with atomic_dir(self.output_dir / name) as tmp:
-            save_model(self.model, tmp, self.cfg, meta)
-            if with_state:
-                self._save_state(tmp / STATE_DIR, raw)
+        save_model(self.model, path, self.cfg, meta)
 
     def _load_state(self, path: Path) -> None:
         if not (path / self.STATE_FILE).exists():
@@ -280,10 +260,6 @@ class Trainer(StepLoop):
         self.model.train()
         metrics = {k: scores[k] for k in ("precision", "recall", "f1")}
         return metrics, scores["f1"], scores
-
-    def _result(self) -> TrainResult:
-        st = self.state
-        return TrainResult(st.best_score, st.best_step, st.step, self.output_dir, self.history)
 
 
 def train(

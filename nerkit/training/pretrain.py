@@ -23,7 +23,7 @@ import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -32,43 +32,34 @@ from torch import nn
 
 from ..data.text import TextStats, check_texts, iter_windows
 from ..errors import ConfigError, ModelLoadError
-from ..util import atomic_dir, check_output_dir, remove_outputs, resolve_device
-from .averaging import Weights
+from ..util import check_output_dir, remove_outputs, resolve_device
 from .initialize import seed_all
 from .masking import IGNORE, MaskVocab
 from .pretrain_config import PretrainRun, differences, pretrain_run
-from .steps import PRECISION, STATE_DIR, Dist, StepLoop, autocast, micro_step, resume_dir
+from .steps import (
+    PRECISION,
+    STATE_DIR,
+    Dist,
+    LoopResult,
+    LoopState,
+    StepLoop,
+    autocast,
+    micro_step,
+    resume_dir,
+)
 
 STATE_FILE = "pretraining.json"  # in training_state/: marks a resumable pretraining run
 
 
 @dataclass
-class PretrainState:
-    step: int = 0
-    epoch: int = 0
-    batches_done: int = 0  # this rank's batches consumed in the current epoch
-    best_loss: float = math.inf
-    best_step: int = -1
-    bad_evals: int = 0
-    finished: bool = False
-
-    @property
-    def best(self) -> float:
-        """Minus the lowest held-out loss (StepLoop's score: higher is better)."""
-        return -self.best_loss
-
-    @best.setter
-    def best(self, score: float) -> None:
-        self.best_loss = -score
+class PretrainState(LoopState):
+    best_loss: float = math.inf  # the lowest held-out MLM loss
+    BEST: ClassVar[str] = "best_loss"
 
 
 @dataclass
-class PretrainResult:
+class PretrainResult(LoopResult):
     best_loss: float
-    best_step: int
-    steps: int
-    output_dir: Optional[Path]
-    history: List[Dict[str, Any]]
 
 
 class MaskedLM(nn.Module):
@@ -158,9 +149,10 @@ def _save_quietly(mlm: nn.Module, path: Path) -> None:
 
 class Pretrainer(StepLoop):
     STATE_FILE = STATE_FILE
-    EVALUATE_EPOCH_ENDS = (
-        False  # with eval_frequency, the steps alone (a small text's epochs are short)
-    )
+    # with eval_frequency, the steps alone (the epochs of a small text are short)
+    EVALUATE_EPOCH_ENDS = False
+    MINIMIZE = True  # the held-out MLM loss
+    RESULT = PretrainResult
 
     def __init__(
         self,
@@ -318,27 +310,19 @@ class Pretrainer(StepLoop):
             )
         return found
 
-    def _save(
-        self,
-        name: str,
-        row: Optional[Dict[str, Any]] = None,
-        with_state: bool = False,
-        raw: Optional[Weights] = None,
-    ) -> None:
-        """A Hugging Face model directory; ``raw``: the training weights when the model holds an average."""
-        if self.output_dir is None or not self.dist.main:
-            return
-        with atomic_dir(self.output_dir / name) as tmp:
-            _save_quietly(self.model.mlm, tmp)
-            self.model.encoder.tokenizer.save_pretrained(str(tmp))
-            vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
-            if vocab.is_file() and not (tmp / "vocab.txt").exists():
-                shutil.copyfile(vocab, tmp / "vocab.txt")  # for tools that read vocab.txt only
-            self.run_config.config.to_disk(tmp / "pretrain.cfg")
-            meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
-            (tmp / "pretraining.json").write_text(json.dumps(meta, indent=1))
-            if with_state:
-                self._save_state(tmp / STATE_DIR, raw, fingerprint=self.run_config.fingerprint)
+    def _write(self, path: Path, row: Optional[Dict[str, Any]]) -> None:
+        """A Hugging Face model directory (``row``: the evaluation it records)."""
+        _save_quietly(self.model.mlm, path)
+        self.model.encoder.tokenizer.save_pretrained(str(path))
+        vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
+        if vocab.is_file() and not (path / "vocab.txt").exists():
+            shutil.copyfile(vocab, path / "vocab.txt")  # for tools that read vocab.txt only
+        self.run_config.config.to_disk(path / "pretrain.cfg")
+        meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
+        (path / "pretraining.json").write_text(json.dumps(meta, indent=1))
+
+    def _state_info(self) -> Dict[str, Any]:
+        return {"fingerprint": self.run_config.fingerprint}
 
     # -- steps ----------------------------------------------------------------------
 
@@ -386,11 +370,7 @@ class Pretrainer(StepLoop):
 
     def _score(self) -> Tuple[Dict[str, float], float, None]:
         scores = self.evaluate()
-        return scores, -scores["dev_loss"], None
-
-    def _result(self) -> PretrainResult:
-        st = self.state
-        return PretrainResult(st.best_loss, st.best_step, st.step, self.output_dir, self.history)
+        return scores, scores["dev_loss"], None
 
 
 def pretrain(

@@ -14,10 +14,11 @@ Its contract with a loop (:class:`~nerkit.training.loop.Trainer`,
 * ``_train_batch(batch) -> float``: forward and backward of one micro-batch (with
   :func:`micro_step`), its loss;
 * ``_score() -> (metrics, score, saved)``: one evaluation: the metrics its history row
-  records, the score that ranks checkpoints (higher is better) and what ``_save``
-  records of it for ``model-best`` / ``model-last`` (None: the row).
+  records, the score that ranks checkpoints (higher is better; lower with ``MINIMIZE``)
+  and what ``_save`` records of it for ``model-best`` / ``model-last`` (None: the row).
 
-and ``_save(name, saved, with_state, raw)`` (a checkpoint directory) and ``_result()``.
+and ``_write(path, saved)``: a checkpoint's files, written into a temporary
+directory that :meth:`StepLoop._save` renames into place.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from torch import nn
 
 from ..config import TrainingSettings
 from ..errors import ConfigError
-from ..util import recover_dir, resolve_device
+from ..util import atomic_dir, recover_dir, resolve_device
 from .averaging import WeightAveraging, Weights
 
 CHECKPOINTS = ("model-best", "model-last")
@@ -265,18 +266,51 @@ def resume_dir(path: Path) -> Path:
 # ---------------------------------------------------------------------------
 
 
+@dataclass
+class LoopState:
+    """A loop's counters (its state file records them for an exact resume); a subclass
+    adds the field of its best score and names it in ``BEST``."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0  # current epoch (0-based)
+    batches_done: int = 0  # this process's batches consumed in the current epoch
+    best_step: int = -1
+    bad_evals: int = 0  # evaluations since the last improvement
+    finished: bool = False
+    BEST: ClassVar[str] = "best_score"
+
+    @property
+    def best(self) -> float:
+        return getattr(self, self.BEST)
+
+    @best.setter
+    def best(self, score: float) -> None:
+        setattr(self, self.BEST, score)
+
+
+@dataclass
+class LoopResult:
+    """What a run did; a subclass adds its best score (the state's ``BEST`` field)."""
+
+    best_step: int
+    steps: int
+    output_dir: Optional[Path]
+    history: List[Dict[str, Any]]
+
+
 class StepLoop:
     """The steps, evaluations and checkpoints of a training loop; see the module docstring.
 
     A subclass sets ``training``, ``system``, ``dist``, ``device``, ``model``,
-    ``output_dir``, ``stop_after_steps`` and ``state`` (a dataclass with ``step``,
-    ``epoch``, ``batches_done``, ``best``, ``best_step``, ``bad_evals``, ``finished``),
-    then calls :meth:`_start_steps` and, when resuming, :meth:`_load_state`.
+    ``output_dir``, ``stop_after_steps`` and ``state`` (a :class:`LoopState`), then calls
+    :meth:`_start_steps` and, when resuming, :meth:`_load_state`.
     """
 
     STATE_FILE = "trainer.json"  # in training_state/: the loop's counters and history
     # with eval_frequency set, an epoch's end is evaluated too (unless its last step was)
     EVALUATE_EPOCH_ENDS = True
+    MINIMIZE = False  # the score is a loss: lower is better (the row's "score" is minus it)
+    RESULT: Callable[..., LoopResult]  # what run() returns
 
     training: TrainingSettings
     system: Any
@@ -286,7 +320,7 @@ class StepLoop:
     net: nn.Module
     output_dir: Optional[Path]
     stop_after_steps: Optional[int]
-    state: Any
+    state: LoopState
 
     def _start_steps(self, components: Any, batches_per_epoch: int) -> None:
         """Optimizer, schedule, adversarial strategy, averaging and precision of the run
@@ -317,6 +351,11 @@ class StepLoop:
     def _score(self) -> Tuple[Dict[str, Any], float, Optional[Dict[str, Any]]]:
         raise NotImplementedError
 
+    def _write(self, path: Path, saved: Optional[Dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    # -- checkpoints ----------------------------------------------------------------------
+
     def _save(
         self,
         name: str,
@@ -324,16 +363,23 @@ class StepLoop:
         with_state: bool = False,
         raw: Optional[Weights] = None,
     ) -> None:
-        raise NotImplementedError
+        """Checkpoint ``name`` (complete or absent, by the main process): what ``_write``
+        writes and, ``with_state``, the resume state; ``raw``: the training weights when the
+        model holds an average."""
+        if self.output_dir is None or not self.dist.main:
+            return
+        with atomic_dir(self.output_dir / name) as tmp:
+            self._write(tmp, saved)
+            if with_state:
+                self._save_state(tmp / STATE_DIR, raw)
 
-    def _result(self) -> Any:
-        raise NotImplementedError
+    def _state_info(self) -> Dict[str, Any]:
+        """What the state file records besides the counters and the history."""
+        return {}
 
-    # -- state ----------------------------------------------------------------------------
-
-    def _save_state(self, path: Path, raw: Optional[Weights] = None, **extra: Any) -> None:
+    def _save_state(self, path: Path, raw: Optional[Weights] = None) -> None:
         save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
-        info = {"state": asdict(self.state), "history": self.history, **extra}
+        info = {"state": asdict(self.state), "history": self.history, **self._state_info()}
         (path / self.STATE_FILE).write_text(json.dumps(info, indent=1))
 
     def _load_state(self, path: Path) -> None:
@@ -364,7 +410,7 @@ class StepLoop:
         with self.averaging.applied(self.model) as raw:
             metrics, score, saved = self._score()
             st = self.state
-            improved = score > st.best
+            improved = score < st.best if self.MINIMIZE else score > st.best
             if improved:
                 st.best, st.best_step, st.bad_evals = score, st.step, 0
             else:
@@ -374,7 +420,7 @@ class StepLoop:
                 "step": st.step,
                 "loss": loss,
                 **metrics,
-                "score": score,
+                "score": -score if self.MINIMIZE else score,
                 "best": improved,
                 "seconds": round(time.time() - started, 2),
             }
@@ -441,4 +487,5 @@ class StepLoop:
             last = self.history[-1] if self.history else None
             self._save("model-last", last, with_state=True, raw=raw)
         self.logger.close()
-        return self._result()
+        best = {st.BEST: st.best}
+        return self.RESULT(st.best_step, st.step, self.output_dir, self.history, **best)
