@@ -40,7 +40,7 @@ def pretrain(
         raise typer.BadParameter(
             "pass --output DIR: pretraining exists to write a model.", param_hint="--output"
         )
-    trainer = Pretrainer(cfg, output, resume, overwrite=overwrite)
+    trainer = Pretrainer(cfg, output, resume=resume, overwrite=overwrite)
     if trainer.dist.main:
         typer.echo(format_banner(trainer.summary()), err=True)
     result = trainer.run()

@@ -39,7 +39,6 @@ from .labels import check_corpus_labels
 from .steps import (
     PRECISION,
     STATE_DIR,
-    Dist,
     LoopResult,
     LoopState,
     StepLoop,
@@ -119,10 +118,7 @@ class Trainer(StepLoop):
             raise ConfigError("Trainer: the run must be resolved with [corpora] and [training].")
         self.run_config = run
         self.system, self.training, self.corpora = run.system, run.training, run.corpora
-        self.output_dir = Path(output_dir) if output_dir else None
-        self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
-        self.dist = Dist.from_env()
-        self.device = self.dist.device(self.system)
+        self._place(output_dir, stop_after_steps)
         self.train_examples = run.train_examples
         self.dev_examples = run.dev_examples
 
@@ -262,12 +258,7 @@ class Trainer(StepLoop):
         return metrics, scores["f1"], scores
 
 
-def train(
-    cfg: Config,
-    output_dir: Optional[Path] = None,
-    resume: Optional[Path] = None,
-    stop_after_steps: Optional[int] = None,
-    overwrite: bool = False,
-) -> TrainResult:
-    """Train the model a config describes; see ``Trainer``."""
-    return Trainer(cfg, output_dir, resume, stop_after_steps, overwrite).run()
+def train(cfg: Config, output_dir: Optional[Path] = None, **options: Any) -> TrainResult:
+    """Train the model a config describes; ``options``: the ``Trainer``'s ``resume``,
+    ``stop_after_steps`` and ``overwrite``."""
+    return Trainer(cfg, output_dir, **options).run()

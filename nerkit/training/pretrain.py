@@ -23,7 +23,7 @@ import math
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -39,7 +39,6 @@ from .pretrain_config import PretrainRun, differences, pretrain_run
 from .steps import (
     PRECISION,
     STATE_DIR,
-    Dist,
     LoopResult,
     LoopState,
     StepLoop,
@@ -148,6 +147,9 @@ def _save_quietly(mlm: nn.Module, path: Path) -> None:
 
 
 class Pretrainer(StepLoop):
+    """Masked-LM pretraining over a :class:`~nerkit.training.pretrain_config.PretrainRun`
+    (``cfg``: one, or a pretraining config, validated with ``pretrain_run``)."""
+
     STATE_FILE = STATE_FILE
     # with eval_frequency, the steps alone (the epochs of a small text are short)
     EVALUATE_EPOCH_ENDS = False
@@ -156,20 +158,17 @@ class Pretrainer(StepLoop):
 
     def __init__(
         self,
-        cfg: Config,
+        cfg: Union[Config, PretrainRun],
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
         overwrite: bool = False,
     ) -> None:
-        run = pretrain_run(cfg)
+        run = cfg if isinstance(cfg, PretrainRun) else pretrain_run(cfg)
         self.run_config: PretrainRun = run
         self.system, self.training, self.settings = run.system, run.training, run.pretraining
         resolve_device(self.system.device)
-        self.output_dir = Path(output_dir) if output_dir else None
-        self.stop_after_steps = stop_after_steps
-        self.dist = Dist.from_env()
-        self.device = self.dist.device(self.system)
+        self._place(output_dir, stop_after_steps)
         seed_all(self.system.seed)
 
         checkpoint = self._check_resume(resume) if resume else None
@@ -373,11 +372,7 @@ class Pretrainer(StepLoop):
         return scores, scores["dev_loss"], None
 
 
-def pretrain(
-    cfg: Config,
-    output_dir: Optional[Path] = None,
-    resume: Optional[Path] = None,
-    stop_after_steps: Optional[int] = None,
-) -> PretrainResult:
-    """Pretrain the encoder a pretraining config describes; see ``Pretrainer``."""
-    return Pretrainer(cfg, output_dir, resume, stop_after_steps).run()
+def pretrain(cfg: Config, output_dir: Optional[Path] = None, **options: Any) -> PretrainResult:
+    """Pretrain the encoder a pretraining config describes; ``options``: the ``Pretrainer``'s
+    ``resume``, ``stop_after_steps`` and ``overwrite``."""
+    return Pretrainer(cfg, output_dir, **options).run()

@@ -322,6 +322,13 @@ class StepLoop:
     stop_after_steps: Optional[int]
     state: LoopState
 
+    def _place(self, output_dir: Optional[Path], stop_after_steps: Optional[int]) -> None:
+        """Where the run writes, this process's rank and device (``self.system`` set)."""
+        self.output_dir = Path(output_dir) if output_dir else None
+        self.stop_after_steps = stop_after_steps  # testing hook: simulate a kill
+        self.dist = Dist.from_env()
+        self.device = self.dist.device(self.system)
+
     def _start_steps(self, components: Any, batches_per_epoch: int) -> None:
         """Optimizer, schedule, adversarial strategy, averaging and precision of the run
         (``components``: a :class:`~nerkit.training.initialize.TrainingComponents`)."""
