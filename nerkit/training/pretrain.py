@@ -5,7 +5,7 @@ files again, cuts documents into windows of ``max_length - 2`` characters as
 training does, shuffles them in a bounded buffer and masks each batch with a
 generator seeded by (seed, epoch, batch), so skipping the batches a killed
 run consumed replays the same masks. The steps are ``nerkit train``'s
-(:mod:`nerkit.training.loop`): ``[training]``'s optimizer, schedule,
+(:class:`nerkit.training.steps.StepLoop` runs both): ``[training]``'s optimizer, schedule,
 accumulation, clipping, adversarial strategy, weight averaging and loggers,
 mixed precision on CUDA, data parallelism under ``torchrun``, and the RNG state
 saved for an exact resume. The held-out text is masked once; its MLM loss
@@ -172,8 +172,7 @@ class Pretrainer(StepLoop):
         seed_all(self.system.seed)
 
         checkpoint = self._check_resume(resume) if resume else None
-        self.masker = run.masker()
-        encoder = run.encoder()
+        self.masker, encoder, components = run.build()
         self.window_chars = encoder.max_length - 2
         s = self.settings
         # every file read once before anything is built or written: its problems, its size
@@ -224,7 +223,6 @@ class Pretrainer(StepLoop):
                 f"{t.batch_size} than there are processes ({self.dist.world}). Add text or lower "
                 "--training.batch_size."
             )
-        components = run.training_components()
         self._start_steps(components, self.batches_per_epoch)
         self.logger = components.logger(self.output_dir if self.dist.main else None, run.config)
         self.state = PretrainState()
