@@ -15,17 +15,10 @@ import torch
 from torch import nn
 
 from nerkit.config import TrainingSettings
+from nerkit.training import steps
 from nerkit.training.adversarial import NoAdversarial
 from nerkit.training.averaging import NoAveraging
-from nerkit.training.steps import (
-    STATE_DIR,
-    LoopResult,
-    LoopState,
-    StepLoop,
-    micro_step,
-    resume_dir,
-    total_steps,
-)
+from nerkit.training.steps import LoopResult, LoopState, StepLoop
 
 X = torch.linspace(-1, 1, 10).reshape(5, 2)  # 5 batches of 2 values
 Y = X.sum(dim=1, keepdim=True) * 0.5
@@ -95,9 +88,9 @@ class Toy(StepLoop):
         self._start_steps(components, len(X))
         self.logger = Logger()
         if resume:  # the checkpoint's weights, then its optimizer, schedule and counters
-            checkpoint = resume_dir(self.output_dir)
+            checkpoint = steps.resume_dir(self.output_dir)
             self.model.load_state_dict(torch.load(checkpoint / "weights.pt"))
-            self._load_state(checkpoint / STATE_DIR)
+            self._load_state(checkpoint / steps.STATE_DIR)
         self.net = lambda i: nn.functional.mse_loss(self.model(X[i : i + 1]), Y[i : i + 1])
 
     def _batches(self, epoch: int, skip: int) -> List[int]:
@@ -105,7 +98,7 @@ class Toy(StepLoop):
 
     def _train_batch(self, batch: int) -> float:
         accum = self.training.accumulate_gradient
-        return micro_step(self.adversarial, self.model, self.net, batch, None, None, accum)
+        return steps.micro_step(self.adversarial, self.model, self.net, batch, None, None, accum)
 
     def _score(self):
         if self.scores:
@@ -119,12 +112,12 @@ class Toy(StepLoop):
         (path / "row.json").write_text(json.dumps(saved))
 
 
-def _steps(result: LoopResult) -> List[int]:
+def _evaluated(result: LoopResult) -> List[int]:
     return [row["step"] for row in result.history]
 
 
 @pytest.mark.parametrize(
-    "settings, epoch_ends, evaluated, steps",
+    "settings, epoch_ends, evaluated, n_steps",
     [
         # 5 batches, 2 a step: steps 1-3 in epoch 0, 4-6 in epoch 1
         ({"eval_frequency": 2}, True, [2, 3, 4, 6], 6),  # epoch 0 ends at 3: evaluated too
@@ -133,11 +126,11 @@ def _steps(result: LoopResult) -> List[int]:
         ({"eval_frequency": 2, "max_steps": 5}, True, [2, 3, 4, 5], 5),  # and the last step
     ],
 )
-def test_evaluation_cadence(settings, epoch_ends, evaluated, steps):
+def test_evaluation_cadence(settings, epoch_ends, evaluated, n_steps):
     loop = Toy(epoch_ends=epoch_ends, accumulate_gradient=2, **settings)
-    assert loop.total_steps == steps
+    assert loop.total_steps == n_steps
     result = loop.run()
-    assert (result.steps, _steps(result)) == (steps, evaluated)
+    assert (result.steps, _evaluated(result)) == (n_steps, evaluated)
     assert [row["epoch"] for row in result.history] == [(s - 1) // 3 for s in evaluated]
 
 
@@ -146,9 +139,9 @@ def test_total_steps():
         max_epochs=3, max_steps=0, accumulate_gradient=4, optimizer={}, schedule={},
         adversarial={}, logger={},
     )  # fmt: skip
-    assert total_steps(10, t) == 9  # ceil(10 / 4) = 3 steps an epoch
-    assert total_steps(10, t.model_copy(update={"max_steps": 7})) == 7
-    assert total_steps(10, t.model_copy(update={"max_epochs": 0, "max_steps": 50})) == 50
+    assert steps.total_steps(10, t) == 9  # ceil(10 / 4) = 3 steps an epoch
+    assert steps.total_steps(10, t.model_copy(update={"max_steps": 7})) == 7
+    assert steps.total_steps(10, t.model_copy(update={"max_epochs": 0, "max_steps": 50})) == 50
 
 
 def test_best_and_patience_when_lower_is_better(tmp_path: Path):
@@ -166,14 +159,14 @@ def test_kill_and_resume_equals_the_uninterrupted_run(tmp_path: Path):
     full = Toy(tmp_path / "full", **settings).run()
     with pytest.raises(KeyboardInterrupt):  # killed after step 3, before epoch 0's end is evaluated
         Toy(tmp_path / "cut", stop_after_steps=3, **settings).run()
-    state_file = tmp_path / "cut" / "model-last" / STATE_DIR / "trainer.json"
+    state_file = tmp_path / "cut" / "model-last" / steps.STATE_DIR / "trainer.json"
     info = json.loads(state_file.read_text())
     assert (info["state"]["step"], info["state"]["batches_done"]) == (2, 4)
     info["state"]["evaluated_step"] = 2  # a counter of an older version: dropped on resume
     state_file.write_text(json.dumps(info))
 
     result = Toy(tmp_path / "cut", resume=True, **settings).run()
-    assert _steps(result) == _steps(full) == [2, 3, 4, 6]
+    assert _evaluated(result) == _evaluated(full) == [2, 3, 4, 6]
     assert [r["dev_loss"] for r in result.history] == [r["dev_loss"] for r in full.history]
     assert (result.best_loss, result.best_step) == (full.best_loss, full.best_step)
     for name in ("model-best", "model-last"):
