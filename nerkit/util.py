@@ -158,11 +158,13 @@ def check_output_file(
     overwrite: bool = False,
     inputs: Iterable[PathLike] = (),
     what: str = "--output",
+    folder: bool = False,
+    example: str = "out.json",
 ) -> None:
-    """Check, before any work, that the output file (or brat folder) ``path`` may be written:
-    it is none of ``inputs`` (symlinks, relative paths and hard links included; not even
-    with ``overwrite``), it exists only with ``overwrite``, and it can be created. ``-``
-    (stdout) always may."""
+    """Check, before any work, that the output file (or brat folder: ``folder``) ``path``
+    may be written: it is none of ``inputs`` (symlinks, relative paths and hard links
+    included; not even with ``overwrite``), it exists only with ``overwrite``, and it is
+    what :func:`check_output_path` accepts. ``-`` (stdout) always may."""
     from .errors import OutputError
 
     if str(path) == "-":
@@ -182,8 +184,33 @@ def check_output_file(
             )
         if not os.access(path, os.W_OK):
             raise OutputError(f"{what} {path}: can't write it (permission denied).")
+    check_output_path(path, what, folder, example)
+
+
+def check_output_path(
+    path: PathLike, what: str = "--output", folder: bool = False, example: str = "out.json"
+) -> None:
+    """Check, before any work, that ``path`` can take an output: a folder when ``folder``,
+    else a file (``example``: the file name suggested inside a folder given instead), that
+    exists in a folder this process can write in, or can be created. ``-`` (stdout) always
+    may. ``what`` names the option in messages."""
+    from .errors import OutputError
+
+    if str(path) == "-":
         return
-    check_creatable(path, what)
+    path = Path(path)
+    if folder and path.is_file():
+        raise OutputError(
+            f"{what} {path}: is a file, expected a folder. Pass a new or existing folder."
+        )
+    if not folder and path.is_dir():
+        raise OutputError(
+            f"{what} {path}: is a folder, expected a file name, e.g. {path / example}."
+        )
+    if path.exists():  # written in: the folder itself, or the file's folder
+        _check_writable(path if path.is_dir() else path.absolute().parent, what, path)
+    else:
+        check_creatable(path, what)
 
 
 def same_path(a: Path, b: Path) -> bool:

@@ -417,3 +417,25 @@ def test_pretrain_never_replaces_a_finished_run_by_accident(tmp_path: Path):
         and "--overwrite" in result.output
     )
     assert (run / "log.jsonl").read_text(encoding="utf8") == '{"step": 1}\n'  # untouched
+
+
+def test_output_kind_is_checked_where_the_file_check_is(tmp_path: Path):
+    """check_output_path (kind, writability) and check_output_file (+ input, --overwrite):
+    one place in nerkit.util for every command's output."""
+    from nerkit.util import check_output_path
+
+    folder, afile = tmp_path / "brat", tmp_path / "a.json"
+    folder.mkdir()
+    afile.write_text("[]")
+    check_output_file(folder, overwrite=True, folder=True)  # an existing brat folder, replaced
+    with pytest.raises(OutputError, match=r"is a folder, expected a file name, e\.g\. .*m\.json"):
+        check_output_file(folder, overwrite=True, example="m.json")
+    with pytest.raises(OutputError, match="a.json: is a file, expected a folder"):
+        check_output_path(afile, "--output", folder=True)
+    with pytest.raises(OutputError, match="already exists"):
+        check_output_file(afile, folder=False)
+    with pytest.raises(OutputError, match=f"{afile} is a file, so nothing can be created"):
+        check_output_path(afile / "x.json")
+    check_output_path("-")
+    check_output_path(tmp_path / "new" / "deeper" / "x.json")
+    assert not (tmp_path / "new").exists()  # checked, not created

@@ -379,3 +379,32 @@ def test_resume_folder_of_another_run(tmp_path: Path, text_files):
     result = _cli(text_files, out, "--resume", str(train_run))
     _failed(result, "a checkpoint of `nerkit train`, not of `nerkit pretrain`")
     assert (out / "model-last" / "model.safetensors").read_bytes() == before
+
+
+def test_a_pretraining_run_interpolates_and_resolves_once(text_files, monkeypatch):
+    """Issue 23: the config is interpolated once and built in one registry.resolve (the
+    masker, the encoder and [training] together), as `nerkit train`'s resolved run is."""
+    import collections
+
+    import confection
+
+    from nerkit.registry import registry
+
+    calls = collections.Counter()
+    interpolate, resolve = confection.Config.interpolate, registry.resolve
+
+    def counting_interpolate(self):
+        calls["interpolate"] += 1
+        return interpolate(self)
+
+    def counting_resolve(config, **kwargs):
+        calls["registry.resolve"] += 1
+        calls["blocks"] += len(config)
+        return resolve(config, **kwargs)
+
+    cfg = _cfg(text_files)
+    monkeypatch.setattr(confection.Config, "interpolate", counting_interpolate)
+    monkeypatch.setattr(registry, "resolve", counting_resolve)
+    trainer = Pretrainer(cfg)
+    assert dict(calls) == {"interpolate": 1, "registry.resolve": 1, "blocks": 3}
+    assert trainer.total_steps == 6 and trainer.masker is not None

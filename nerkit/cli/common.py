@@ -5,13 +5,12 @@ from __future__ import annotations
 import errno
 import functools
 import json
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, List
+from typing import Any, Callable, Iterable, List, Optional
 
 import typer
 
-from ..errors import ConfigError, NerkitError
+from ..errors import NerkitError
 
 app = typer.Typer(
     name="nerkit",
@@ -46,6 +45,37 @@ ENCODING_OPTION = typer.Option(
     "--encoding",
     help="Text encoding of the input corpora, e.g. gb18030 (GBK and GB18030 files); default utf-8.",
 )
+METRICS_OPTION = typer.Option(None, "--output", "-o", help="Write metrics JSON here.")
+REPLACE_OUTPUT_OPTION = typer.Option(
+    False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
+)
+
+
+def output_option(help: str, required: bool = False) -> Any:
+    """``--output`` / ``-o`` PATH (``required``: no default, else None)."""
+    return typer.Option(... if required else None, "--output", "-o", help=help)
+
+
+def format_option(flag: str, help: str) -> Any:
+    """``--from`` or ``--to`` FORMAT: a short name or a registered reader/writer (None: detected)."""
+    return typer.Option(None, flag, help=help)
+
+
+def reader_options(help: str) -> Any:
+    """``--reader-option`` / ``-r`` KEY=VALUE, repeated (see :func:`parse_options`)."""
+    return typer.Option([], "--reader-option", "-r", help=help)
+
+
+def resume_option(run: str = "run") -> Any:
+    """``--resume`` DIR of a training command."""
+    return typer.Option(
+        None, "--resume", help=f"Output directory of an interrupted {run} to continue."
+    )
+
+
+def overwrite_option(help: str) -> Any:
+    """``--overwrite``: replace what the output already holds."""
+    return typer.Option(False, "--overwrite", help=help)
 
 
 def friendly(func: Callable) -> Callable:
@@ -78,36 +108,6 @@ def friendly(func: Callable) -> Callable:
     return wrapper
 
 
-def check_output(path: Path, option: str, folder: bool = False, example: str = "out.json") -> None:
-    """Fail before any work when OPTION's PATH cannot be written: a folder where a file is
-    expected (or the reverse), a file on the way to it, a folder nobody may write in."""
-    if str(path) == "-":
-        return
-    path = Path(path)
-    if folder and path.is_file():
-        raise ConfigError(
-            f"{option} {path}: is a file, expected a folder. Pass a new or existing folder."
-        )
-    if not folder and path.is_dir():
-        raise ConfigError(
-            f"{option} {path}: is a folder, expected a file name, e.g. {path / example}."
-        )
-    base = path if path.is_dir() else path.parent  # the folder written in, or its nearest ancestor
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise ConfigError(
-            f"{option} {path}: {base} is a file, so nothing can be created under it. Pick another path."
-        )
-    try:
-        with tempfile.TemporaryFile(dir=base):
-            pass
-    except OSError as err:
-        raise ConfigError(
-            f"{option} {path}: can't write in {base} ({err.strerror}). Pick a folder you can write to."
-        ) from None
-
-
 def load_config_args(config: Path, extra: List[str], command: Any = None):
     """The config file with the command line's --section.key overrides, paths checked;
     ``command`` (``ctx.command``): an extra ``--name`` close to one of its options is a typo."""
@@ -116,6 +116,14 @@ def load_config_args(config: Path, extra: List[str], command: Any = None):
     if command is not None:
         check_option_names(extra, command)
     return load_config(config, parse_overrides(extra), strict_paths=True)
+
+
+def check_metrics_output(output: Optional[Path], inputs: Iterable[Path]) -> None:
+    """The metrics JSON of evaluate and score: rewritten freely, never one of the inputs."""
+    from ..util import check_output_file
+
+    if output is not None:
+        check_output_file(output, overwrite=True, inputs=inputs, example="metrics.json")
 
 
 def write_metrics(output: Path, scores: dict) -> None:

@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from .common import check_output, friendly
+from ..util import check_output_path
+from .common import friendly
 
 
 @friendly
@@ -41,7 +42,7 @@ def ensemble(
             dirs.extend(top_trials(path, top_k))
         else:
             dirs.append(path)
-    check_output(output, "--output", folder=True)
+    check_output_path(output, "--output", folder=True)
     meta = write_ensemble(dirs, output, method=method, min_votes=min_votes)
     typer.secho(
         f"✔ Wrote {output}: {len(dirs)} models, {meta['method']}"

@@ -13,10 +13,16 @@ from .common import (
     DEVICE_OPTION,
     ENCODING_OPTION,
     MAX_TOKENS_OPTION,
-    check_output,
+    METRICS_OPTION,
+    check_metrics_output,
+    format_option,
     friendly,
     warn_unknown_chars,
     write_metrics,
+)
+
+FROM_HELP = (
+    "Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader."
 )
 
 
@@ -24,12 +30,8 @@ from .common import (
 def evaluate(
     model: Path = typer.Argument(..., help="Model directory (e.g. runs/q/model-best)."),
     data: Path = typer.Argument(..., help="Annotated file (the model's reader, or --from)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
-    from_: Optional[str] = typer.Option(
-        None,
-        "--from",
-        help="Format of DATA (cmeee, conll, brat, doccano, labelstudio, ccks); default: the model's reader.",
-    ),
+    output: Optional[Path] = METRICS_OPTION,
+    from_: Optional[str] = format_option("--from", FROM_HELP),
     batch_size: int = BATCH_SIZE_OPTION,
     max_tokens: Optional[int] = MAX_TOKENS_OPTION,
     device: str = DEVICE_OPTION,
@@ -41,13 +43,8 @@ def evaluate(
     from ..data.plaintext import is_plain_text
     from ..loading import load
     from ..scoring import format_scores, score
-    from ..util import check_output_file
 
-    if output is not None:  # metrics are rewritten freely, the corpus never
-        check_output_file(output, overwrite=True, inputs=[data])
-
-    if output is not None:
-        check_output(output, "--output", example="metrics.json")
+    check_metrics_output(output, [data])
     if is_plain_text(data, from_):
         raise DataError(
             f"{data} is read as plain text (one text a line), which holds no gold entities to score "

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import check_output, friendly
+from ..util import check_output_path
+from .common import friendly
 
 
 @friendly
@@ -29,7 +30,7 @@ def export(
 
     if format != "onnx":
         raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
-    check_output(output, "--output", folder=True)
+    check_output_path(output, "--output", folder=True)
     from ..export.onnx import export_onnx
 
     export_onnx(model, output, quantize, overwrite=overwrite)

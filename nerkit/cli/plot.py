@@ -7,7 +7,8 @@ from typing import List
 
 import typer
 
-from .common import check_output, friendly
+from ..util import check_output_path
+from .common import friendly
 
 
 @friendly
@@ -21,7 +22,7 @@ def plot(
     (nerkit sweep's --output), the metric against each swept setting."""
     from ..plot import is_sweep_dir, plot_runs, plot_sweep
 
-    check_output(output, "--output", example="training.png")
+    check_output_path(output, "--output", example="training.png")
 
     if len(runs) == 1 and is_sweep_dir(runs[0]):
         plot_sweep(runs[0], output)

@@ -14,37 +14,31 @@ from .common import (
     DEVICE_OPTION,
     ENCODING_OPTION,
     MAX_TOKENS_OPTION,
-    check_output,
+    REPLACE_OUTPUT_OPTION,
+    format_option,
     friendly,
     is_cmeee,
     report_losses,
     warn_unknown_chars,
 )
 
+INPUT_HELP = "Input file (the model's reader, or --from; JSON Lines .jsonl; plain text .txt, one text a line; - for stdin, JSON Lines or plain text); entities are ignored."
+FROM_HELP = "Format of INPUT (text: plain text, one text a line); default: the model's reader."
+TO_HELP = "Format of OUTPUT (a short name or any registered writer); default: from its extension (.json: CMeEE)."
+
 
 @friendly
 def predict(
     model: Path = typer.Argument(..., help="Model directory."),
-    input: Path = typer.Argument(
-        ...,
-        help="Input file (the model's reader, or --from; JSON Lines .jsonl; plain text .txt, one text a line; - for stdin, JSON Lines or plain text); entities are ignored.",
-    ),
+    input: Path = typer.Argument(..., help=INPUT_HELP),
     output: Path = typer.Option(
         ...,
         "--output",
         "-o",
         help="Prediction file (format from --to or the extension; .jsonl after a JSON Lines input, or -: streamed).",
     ),
-    from_: Optional[str] = typer.Option(
-        None,
-        "--from",
-        help="Format of INPUT (text: plain text, one text a line); default: the model's reader.",
-    ),
-    to: Optional[str] = typer.Option(
-        None,
-        "--to",
-        help="Format of OUTPUT (a short name or any registered writer); default: from its extension (.json: CMeEE).",
-    ),
+    from_: Optional[str] = format_option("--from", FROM_HELP),
+    to: Optional[str] = format_option("--to", TO_HELP),
     batch_size: int = BATCH_SIZE_OPTION,
     max_tokens: Optional[int] = MAX_TOKENS_OPTION,
     device: str = DEVICE_OPTION,
@@ -57,9 +51,7 @@ def predict(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: on a terminal)."
     ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace an OUTPUT that exists (never the input)."
-    ),
+    overwrite: bool = REPLACE_OUTPUT_OPTION,
     encoding: str = ENCODING_OPTION,
 ) -> None:
     """Predict entities for every record of INPUT, in order, keeping each record's id.
@@ -85,8 +77,8 @@ def predict(
         fmt = formats.format_name("writers", to) if to else formats.output_format(output)
     if from_ is not None and from_ != "text":
         formats.format_name("readers", from_)
-    check_output(output, "--output", folder=fmt == "brat", example="predictions.json")
-    check_output_file(output, overwrite or resume, inputs=[input])
+    folder, example = fmt == "brat", "predictions.json"
+    check_output_file(output, overwrite or resume, [input], "--output", folder, example)
     if streaming:
         return stream_predict(
             model, input, output, batch_size, max_tokens, device, resume, chunk_size, progress,

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import check_output, friendly, load_config_args
+from ..util import check_output_path
+from .common import friendly, load_config_args, output_option, overwrite_option, resume_option
 
 
 @friendly
@@ -16,18 +17,11 @@ def pretrain(
     config: Path = typer.Argument(
         ..., help="Pretraining config (.cfg), e.g. configs/pretrain-quickstart.cfg."
     ),
-    output: Optional[Path] = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Directory for model-best/, model-last/ (Hugging Face model directories) and log.jsonl.",
+    output: Optional[Path] = output_option(
+        "Directory for model-best/, model-last/ (Hugging Face model directories) and log.jsonl."
     ),
-    resume: Optional[Path] = typer.Option(
-        None, "--resume", help="Output directory of an interrupted pretraining run to continue."
-    ),
-    overwrite: bool = typer.Option(
-        False, "--overwrite", help="Replace a finished run in --output (its log included)."
-    ),
+    resume: Optional[Path] = resume_option("pretraining run"),
+    overwrite: bool = overwrite_option("Replace a finished run in --output (its log included)."),
 ) -> None:
     """Masked-LM pretraining of the config's transformer encoder on raw text.
 
@@ -38,7 +32,7 @@ def pretrain(
     from ..training.pretrain import Pretrainer
 
     if output is not None:
-        check_output(output, "--output", folder=True)
+        check_output_path(output, "--output", folder=True)
     cfg = load_config_args(config, ctx.args)
     if resume is not None and output is None:
         output = resume
@@ -46,7 +40,7 @@ def pretrain(
         raise typer.BadParameter(
             "pass --output DIR: pretraining exists to write a model.", param_hint="--output"
         )
-    trainer = Pretrainer(cfg, output, resume, overwrite=overwrite)
+    trainer = Pretrainer(cfg, output, resume=resume, overwrite=overwrite)
     if trainer.dist.main:
         typer.echo(format_banner(trainer.summary()), err=True)
     result = trainer.run()

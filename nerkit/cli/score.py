@@ -7,8 +7,21 @@ from typing import List, Optional
 
 import typer
 
-from .common import ENCODING_OPTION, check_output, friendly, parse_options, write_metrics
+from .common import (
+    ENCODING_OPTION,
+    METRICS_OPTION,
+    check_metrics_output,
+    format_option,
+    friendly,
+    parse_options,
+    reader_options,
+    write_metrics,
+)
 from .evaluate import check_not_empty
+
+FROM_HELP = (
+    "Format of both files (a short name or any registered reader); default: detected for each."
+)
 
 
 @friendly
@@ -19,29 +32,20 @@ def score_cmd(
     pred: Path = typer.Argument(
         ..., help="Predictions: the same records in the same order (nerkit predict writes them)."
     ),
-    from_: Optional[str] = typer.Option(
-        None,
-        "--from",
-        help="Format of both files (a short name or any registered reader); default: detected for each.",
+    from_: Optional[str] = format_option("--from", FROM_HELP),
+    reader_option: List[str] = reader_options(
+        "Reader option KEY=VALUE for both, e.g. -r scheme=BMES."
     ),
-    reader_option: List[str] = typer.Option(
-        [], "--reader-option", "-r", help="Reader option KEY=VALUE for both, e.g. -r scheme=BMES."
-    ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write metrics JSON here."),
+    output: Optional[Path] = METRICS_OPTION,
     encoding: str = ENCODING_OPTION,
 ) -> None:
     """Score a prediction file against a gold file (strict micro P/R/F1), in any corpus format."""
     from ..data import formats
     from ..errors import DataError
     from ..scoring import format_scores, score
-    from ..util import check_output_file
 
-    if output is not None:  # metrics are rewritten freely, the two corpora never
-        check_output_file(output, overwrite=True, inputs=[gold, pred])
-
+    check_metrics_output(output, [gold, pred])
     options = parse_options(reader_option, "--reader-option")
-    if output is not None:
-        check_output(output, "--output", example="metrics.json")
     gold_format = from_ or formats.detect(gold)
     try:  # predictions: their own format, else the gold's (an empty "[]" tells nothing)
         pred_format = from_ or formats.detect(pred)

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from .common import check_output, friendly
+from ..util import check_output_path
+from .common import friendly
 
 
 @friendly
@@ -35,7 +36,7 @@ def sweep(
     from ..sweep.engine import run_sweep
     from ..sweep.plan import load_plan, parse_cli_overrides
 
-    check_output(output, "--output", folder=True)
+    check_output_path(output, "--output", folder=True)
     plan = load_plan(config, parse_cli_overrides(ctx.args))
     typer.echo(
         f"ℹ sweep of {plan.trials} trials ({plan.sampler.name} sampler) over "

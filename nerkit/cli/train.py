@@ -10,26 +10,26 @@ from typing import List, Optional
 import typer
 
 from ..errors import NerkitError
-from .common import ENCODING_OPTION, friendly, load_config_args
+from .common import (
+    ENCODING_OPTION,
+    friendly,
+    load_config_args,
+    output_option,
+    overwrite_option,
+    resume_option,
+)
 
 
 @friendly
 def train(
     ctx: typer.Context,
     config: Path = typer.Argument(..., help="Config file (.cfg)."),
-    output: Optional[Path] = typer.Option(
-        None,
-        "--output",
-        "-o",
-        help="Directory for model-best/, model-last/ and log.jsonl. Without it nothing is saved.",
+    output: Optional[Path] = output_option(
+        "Directory for model-best/, model-last/ and log.jsonl. Without it nothing is saved."
     ),
-    resume: Optional[Path] = typer.Option(
-        None, "--resume", help="Output directory of an interrupted run to continue."
-    ),
-    overwrite: bool = typer.Option(
-        False,
-        "--overwrite",
-        help="Replace the run already in --output whole (model-best/, model-last/, log.jsonl).",
+    resume: Optional[Path] = resume_option(),
+    overwrite: bool = overwrite_option(
+        "Replace the run already in --output whole (model-best/, model-last/, log.jsonl)."
     ),
     encoding: str = ENCODING_OPTION,
 ) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .common import check_output, friendly, load_config_args
+from ..util import check_output_path
+from .common import friendly, load_config_args
 
 
 @friendly
@@ -27,7 +28,7 @@ def vectors(
     """
     from ..training.vectors import train_vectors
 
-    check_output(output, "--output", example="vectors.txt")
+    check_output_path(output, "--output", example="vectors.txt")
     result = train_vectors(load_config_args(config, ctx.args), output)
     typer.secho(
         f"✔ {result.words:,} word vectors of dimension {result.dim} from {result.tokens:,} tokens "

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import DataError
-from .common import ENCODING_OPTION, check_output, friendly
+from .common import ENCODING_OPTION, friendly
 
 
 @friendly
@@ -29,8 +29,8 @@ def visualize(
     """Write a self-contained HTML page with nested entities drawn over the text."""
     from ..util import check_output_file
 
-    check_output(output, "--output", example="entities.html")
-    check_output_file(output, overwrite=True, inputs=[source, input, *([gold] if gold else [])])
+    inputs = [source, input, *([gold] if gold else [])]
+    check_output_file(output, overwrite=True, inputs=inputs, example="entities.html")
     write_page(source, input, output, gold, limit)
     typer.secho(f"✔ Wrote {output}", fg=typer.colors.GREEN)
 

@@ -212,21 +212,22 @@ def resolve_run(
         torch.set_num_threads(system.num_threads)
     seed_all(system.seed)
     built = resolve_sections(with_initialize(data), sections)
-    training = built.get("training")
-    components = None
-    if training is not None:
-        components = TrainingComponents(
-            optimizer=training["optimizer"],
-            schedule=training["schedule"],
-            adversarial=training["adversarial"],
-            averaging=training.get("averaging") or NoAveraging(),
-            logger=training["logger"],
-        )
     return replace(
         run,
         reader=built["corpora"]["reader"] if "corpora" in built else None,
         model=built.get("model"),
-        components=components,
+        components=training_components(built["training"]) if "training" in built else None,
+    )
+
+
+def training_components(training: Dict[str, Any]) -> TrainingComponents:
+    """The components of a built ``[training]`` section (no averaging: ``NoAveraging``)."""
+    return TrainingComponents(
+        optimizer=training["optimizer"],
+        schedule=training["schedule"],
+        adversarial=training["adversarial"],
+        averaging=training.get("averaging") or NoAveraging(),
+        logger=training["logger"],
     )
 
 

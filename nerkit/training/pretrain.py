@@ -5,7 +5,7 @@ files again, cuts documents into windows of ``max_length - 2`` characters as
 training does, shuffles them in a bounded buffer and masks each batch with a
 generator seeded by (seed, epoch, batch), so skipping the batches a killed
 run consumed replays the same masks. The steps are ``nerkit train``'s
-(:mod:`nerkit.training.loop`): ``[training]``'s optimizer, schedule,
+(:class:`nerkit.training.steps.StepLoop` runs both): ``[training]``'s optimizer, schedule,
 accumulation, clipping, adversarial strategy, weight averaging and loggers,
 mixed precision on CUDA, data parallelism under ``torchrun``, and the RNG state
 saved for an exact resume. The held-out text is masked once; its MLM loss
@@ -21,10 +21,9 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,47 +32,33 @@ from torch import nn
 
 from ..data.text import TextStats, check_texts, iter_windows
 from ..errors import ConfigError, ModelLoadError
-from ..util import atomic_dir, check_output_dir, recover_dir, remove_outputs, resolve_device
-from .averaging import NoAveraging, WeightAveraging, Weights
+from ..util import check_output_dir, remove_outputs, resolve_device
 from .initialize import seed_all
-from .loop import (
-    CHECKPOINTS,
-    PRECISION,
-    STATE_DIR,
-    Dist,
-    _resume_dir,
-    autocast,
-    load_state_blob,
-    micro_step,
-    mixed_precision,
-    optimizer_step,
-    save_state_blob,
-)
 from .masking import IGNORE, MaskVocab
 from .pretrain_config import PretrainRun, differences, pretrain_run
+from .steps import (
+    PRECISION,
+    STATE_DIR,
+    LoopResult,
+    LoopState,
+    StepLoop,
+    autocast,
+    micro_step,
+    resume_dir,
+)
 
 STATE_FILE = "pretraining.json"  # in training_state/: marks a resumable pretraining run
 
 
 @dataclass
-class PretrainState:
-    step: int = 0
-    epoch: int = 0
-    batches_done: int = 0  # this rank's batches consumed in the current epoch
-    best_loss: float = math.inf
-    best_step: int = -1
-    bad_evals: int = 0
-    evaluated_step: int = -1  # the step of the last evaluation (an epoch's end evaluates once)
-    finished: bool = False
+class PretrainState(LoopState):
+    best_loss: float = math.inf  # the lowest held-out MLM loss
+    BEST: ClassVar[str] = "best_loss"
 
 
 @dataclass
-class PretrainResult:
+class PretrainResult(LoopResult):
     best_loss: float
-    best_step: int
-    steps: int
-    output_dir: Optional[Path]
-    history: List[Dict[str, Any]]
 
 
 class MaskedLM(nn.Module):
@@ -161,28 +146,33 @@ def _save_quietly(mlm: nn.Module, path: Path) -> None:
             hf_logging.enable_progress_bar()
 
 
-class Pretrainer:
+class Pretrainer(StepLoop):
+    """Masked-LM pretraining over a :class:`~nerkit.training.pretrain_config.PretrainRun`
+    (``cfg``: one, or a pretraining config, validated with ``pretrain_run``)."""
+
+    STATE_FILE = STATE_FILE
+    # with eval_frequency, the steps alone (the epochs of a small text are short)
+    EVALUATE_EPOCH_ENDS = False
+    MINIMIZE = True  # the held-out MLM loss
+    RESULT = PretrainResult
+
     def __init__(
         self,
-        cfg: Config,
+        cfg: Union[Config, PretrainRun],
         output_dir: Optional[Path] = None,
         resume: Optional[Path] = None,
         stop_after_steps: Optional[int] = None,
         overwrite: bool = False,
     ) -> None:
-        run = pretrain_run(cfg)
+        run = cfg if isinstance(cfg, PretrainRun) else pretrain_run(cfg)
         self.run_config: PretrainRun = run
         self.system, self.training, self.settings = run.system, run.training, run.pretraining
         resolve_device(self.system.device)
-        self.output_dir = Path(output_dir) if output_dir else None
-        self.stop_after_steps = stop_after_steps
-        self.dist = Dist.from_env()
-        self.device = self.dist.device(self.system)
+        self._place(output_dir, stop_after_steps)
         seed_all(self.system.seed)
 
-        resume_dir = self._check_resume(resume) if resume else None
-        self.masker = run.masker()
-        encoder = run.encoder()
+        checkpoint = self._check_resume(resume) if resume else None
+        self.masker, encoder, components = run.build()
         self.window_chars = encoder.max_length - 2
         s = self.settings
         # every file read once before anything is built or written: its problems, its size
@@ -213,17 +203,15 @@ class Pretrainer:
             tok.mask_token_id,
             [encoder.cls_id, encoder.sep_id, encoder.pad_id, encoder.unk_id, *tok.all_special_ids],
         )
-        source = str(resume_dir) if resume_dir else run.encoder_source
+        source = str(checkpoint) if checkpoint else run.encoder_source
         mlm = build_mlm(
-            encoder.transformer.config, source, bool(resume_dir) or run.encoder_pretrained
+            encoder.transformer.config, source, bool(checkpoint) or run.encoder_pretrained
         )
         if encoder.gradient_checkpointing:
             mlm.gradient_checkpointing_enable()
         self.model = MaskedLM(encoder, mlm).to(self.device)
         self.model.train()
-        if self.output_dir is not None and self.dist.main:
-            for name in CHECKPOINTS:
-                recover_dir(self.output_dir / name)
+        self._recover_checkpoints()
         self.dev_batches = self._dev_batches()
 
         t = self.training
@@ -235,22 +223,11 @@ class Pretrainer:
                 f"{t.batch_size} than there are processes ({self.dist.world}). Add text or lower "
                 "--training.batch_size."
             )
-        total = math.ceil(self.batches_per_epoch / t.accumulate_gradient) * t.max_epochs
-        if t.max_steps:
-            total = min(total, t.max_steps) if t.max_epochs else t.max_steps
-        self.total_steps = max(1, total)
-        parts = run.training_parts()
-        self.optimizer = parts["optimizer"](self.model)
-        self.scheduler = parts["schedule"](self.optimizer, self.total_steps)
-        self.adversarial = parts["adversarial"]
-        self.averaging: WeightAveraging = parts.get("averaging") or NoAveraging()
-        self.averaging.start(self.model)
-        self.logger = parts["logger"](self.output_dir if self.dist.main else None, run.config)
-        self.amp_dtype, self.scaler = mixed_precision(self.device, self.system.mixed_precision)
+        self._start_steps(components, self.batches_per_epoch)
+        self.logger = components.logger(self.output_dir if self.dist.main else None, run.config)
         self.state = PretrainState()
-        self.history: List[Dict[str, Any]] = []
-        if resume_dir is not None:
-            self._load_state(resume_dir / STATE_DIR)
+        if checkpoint is not None:
+            self._load_state(checkpoint / STATE_DIR)
         self.net: nn.Module = self.dist.wrap(self.model, self.device)
 
     # -- data -------------------------------------------------------------------
@@ -299,6 +276,9 @@ class Pretrainer:
         if texts and index < usable:
             yield from self._own_batch(index, texts, epoch, skip)
 
+    def _batches(self, epoch: int, skip: int) -> Iterator[Dict[str, torch.Tensor]]:
+        return self._epoch_batches(epoch, skip)
+
     def _own_batch(self, index: int, texts: List[str], epoch: int, skip: int):
         if index % self.dist.world != self.dist.rank or index // self.dist.world < skip:
             return
@@ -307,7 +287,7 @@ class Pretrainer:
     # -- checkpoints --------------------------------------------------------------
 
     def _check_resume(self, resume: Path) -> Path:
-        found = _resume_dir(resume)
+        found = resume_dir(resume)
         path = found / STATE_DIR / STATE_FILE
         if not path.is_file():
             raise ConfigError(
@@ -327,44 +307,19 @@ class Pretrainer:
             )
         return found
 
-    def _save(
-        self,
-        name: str,
-        row: Optional[Dict[str, Any]],
-        with_state: bool,
-        raw: Optional[Weights] = None,
-    ) -> None:
-        """A Hugging Face model directory; ``raw``: the training weights when the model holds an average."""
-        if self.output_dir is None or not self.dist.main:
-            return
-        with atomic_dir(self.output_dir / name) as tmp:
-            _save_quietly(self.model.mlm, tmp)
-            self.model.encoder.tokenizer.save_pretrained(str(tmp))
-            vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
-            if vocab.is_file() and not (tmp / "vocab.txt").exists():
-                shutil.copyfile(vocab, tmp / "vocab.txt")  # for tools that read vocab.txt only
-            self.run_config.config.to_disk(tmp / "pretrain.cfg")
-            meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
-            (tmp / "pretraining.json").write_text(json.dumps(meta, indent=1))
-            if with_state:
-                self._save_state(tmp / STATE_DIR, raw)
+    def _write(self, path: Path, row: Optional[Dict[str, Any]]) -> None:
+        """A Hugging Face model directory (``row``: the evaluation it records)."""
+        _save_quietly(self.model.mlm, path)
+        self.model.encoder.tokenizer.save_pretrained(str(path))
+        vocab = Path(self.run_config.encoder_source or "") / "vocab.txt"
+        if vocab.is_file() and not (path / "vocab.txt").exists():
+            shutil.copyfile(vocab, path / "vocab.txt")  # for tools that read vocab.txt only
+        self.run_config.config.to_disk(path / "pretrain.cfg")
+        meta = {"step": self.state.step, "epoch": self.state.epoch, "eval": row}
+        (path / "pretraining.json").write_text(json.dumps(meta, indent=1))
 
-    def _save_state(self, path: Path, raw: Optional[Weights]) -> None:
-        save_state_blob(path, self.optimizer, self.scheduler, self.scaler, self.averaging, raw)
-        info = {
-            "state": asdict(self.state),
-            "history": self.history,
-            "fingerprint": self.run_config.fingerprint,
-        }
-        (path / STATE_FILE).write_text(json.dumps(info, indent=1))
-
-    def _load_state(self, path: Path) -> None:
-        info = json.loads((path / STATE_FILE).read_text())
-        self.state = PretrainState(**info["state"])
-        self.history = info["history"]
-        load_state_blob(
-            path, self.optimizer, self.scheduler, self.scaler, self.averaging, self.model
-        )
+    def _state_info(self) -> Dict[str, Any]:
+        return {"fingerprint": self.run_config.fingerprint}
 
     # -- steps ----------------------------------------------------------------------
 
@@ -410,94 +365,12 @@ class Pretrainer:
         loss = total / max(count, 1)
         return {"dev_loss": loss, "perplexity": math.exp(min(loss, 700.0)), "predicted": count}
 
-    def _evaluate(self, loss: float, started: float) -> bool:
-        with self.averaging.applied(self.model) as raw:
-            scores = self.evaluate()
-            st = self.state
-            st.evaluated_step = st.step
-            improved = scores["dev_loss"] < st.best_loss
-            if improved:
-                st.best_loss, st.best_step, st.bad_evals = scores["dev_loss"], st.step, 0
-            else:
-                st.bad_evals += 1
-            row = {
-                "epoch": st.epoch,
-                "step": st.step,
-                "loss": loss,
-                **scores,
-                "score": -scores["dev_loss"],
-                "best": improved,
-                "seconds": round(time.time() - started, 2),
-            }
-            self.history.append(row)
-            if self.dist.main:
-                self.logger.log_eval(row)
-            if improved:
-                self._save("model-best", row, with_state=False)
-            self._save("model-last", row, with_state=True, raw=raw)
-        self.dist.barrier()
-        return bool(self.training.patience and st.bad_evals >= self.training.patience)
-
-    def run(self) -> PretrainResult:
-        t, st = self.training, self.state
-        started = time.time()
-        progress = self.logger.progress(self.total_steps) if self.dist.main else None
-        if progress is not None and st.step:
-            progress.update(st.step, None)
-        losses: List[float] = []
-        stop = st.finished
-        while not stop and (not t.max_epochs or st.epoch < t.max_epochs):
-            batches = self._epoch_batches(st.epoch, st.batches_done)
-            while not stop:
-                group = [b for _, b in zip(range(t.accumulate_gradient), batches, strict=False)]
-                if not group:
-                    break
-                step_loss = sum(self._train_batch(b) for b in group) / len(group)
-                st.batches_done += len(group)
-                optimizer_step(self.optimizer, self.scheduler, self.scaler, self.model, t.grad_clip)
-                self.averaging.update(self.model)
-                st.step += 1
-                losses.append(step_loss)
-                if progress is not None:
-                    progress.update(1, step_loss)
-                if self.dist.main and t.log_every and st.step % t.log_every == 0:
-                    values = {"epoch": st.epoch, "loss": float(np.mean(losses[-t.log_every :]))}
-                    self.logger.log_step(
-                        st.step, {**values, "lr": max(self.scheduler.get_last_lr())}
-                    )
-                at_max = bool(t.max_steps) and st.step >= t.max_steps
-                if (t.eval_frequency and st.step % t.eval_frequency == 0) or at_max:
-                    stop = (
-                        self._evaluate(float(np.mean(losses)) if losses else 0.0, started) or at_max
-                    )
-                    losses = []
-                if self.stop_after_steps is not None and st.step >= self.stop_after_steps:
-                    if progress is not None:
-                        progress.close()
-                    raise KeyboardInterrupt(f"stopped after {st.step} steps (stop_after_steps)")
-            if not stop and st.batches_done >= self.batches_per_epoch:
-                # without eval_frequency, each epoch's end (once: a resumed run may have saved
-                # after this evaluation); with it, the steps alone (epochs of a small text are short)
-                if not t.eval_frequency and st.evaluated_step != st.step:
-                    stop = self._evaluate(float(np.mean(losses)) if losses else 0.0, started)
-                    losses = []
-                st.epoch += 1
-                st.batches_done = 0
-        st.finished = True
-        if progress is not None:
-            progress.close()
-        with self.averaging.applied(self.model) as raw:
-            last = self.history[-1] if self.history else None
-            self._save("model-last", last, with_state=True, raw=raw)
-        self.logger.close()
-        return PretrainResult(st.best_loss, st.best_step, st.step, self.output_dir, self.history)
+    def _score(self) -> Tuple[Dict[str, float], float, None]:
+        scores = self.evaluate()
+        return scores, scores["dev_loss"], None
 
 
-def pretrain(
-    cfg: Config,
-    output_dir: Optional[Path] = None,
-    resume: Optional[Path] = None,
-    stop_after_steps: Optional[int] = None,
-) -> PretrainResult:
-    """Pretrain the encoder a pretraining config describes; see ``Pretrainer``."""
-    return Pretrainer(cfg, output_dir, resume, stop_after_steps).run()
+def pretrain(cfg: Config, output_dir: Optional[Path] = None, **options: Any) -> PretrainResult:
+    """Pretrain the encoder a pretraining config describes; ``options``: the ``Pretrainer``'s
+    ``resume``, ``stop_after_steps`` and ``overwrite``."""
+    return Pretrainer(cfg, output_dir, **options).run()

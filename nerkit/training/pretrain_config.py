@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from confection import Config
 from pydantic import BaseModel, Field
@@ -29,11 +29,12 @@ from ..config import (
     filled_config,
     format_problems,
     interpolated,
-    resolve_section,
+    resolve_sections,
     with_initialize,
 )
 from ..errors import ConfigError
 from ..registrations import populate
+from .initialize import TrainingComponents, training_components
 
 
 class PretrainingSettings(StrictSettings):
@@ -82,9 +83,9 @@ SCHEMAS: Dict[str, type[BaseModel]] = {
 
 @dataclass
 class PretrainRun:
-    """What a pretraining config resolves to. ``encoder()`` builds the encoder (tokenizer,
-    config, random weights; the MLM weights are the trainer's business), so ``nerkit
-    vectors`` needs no model."""
+    """A pretraining config validated and interpolated once. It builds nothing until asked
+    (``nerkit vectors`` needs no model): :meth:`build` builds the trainer's parts in one
+    ``registry.resolve``, :meth:`vectors_segmenter` the segmenter of ``nerkit vectors``."""
 
     config: Config  # filled, written beside each checkpoint as pretrain.cfg
     system: SystemSettings
@@ -96,16 +97,18 @@ class PretrainRun:
     fingerprint: Dict[str, Any]  # what a resumed run must share with the interrupted one
     _data: Dict[str, Any]
 
-    def encoder(self) -> Any:
-        block = dict(self._data["model"]["encoder"], pretrained=False)
-        return resolve_section(Config({"encoder": block}), "encoder", initialize=False)
-
-    def masker(self) -> Any:
-        return self._resolve("pretraining", "masker")
-
-    def training_parts(self) -> Dict[str, Any]:
-        """``[training]``'s optimizer, schedule, adversarial, averaging and logger factories."""
-        return resolve_section(self.config, "training")
+    def build(self) -> Tuple[Any, Any, TrainingComponents]:
+        """(masker, encoder, training components), built together from the interpolated
+        config: ``[pretraining.masker]``, ``[model.encoder]`` with its ``[initialize]``
+        arguments (tokenizer, config, random weights: the MLM weights are the trainer's
+        business) and ``[training]``'s optimizer, schedule, adversarial, averaging, logger."""
+        blocks = {
+            "masker": self._data["pretraining"]["masker"],
+            "encoder": dict(self._data["model"]["encoder"], pretrained=False),
+            "training": self._data["training"],
+        }
+        built = resolve_sections(blocks, list(blocks))
+        return built["masker"], built["encoder"], training_components(built["training"])
 
     def vectors_segmenter(self) -> Any:
         if self._data.get("vectors", {}).get("segmenter") is not None:
@@ -123,7 +126,7 @@ class PretrainRun:
         node = self._data
         for part in section.split("."):
             node = node[part]
-        return resolve_section(Config({key: node[key]}), key, initialize=False)
+        return resolve_sections({key: node[key]}, [key])[key]
 
 
 def pretrain_run(cfg: Config) -> PretrainRun:
@@ -151,7 +154,8 @@ def pretrain_run(cfg: Config) -> PretrainRun:
     problems.extend(check_blocks(data))
     if problems:
         raise ConfigError(format_problems(problems))
-    written = as_dict(filled_config(cfg))
+    filled = filled_config(cfg)
+    written = as_dict(filled)
     fingerprint = {
         "model": written.get("model"),
         "initialize": written.get("initialize"),
@@ -159,7 +163,7 @@ def pretrain_run(cfg: Config) -> PretrainRun:
         "seed": found["system"].seed,
     }
     return PretrainRun(
-        config=filled_config(cfg),
+        config=filled,
         system=found["system"],
         training=found["training"],
         pretraining=found["pretraining"],
