@@ -87,7 +87,8 @@ def write_config(cfg: Config, path: Path) -> None:
 
 def load_plan(path: Path, overrides: Dict[str, Any]) -> SweepPlan:
     """Read and check the sweep of ``path``: one ConfigError listing every problem."""
-    from ..config import check_config, filled_config, resolve_section
+    from ..config import filled_config, resolve_section
+    from ..training.initialize import resolve_run
 
     cfg = _load(path, overrides)
     if SECTION not in cfg:
@@ -141,17 +142,15 @@ def load_plan(path: Path, overrides: Dict[str, Any]) -> SweepPlan:
     _check_keys(plan, filled_config(base))
     problems = []
     for params in _checked_points(plan):
-        try:
-            check_config(plan.trial_config(params))
+        try:  # each checked point as `nerkit train` will take it: validated, nothing built
+            resolve_run(plan.trial_config(params), sections=(), check_files=False)
         except ConfigError as err:
             where = ", ".join(f"{k} = {v!r}" for k, v in params.items())
             problems.append(f"at {where}: {err}")
             break  # one is enough: the others would repeat it
     if problems:
         raise ConfigError(f"[sweep] gives an invalid config {problems[0]}")
-    from ..assets import check_assets
-
-    check_assets(base, sections=("corpora", "model"))
+    resolve_run(base, sections=())  # every missing corpus and model file at once
     return plan
 
 

@@ -1,8 +1,11 @@
 """One resolved run: a config validated, interpolated and built once (spaCy's ``init_nlp``).
 
-Every command that works on a config for training (``nerkit train``, ``debug config``,
-``debug data``, ``debug vectors``, ``pretrain``, ``sweep``) starts here and takes the
-returned object; nothing downstream reads, interpolates or resolves the config again::
+Every command that works on a training config (``nerkit train``, ``debug config``,
+``debug data``, ``debug vectors``; ``nerkit sweep`` checks each grid point here before
+any trial trains, and trains each through ``Trainer``) starts here and takes the returned
+object; nothing downstream reads, interpolates or resolves the config again. A
+pretraining config (no ``[corpora]``; ``[pretraining]`` and ``[vectors]`` instead) takes
+the same steps once in ``training/pretrain_config.py:pretrain_run``::
 
     from nerkit.training.initialize import resolve_run
 
