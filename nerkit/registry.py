@@ -12,7 +12,8 @@ installed packages add components the same way (see docs/plugins.md).
 
 A registered builder says which of its arguments name files or folders with
 :func:`file_args`, next to its definition; the missing-files check
-(``nerkit/assets.py``) reads that, for built-ins and plugins alike.
+(``nerkit/assets.py``) and the save step (``meta.json``'s ``files``, ``nerkit/models/io.py``)
+read that, for built-ins and plugins alike.
 """
 
 from __future__ import annotations
