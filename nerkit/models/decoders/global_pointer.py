@@ -175,8 +175,8 @@ class SpanHeadOptions:
     head_size: int
     rope: bool
     dropout: float
-    boundary_smoothing: float = 0.0
-    smoothing_distance: int = 1
+    boundary_smoothing: float
+    smoothing_distance: int
 
     def check(self, name: str, scheme: object) -> None:
         """A ConfigError naming the setting of builder ``name`` that is out of range."""
