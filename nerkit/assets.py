@@ -116,6 +116,36 @@ def find_assets(
                     )
                 )
 
+    for item in declared_files(data, raw, [s for s in sections if s != "corpora"]):
+        if looks_local(item.value):
+            spec = item.spec
+            key = _paths_key(item.raw)
+            found.append(
+                AssetRef(item.where, item.value, *_spec(spec), key, spec.needs, spec.source)
+            )
+    return found
+
+
+@dataclass(frozen=True)
+class DeclaredFile:
+    """A file argument a component declares (:func:`nerkit.registry.file_args`), as set in a config."""
+
+    block: str  # the component's block, e.g. "model.lexicon.segmenter"
+    arg: str
+    where: str  # where the user wrote it, e.g. "initialize.model.encoder.name_or_path"
+    value: str  # after interpolation
+    raw: Any  # as written (``${paths.KEY}``)
+    spec: FileArg
+
+
+def declared_files(
+    data: Dict[str, Any], raw: Dict[str, Any], sections: Sequence[str]
+) -> List[DeclaredFile]:
+    """Every declared file argument set in ``sections`` of the config ``data`` (interpolated;
+    ``raw`` as written), in config order; ``model`` as training builds it, with the
+    ``[initialize]`` resources overlaid."""
+    found: List[DeclaredFile] = []
+
     def walk(node: Any, raw_node: Any, where: str, init_node: Any) -> None:
         if not isinstance(node, dict):
             return
@@ -123,11 +153,10 @@ def find_assets(
         init_node = init_node if isinstance(init_node, dict) else {}
         for arg, spec in declared_file_args(_builder(node)).items():
             value = node.get(arg)
-            if isinstance(value, str) and value and looks_local(value):
+            if isinstance(value, str) and value:
                 # where the user wrote it: [initialize.model...] for init-only resources
                 at = f"{INIT_SECTION}.{where}.{arg}" if arg in init_node else f"{where}.{arg}"
-                key = _paths_key(raw_node.get(arg))
-                found.append(AssetRef(at, value, *_spec(spec), key, spec.needs, spec.source))
+                found.append(DeclaredFile(where, arg, at, value, raw_node.get(arg), spec))
         for key, child in node.items():
             walk(child, raw_node.get(key), f"{where}.{key}", init_node.get(key))
 
@@ -137,7 +166,7 @@ def find_assets(
             walk(
                 with_initialize(data).get("model"), with_initialize(raw).get("model"), "model", init
             )
-        elif section != "corpora":
+        else:
             walk(data.get(section), raw.get(section), section, None)
     return found
 

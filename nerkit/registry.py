@@ -12,7 +12,8 @@ installed packages add components the same way (see docs/plugins.md).
 
 A registered builder says which of its arguments name files or folders with
 :func:`file_args`, next to its definition; the missing-files check
-(``nerkit/assets.py``) reads that, for built-ins and plugins alike.
+(``nerkit/assets.py``) and the save step (``meta.json``'s ``files``, ``nerkit/models/io.py``)
+read that, for built-ins and plugins alike.
 """
 
 from __future__ import annotations
@@ -166,6 +167,20 @@ def get_all(kind: str) -> Dict[str, Any]:
         if keys[:-1] == namespace:
             found[keys[-1]] = value
     return dict(sorted(found.items()))
+
+
+def name_of(kind: str, func: Callable[..., Any]) -> str:
+    """The name ``func`` is registered under in ``kind`` (the first, sorted, if several), so a
+    component names itself in its messages as its config does; ``func.__name__`` if it is
+    not registered (a builder called directly, outside any config)."""
+    registry.ensure_populated()
+    namespace = getattr(registry, kind).namespace
+    found = sorted(
+        k[-1] for k, v in catalogue.REGISTRY.items() if k[:-1] == namespace and v is func
+    )
+    if not found:  # a plugin's, registered by an entry point
+        found = sorted(name for name, v in _entry_points(kind)[0].items() if v is func)
+    return found[0] if found else func.__name__
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -300,6 +300,13 @@ def test_plugin_with_assets_round_trips_without_its_files(tmp_path: Path):
     assert meta["format"] == 2
     assert meta["components"]["encoders:acme.CharEncoder.v1"] == "acme-assets"
     assert meta["components"]["segmenters:acme.DictSegmenter.v1"] == "acme-assets"
+    assert meta["files"] == {  # the save step reads the plugin's file declarations
+        "initialize.model.encoder.vocab_path": {"source": str(chars), "copy": "encoder"},
+        "initialize.model.lexicon.segmenter.dictionary": {
+            "source": str(words),
+            "copy": "lexicon/segmenter",
+        },
+    }
     chars.unlink()
     words.unlink()
     assets.rmdir()

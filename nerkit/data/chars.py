@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import unicodedata
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..errors import ConfigError, ModelLoadError
 
@@ -76,13 +76,9 @@ class CharVocab:
         self._cache: Dict[str, int] = {}
 
     @classmethod
-    def from_file(
-        cls,
-        path: Union[str, Path],
-        unk_token: str = "[UNK]",
-        space_token: Optional[str] = "[unused1]",
-    ) -> CharVocab:
-        """Read a ``vocab.txt``: one token per line, the id is the line number."""
+    def from_file(cls, path: Union[str, Path], **options: Any) -> CharVocab:
+        """Read a ``vocab.txt``: one token per line, the id is the line number; ``options``
+        (``unk_token``, ``space_token``) as for :class:`CharVocab`."""
         path = Path(path)
         try:
             lines = path.read_text(encoding="utf-8").split("\n")
@@ -95,7 +91,7 @@ class CharVocab:
         vocab: Dict[str, int] = {}
         for i, line in enumerate(lines):
             vocab[line.rstrip("\r")] = i  # a repeated token keeps its last id, as transformers does
-        return cls(vocab, unk_token=unk_token, space_token=space_token)
+        return cls(vocab, **options)
 
     def __len__(self) -> int:
         return len(self.vocab)

@@ -4,8 +4,9 @@ A model directory (format 2) holds::
 
     config.cfg          the full filled config: [model] is the architecture, the
                         resources used to initialise it are in [initialize] / [paths]
-    meta.json           format, versions, labels, tag sets, scores, and which
-                        package provides each component
+    meta.json           format, versions, labels, tag sets, scores, which
+                        package provides each component, and the files the
+                        components declare (``files``: source and folder of its copy)
     model.safetensors   every weight (encoder, fusion, decoder, word vectors)
     encoder/            the encoder's ``to_disk`` (tokenizer files, config.json)
     lexicon/            the lexicon's ``to_disk`` (words.json, vectors.safetensors),
@@ -33,6 +34,7 @@ from safetensors.torch import load_model as st_load_model
 from safetensors.torch import save_model as st_save_model
 
 from ..about import __version__
+from ..assets import declared_files
 from ..config import as_dict, check_config, interpolated, resolve_section
 from ..errors import ConfigError, ModelLoadError, NerkitError, UnknownComponentError
 from ..registrations import populate
@@ -62,6 +64,7 @@ def save_model(
         "labels": list(scheme.labels),
         "scheme": type(scheme).__name__,
         "components": component_packages(as_dict(cfg)),
+        "files": bundled_files(model, path, as_dict(cfg), as_dict(config)),
     }
     if isinstance(scheme, TagScheme):
         info["tags"] = [scheme.layer_tags(i) for i in range(scheme.num_layers)]
@@ -69,6 +72,37 @@ def save_model(
     (path / "meta.json").write_text(json.dumps(info, ensure_ascii=False, indent=2), encoding="utf8")
     for weights in path.rglob("*.safetensors"):  # safetensors writes them 0600
         os.chmod(weights, file_mode())
+
+
+def bundled_files(
+    model: NERModel, path: Path, data: Dict[str, Any], raw: Dict[str, Any]
+) -> Dict[str, Dict[str, Optional[str]]]:
+    """meta.json's ``files``: each file argument a component declares
+    (:func:`nerkit.registry.file_args`, built-ins and plugins alike) that the config sets,
+    ``{"initialize.model.encoder.name_or_path": {"source": VALUE, "copy": "encoder"}}``.
+
+    ``copy`` is the folder of the model directory ``path`` (saved already) where the
+    component's ``to_disk`` put what it read: its own block's folder, else the nearest
+    enclosing asset component's (Word2Vec's vectors are in ``lexicon``); None where no
+    asset component holds the component or its folder is empty (what it read is in the
+    weights, or a loaded model reads the source again). ``data``: the config interpolated;
+    ``raw``: as written."""
+    owners = model.asset_components()
+    found: Dict[str, Dict[str, Optional[str]]] = {}
+    for item in declared_files(data, raw, ("model",)):
+        parts = item.block.split(".")[1:]  # "model.lexicon.segmenter" -> lexicon, segmenter
+        folders = (
+            [parts[:n] for n in range(len(parts), 0, -1)]
+            if parts[:1] and parts[0] in owners
+            else []
+        )
+        copy = next(("/".join(f) for f in folders if _wrote(path.joinpath(*f))), None)
+        found[item.where] = {"source": item.value, "copy": copy}
+    return found
+
+
+def _wrote(folder: Path) -> bool:
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def load_model(

@@ -21,7 +21,6 @@ from typing import (
     Callable,
     Dict,
     Iterable,
-    Iterator,
     List,
     Mapping,
     Optional,
@@ -380,8 +379,9 @@ def _line_error(
 
 class JsonRecordsReader:
     """``reader(path) -> Corpus`` for a format of JSON records (a JSON list or JSON Lines,
-    :func:`load_json_records`): a subclass turns each record into an :class:`Example`
-    (``record``); what it ignores, counted in ``ignored``, becomes one corpus warning."""
+    :func:`load_json_records`) whose end offsets are exclusive: a subclass reads each
+    record's text and entities (``record``); the record's ``id`` is kept, and what it
+    ignores, counted in ``ignored``, becomes one corpus warning."""
 
     file_what = "JSON records"  # the format, in messages about the file
 
@@ -391,10 +391,10 @@ class JsonRecordsReader:
     def __call__(self, path: PathLike) -> Corpus:
         path = Path(path)
         ignored: Counter = Counter()
-        examples = [
-            self.record(place, rec, i, path, ignored)
-            for i, (place, rec) in enumerate(load_json_records(path, self.file_what))
-        ]
+        examples = []
+        for i, (place, rec) in enumerate(load_json_records(path, self.file_what)):
+            text, entities = self.record(place, rec, ignored)  # rec: a dict, or an error
+            examples.append(Example(text, entities, i, str(path), record_id(rec.get("id"))))
         warnings = []
         if ignored:
             warnings.append(
@@ -402,27 +402,51 @@ class JsonRecordsReader:
             )
         return as_corpus(examples, path, warnings)
 
-    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
+    def record(self, place: str, rec: Any, ignored: Counter) -> Tuple[str, List[Entity]]:
+        """(text, entities) of the record ``rec``, or a DataError naming ``place`` and the field."""
         raise NotImplementedError
 
+    def span(self, place: str, text: str, start: Any, end: Any, label: Any) -> Entity:
+        """One entity (end exclusive), checked against the text and the reader's labels."""
+        return check_span(place, text, start, end, label, self.labels, exclusive=True)
 
-def entity_objects(
-    place: str, raw: Any, keys: Tuple[str, ...], what: str
-) -> Iterator[Tuple[str, Dict[str, Any]]]:
-    """``(place, entity)`` of each object of a record's ``entities`` list, each holding
-    ``keys``; a DataError naming the record and entity otherwise (``what``: the format)."""
-    if not isinstance(raw, list):
-        raise DataError(f"{place}, entities: expected a list, got {describe(raw)}. Fix the record.")
-    for j, ent in enumerate(raw):
-        where = f"{place}, entities[{j}]"
-        if not isinstance(ent, dict):
-            raise DataError(f"{where}: expected an object, got {describe(ent)}. Fix the record.")
-        for k in keys:
-            if k not in ent:
+    def object_spans(
+        self, place: str, raw: Any, keys: Tuple[str, str, str], what: str, text: str
+    ) -> List[Entity]:
+        """The entities of a record's ``entities`` list of objects, each holding ``keys``
+        (start, end, label); a DataError naming the record and entity otherwise (``what``:
+        the format)."""
+        if not isinstance(raw, list):
+            raise DataError(
+                f"{place}, entities: expected a list, got {describe(raw)}. Fix the record."
+            )
+        found = []
+        for j, ent in enumerate(raw):
+            where = f"{place}, entities[{j}]"
+            if not isinstance(ent, dict):
                 raise DataError(
-                    f"{where}.{k}: missing; {what} entities have {', '.join(keys[:-1])} and {keys[-1]}."
+                    f"{where}: expected an object, got {describe(ent)}. Fix the record."
                 )
-        yield where, ent
+            for k in keys:
+                if k not in ent:
+                    raise DataError(
+                        f"{where}.{k}: missing; {what} entities have {', '.join(keys[:-1])} and {keys[-1]}."
+                    )
+            found.append(self.span(where, text, *(ent[k] for k in keys)))
+        return found
+
+
+class JsonRecordsWriter:
+    """``writer(path, examples) -> WriteReport`` for a format of JSON records: a subclass
+    turns each example and its unique entities into a record (``record``)."""
+
+    lines = True  # JSON Lines; False: one JSON list
+
+    def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
+        return write_records(path, examples, self.record, lines=self.lines)
+
+    def record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+        raise NotImplementedError
 
 
 def require(place: str, record: Any, key: str, kind: type, what: str) -> Any:

@@ -13,20 +13,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Tuple
 
 from ...types import Entity, Example
-from .base import (
-    JsonRecordsReader,
-    PathLike,
-    WriteReport,
-    check_span,
-    corpus_format,
-    entity_objects,
-    record_id,
-    require,
-    write_records,
-)
+from .base import JsonRecordsReader, JsonRecordsWriter, corpus_format, require
 
 WHAT = 'a CCKS record {"originalText": ..., "entities": [{"start_pos", "end_pos", "label_type"}]}'
 
@@ -37,30 +27,20 @@ KEYS = ("start_pos", "end_pos", "label_type")
 class CCKSReader(JsonRecordsReader):
     file_what = "CCKS JSON"
 
-    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
+    def record(self, place: str, rec: Any, ignored: Counter) -> Tuple[str, List[Entity]]:
         text = require(place, rec, "originalText", str, WHAT)
-        entities = [
-            check_span(
-                where, text, e["start_pos"], e["end_pos"], e["label_type"], self.labels, True
-            )
-            for where, e in entity_objects(place, rec.get("entities") or [], KEYS, "CCKS")
+        return text, self.object_spans(place, rec.get("entities") or [], KEYS, "CCKS", text)
+
+
+class CCKSWriter(JsonRecordsWriter):
+    def record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+        rec: Dict[str, Any] = {} if ex.id is None else {"id": ex.id}
+        rec["originalText"] = ex.text
+        rec["entities"] = [
+            {"label_type": e.label, "overlap": 0, "start_pos": e.start, "end_pos": e.end + 1}
+            for e in ents
         ]
-        return Example(text, entities, index, str(path), record_id(rec.get("id")))
-
-
-def _ccks_record(ex: Example, ents: List[Entity]) -> Dict[str, Any]:
-    rec: Dict[str, Any] = {} if ex.id is None else {"id": ex.id}
-    rec["originalText"] = ex.text
-    rec["entities"] = [
-        {"label_type": e.label, "overlap": 0, "start_pos": e.start, "end_pos": e.end + 1}
-        for e in ents
-    ]
-    return rec
-
-
-class CCKSWriter:
-    def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        return write_records(path, examples, _ccks_record, lines=True)
+        return rec
 
 
 def _sniff(path: Path, head: str) -> bool:

@@ -17,22 +17,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Tuple
 
 from ...errors import ConfigError, DataError
 from ...types import Entity, Example
-from .base import (
-    JsonRecordsReader,
-    PathLike,
-    WriteReport,
-    check_span,
-    corpus_format,
-    describe,
-    entity_objects,
-    id_value,
-    record_id,
-    write_records,
-)
+from .base import JsonRecordsReader, JsonRecordsWriter, corpus_format, describe, id_value
 
 WHAT = 'a doccano record {"text": ..., "label": [[start, end, type]]}'
 
@@ -45,7 +34,7 @@ class DoccanoReader(JsonRecordsReader):
 
     file_what = "doccano JSONL"
 
-    def record(self, place: str, rec: Any, index: int, path: Path, ignored: Counter) -> Example:
+    def record(self, place: str, rec: Any, ignored: Counter) -> Tuple[str, List[Entity]]:
         if not isinstance(rec, dict):
             raise DataError(
                 f"{place}: expected a JSON object ({WHAT}), got {describe(rec)}. Fix the record."
@@ -64,36 +53,23 @@ class DoccanoReader(JsonRecordsReader):
                     raise DataError(
                         f"{where}: expected [start, end, type], got {describe(item)}. Fix the record."
                     )
-                entities.append(
-                    check_span(where, text, item[0], item[1], item[2], self.labels, exclusive=True)
-                )
+                entities.append(self.span(where, text, *item))
         elif "entities" in rec:
-            entities = [
-                check_span(
-                    where,
-                    text,
-                    e["start_offset"],
-                    e["end_offset"],
-                    e["label"],
-                    self.labels,
-                    exclusive=True,
-                )
-                for where, e in entity_objects(place, rec["entities"], KEYS, "doccano")
-            ]
+            entities = self.object_spans(place, rec["entities"], KEYS, "doccano", text)
         elif rec.get("label") is not None:
             raise DataError(
                 f"{place}, label: expected a list of [start, end, type], got {describe(rec['label'])}."
             )
-        return Example(text, entities, index, str(path), record_id(rec.get("id")))
+        return text, entities
 
 
-class DoccanoWriter:
+class DoccanoWriter(JsonRecordsWriter):
     def __init__(self, style: str) -> None:
         if style not in ("label", "entities"):
             raise ConfigError(f'writer.style: expected "label" or "entities", got {style!r}.')
         self.style = style
 
-    def _record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+    def record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
         rec: Dict[str, Any] = {"id": id_value(ex), "text": ex.text}
         if self.style == "label":
             rec["label"] = [[e.start, e.end + 1, e.label] for e in ents]
@@ -103,9 +79,6 @@ class DoccanoWriter:
                 for k, e in enumerate(ents, start=1)
             ]
         return rec
-
-    def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        return write_records(path, examples, self._record, lines=True)
 
 
 def _sniff(path: Path, head: str) -> bool:

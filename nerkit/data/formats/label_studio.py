@@ -19,22 +19,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ...errors import DataError
 from ...types import Entity, Example
-from .base import (
-    JsonRecordsReader,
-    PathLike,
-    WriteReport,
-    check_span,
-    corpus_format,
-    describe,
-    id_value,
-    record_id,
-    require,
-    write_records,
-)
+from .base import JsonRecordsReader, JsonRecordsWriter, corpus_format, describe, id_value, require
 
 WHAT = 'a Label Studio task {"data": {"text": ...}, "annotations": [{"result": [...]}]}'
 
@@ -46,7 +35,7 @@ class LabelStudioReader(JsonRecordsReader):
         super().__init__(labels)
         self.text_key = text_key
 
-    def record(self, place: str, task: Any, index: int, path: Path, ignored: Counter) -> Example:
+    def record(self, place: str, task: Any, ignored: Counter) -> Tuple[str, List[Entity]]:
         data = require(place, task, "data", dict, WHAT)
         text = data.get(self.text_key)
         if not isinstance(text, str):
@@ -88,14 +77,8 @@ class LabelStudioReader(JsonRecordsReader):
                         f"{where}.value.labels: expected a non-empty list, got {describe(labs)}."
                     )
                 for lab in labs:
-                    ent = check_span(
-                        f"{where}.value",
-                        text,
-                        value.get("start"),
-                        value.get("end"),
-                        lab,
-                        self.labels,
-                        True,
+                    ent = self.span(
+                        f"{where}.value", text, value.get("start"), value.get("end"), lab
                     )
                     surface = value.get("text")
                     if surface is not None and surface != text[ent.start : ent.end + 1]:
@@ -104,14 +87,16 @@ class LabelStudioReader(JsonRecordsReader):
                             f"end {value['end']} ({text[ent.start : ent.end + 1]!r}; end is exclusive). Fix the offsets."
                         )
                     entities.append(ent)
-        return Example(text, entities, index, str(path), record_id(task.get("id")))
+        return text, entities
 
 
-class LabelStudioWriter:
+class LabelStudioWriter(JsonRecordsWriter):
+    lines = False  # one JSON list of tasks
+
     def __init__(self, text_key: str, from_name: str, to_name: str) -> None:
         self.text_key, self.from_name, self.to_name = text_key, from_name, to_name
 
-    def _task(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
+    def record(self, ex: Example, ents: List[Entity]) -> Dict[str, Any]:
         result = [
             {
                 "id": f"e{k}",
@@ -132,9 +117,6 @@ class LabelStudioWriter:
             "data": {self.text_key: ex.text},
             "annotations": [{"result": result}],
         }
-
-    def __call__(self, path: PathLike, examples: Sequence[Example]) -> WriteReport:
-        return write_records(path, examples, self._task, lines=False)
 
 
 def _sniff(path: Path, head: str) -> bool:

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ...errors import ConfigError
+from ...registry import name_of
 from ...types import Entity
 from .base import GetExamples, TagScheme
 from .labels import check_entity, label_ids, learn_labels
@@ -377,5 +378,5 @@ def bio_scheme(
 
     labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
     """
-    name = "nerkit.BIO.v1"
+    name = name_of("label_schemes", bio_scheme)
     return BIOScheme(labels=labels, layers=None, priority=priority, name=name)

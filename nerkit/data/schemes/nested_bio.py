@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Any, List, Optional, Sequence
 
 from ...errors import ConfigError
+from ...registry import name_of
 from ..labels import nesting_layers
 from .bio import BIOScheme
 
 
-def sym_split_layers(labels: Sequence[str], name: str = "nerkit.NestedBIO.v1") -> List[List[str]]:
+def sym_split_layers(labels: Sequence[str], name: str) -> List[List[str]]:
     """The study's split of ``labels``: [["sym"], [every other label]]."""
     labels = list(labels)
     if "sym" not in labels or len(labels) < 2:
@@ -73,6 +74,5 @@ def nested_bio_scheme(
     and (with ``layers`` left out too) layers that keep its overlapping types apart.
     layers: a partition of ``labels``; default with ``labels`` given: ``sym`` / the others.
     """
-    return NestedBIOScheme(
-        labels=labels, layers=layers, priority=priority, name="nerkit.NestedBIO.v1"
-    )
+    name = name_of("label_schemes", nested_bio_scheme)
+    return NestedBIOScheme(labels=labels, layers=layers, priority=priority, name=name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ...registry import name_of
 from ...types import Entity
 from .base import GetExamples, SpanScheme
 from .labels import check_entity, label_ids, learn_labels
@@ -70,4 +71,4 @@ def span_scheme(labels: Optional[List[str]] = None) -> SpanLabelScheme:
 
     labels: the entity types; left out, ``nerkit train`` learns them from the training corpus.
     """
-    return SpanLabelScheme(labels=labels, name="nerkit.Spans.v1")
+    return SpanLabelScheme(labels=labels, name=name_of("label_schemes", span_scheme))

@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from ...data.schemes.nested_bio import NestedBIOScheme
+from ...data.schemes.nested_bio import nested_bio_scheme
 from ...errors import ConfigError
+from ...registry import name_of
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
@@ -520,7 +521,7 @@ def crf_decoder(
 
     decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
     """
-    name = "nerkit.CRFDecoder.v1"
+    name = name_of("decoders", crf_decoder)
     _check_args(name, dropout, reduction, decoding)
 
     def build(input_dim: int) -> CRFDecoder:
@@ -541,11 +542,9 @@ def crf_nested_decoder(
 
     labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
     """
-    name = "nerkit.CRFNestedDecoder.v1"
+    name = name_of("decoders", crf_nested_decoder)
     _check_args(name, dropout, reduction, decoding)
-    scheme = NestedBIOScheme(
-        labels=labels, layers=layers, priority=None, name="nerkit.NestedBIO.v1"
-    )
+    scheme = nested_bio_scheme(labels, layers)
 
     def build(input_dim: int) -> CRFDecoder:
         return CRFDecoder(scheme, input_dim, dropout, reduction, constrain_bio, name, decoding)

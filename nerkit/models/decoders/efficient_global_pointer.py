@@ -20,25 +20,11 @@ import torch
 from torch import Tensor, nn
 
 from ..base import DecoderFactory, SpanScheme
-from .global_pointer import GlobalPointerDecoder, rotary, span_decoder_factory
+from .global_pointer import GlobalPointerDecoder, SpanHeadOptions, rotary, span_decoder_factory
 
 
 class EfficientGlobalPointerDecoder(GlobalPointerDecoder):
     """Shared q/k span scores + per-label start/end biases."""
-
-    def __init__(
-        self,
-        scheme: SpanScheme,
-        input_dim: int,
-        head_size: int,
-        rope: bool,
-        dropout: float,
-        name: str,
-        boundary_smoothing: float,
-        smoothing_distance: int,
-    ) -> None:
-        smoothing = (boundary_smoothing, smoothing_distance)
-        super().__init__(scheme, input_dim, head_size, rope, dropout, name, *smoothing)
 
     def _build(self, input_dim: int) -> None:
         self.proj = nn.Linear(input_dim, 2 * self.head_size)
@@ -73,7 +59,6 @@ def efficient_global_pointer(
 
     boundary_smoothing: epsilon of Zhu and Li (2022), 0 = off; smoothing_distance: D.
     """
-    name = "nerkit.EfficientGlobalPointer.v1"
-    smoothing = (boundary_smoothing, smoothing_distance)
+    options = SpanHeadOptions(head_size, rope, dropout, boundary_smoothing, smoothing_distance)
     cls = EfficientGlobalPointerDecoder
-    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout, *smoothing)
+    return span_decoder_factory(cls, efficient_global_pointer, scheme, options)

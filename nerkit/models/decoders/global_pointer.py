@@ -33,13 +33,15 @@ and decoding) that ``efficient_global_pointer.py`` reuses.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Type
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ...errors import ConfigError
+from ...registry import name_of
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, SpanScheme
@@ -166,38 +168,70 @@ def span_mask(mask: Tensor) -> Tensor:
     return (mask.unsqueeze(2) & mask.unsqueeze(1) & upper).unsqueeze(1)
 
 
+@dataclass(frozen=True)
+class SpanHeadOptions:
+    """The options of a GlobalPointer-style head, as its registered builder takes them."""
+
+    head_size: int
+    rope: bool
+    dropout: float
+    boundary_smoothing: float
+    smoothing_distance: int
+
+    def check(self, name: str, scheme: object) -> None:
+        """A ConfigError naming the setting of builder ``name`` that is out of range."""
+        if not isinstance(scheme, SpanScheme):
+            raise ConfigError(
+                f"{name}: `scheme` {scheme!r} is not a span scheme. Use "
+                '@label_schemes = "nerkit.Spans.v1" in the [model.decoder.scheme] block '
+                "(BIO tag schemes go with nerkit.CRFDecoder.v1 or nerkit.LinearDecoder.v1)."
+            )
+        if self.head_size <= 0 or self.head_size % 2:
+            raise ConfigError(
+                f"{name}: `head_size` = {self.head_size} must be a positive even number (RoPE "
+                "rotates pairs of features); fix it in the [model.decoder] block."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(
+                f"{name}: `dropout` = {self.dropout} must be in [0, 1); fix it in the "
+                "[model.decoder] block."
+            )
+        if not 0.0 <= self.boundary_smoothing < 1.0:
+            raise ConfigError(
+                f"{name}: `boundary_smoothing` = {self.boundary_smoothing} must be in [0, 1) (the "
+                "paper uses 0.1 to 0.3; 0 turns it off); fix it in the [model.decoder] block."
+            )
+        if self.smoothing_distance < 1:
+            raise ConfigError(
+                f"{name}: `smoothing_distance` = {self.smoothing_distance} must be >= 1 (the paper "
+                "uses 1 or 2); fix it in the [model.decoder] block."
+            )
+
+
 class GlobalPointerDecoder(Decoder):
     """Span scores per label from per-label query/key projections (+ RoPE).
 
-    Subclasses change :meth:`scores` (see ``EfficientGlobalPointerDecoder``).
+    Subclasses change :meth:`_build` and :meth:`scores` (see ``EfficientGlobalPointerDecoder``).
     Targets: ``{"spans": BoolTensor [B, num_labels, L, L]}``, True at (c, start, end)
     of each gold entity (end inclusive); with ``boundary_smoothing`` > 0 a FloatTensor
     of soft targets (module docstring).
     """
 
     def __init__(
-        self,
-        scheme: SpanScheme,
-        input_dim: int,
-        head_size: int,
-        rope: bool,
-        dropout: float,
-        name: str,
-        boundary_smoothing: float,
-        smoothing_distance: int,
+        self, scheme: SpanScheme, input_dim: int, options: SpanHeadOptions, name: str
     ) -> None:
         super().__init__()
-        _check_args(name, scheme, head_size, dropout, boundary_smoothing, smoothing_distance)
+        options.check(name, scheme)
         if input_dim <= 0:
             raise ConfigError(f"{name}: input width must be > 0, got {input_dim}.")
         self.scheme = scheme
         self.name = name
         self.num_labels = len(scheme.labels)
-        self.head_size = head_size
-        self.rope = rope
-        self.boundary_smoothing = boundary_smoothing
-        self.smoothing_distance = smoothing_distance
-        self.dropout = nn.Dropout(dropout)
+        self.head_size = options.head_size
+        self.rope = options.rope
+        self.boundary_smoothing = options.boundary_smoothing
+        self.smoothing_distance = options.smoothing_distance
+        self.dropout = nn.Dropout(options.dropout)
         self._build(input_dim)
 
     def _build(self, input_dim: int) -> None:
@@ -277,57 +311,19 @@ class GlobalPointerDecoder(Decoder):
         )
 
 
-def _check_args(
-    name: str,
-    scheme: object,
-    head_size: int,
-    dropout: float,
-    boundary_smoothing: float = 0.0,
-    smoothing_distance: int = 1,
-) -> None:
-    if not isinstance(scheme, SpanScheme):
-        raise ConfigError(
-            f"{name}: `scheme` {scheme!r} is not a span scheme. Use "
-            '@label_schemes = "nerkit.Spans.v1" in the [model.decoder.scheme] block '
-            "(BIO tag schemes go with nerkit.CRFDecoder.v1 or nerkit.LinearDecoder.v1)."
-        )
-    if head_size <= 0 or head_size % 2:
-        raise ConfigError(
-            f"{name}: `head_size` = {head_size} must be a positive even number (RoPE "
-            "rotates pairs of features); fix it in the [model.decoder] block."
-        )
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(
-            f"{name}: `dropout` = {dropout} must be in [0, 1); fix it in the [model.decoder] block."
-        )
-    if not 0.0 <= boundary_smoothing < 1.0:
-        raise ConfigError(
-            f"{name}: `boundary_smoothing` = {boundary_smoothing} must be in [0, 1) (the paper "
-            "uses 0.1 to 0.3; 0 turns it off); fix it in the [model.decoder] block."
-        )
-    if smoothing_distance < 1:
-        raise ConfigError(
-            f"{name}: `smoothing_distance` = {smoothing_distance} must be >= 1 (the paper uses "
-            "1 or 2); fix it in the [model.decoder] block."
-        )
-
-
 def span_decoder_factory(
     cls: Type[GlobalPointerDecoder],
-    name: str,
+    builder: Callable[..., Any],
     scheme: SpanScheme,
-    head_size: int,
-    rope: bool,
-    dropout: float,
-    boundary_smoothing: float = 0.0,
-    smoothing_distance: int = 1,
+    options: SpanHeadOptions,
 ) -> DecoderFactory:
-    """Check a GlobalPointer-style decoder's config args now; return ``build(input_dim)``."""
-    smoothing = (boundary_smoothing, smoothing_distance)
-    _check_args(name, scheme, head_size, dropout, *smoothing)
+    """Check a GlobalPointer-style decoder's config args now (named after the registered
+    ``builder``); return ``build(input_dim)``."""
+    name = name_of("decoders", builder)
+    options.check(name, scheme)
 
     def build(input_dim: int) -> GlobalPointerDecoder:
-        return cls(scheme, input_dim, head_size, rope, dropout, name, *smoothing)
+        return cls(scheme, input_dim, options, name)
 
     return DecoderFactory(build, scheme, "scheme")
 
@@ -344,7 +340,5 @@ def global_pointer(
 
     boundary_smoothing: epsilon of Zhu and Li (2022), 0 = off; smoothing_distance: D.
     """
-    name = "nerkit.GlobalPointer.v1"
-    smoothing = (boundary_smoothing, smoothing_distance)
-    cls = GlobalPointerDecoder
-    return span_decoder_factory(cls, name, scheme, head_size, rope, dropout, *smoothing)
+    options = SpanHeadOptions(head_size, rope, dropout, boundary_smoothing, smoothing_distance)
+    return span_decoder_factory(GlobalPointerDecoder, global_pointer, scheme, options)

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ...data.schemes.nested_bio import NestedBIOScheme
+from ...data.schemes.nested_bio import nested_bio_scheme
 from ...errors import ConfigError
+from ...registry import name_of
 from ...spans import SpanArrays
 from ...types import Entity
 from ..base import Decoder, DecoderFactory, TagScheme
@@ -38,6 +39,16 @@ from .tag_decoding import (
 from .targets import loss_target
 
 IGNORE = -100
+
+
+def _check_args(scheme: object, dropout: float, decoding: str) -> str:
+    """The decoder's registered name, once ``scheme``, ``dropout`` and ``decoding`` are checked."""
+    name = name_of("decoders", linear_decoder)
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"{name}: `dropout` must be in [0, 1), got {dropout}.")
+    _check_scheme(scheme, name)
+    check_decoding(name, decoding)
+    return name
 
 
 def _check_scheme(scheme: object, name: str) -> None:
@@ -65,14 +76,9 @@ class LinearDecoder(Decoder):
         decoding: str,
     ) -> None:
         super().__init__()
-        _check_scheme(scheme, "nerkit.LinearDecoder.v1")
-        check_decoding("nerkit.LinearDecoder.v1", decoding)
-        if not 0.0 <= dropout < 1.0:
-            raise ConfigError(
-                f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}."
-            )
+        name = _check_args(scheme, dropout, decoding)
         if input_dim <= 0:
-            raise ConfigError(f"nerkit.LinearDecoder.v1: input width must be > 0, got {input_dim}.")
+            raise ConfigError(f"{name}: input width must be > 0, got {input_dim}.")
         self.scheme = scheme
         self.decoding = decoding
         self.input_dim = input_dim
@@ -167,10 +173,7 @@ def linear_decoder(
 
     decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
     """
-    if not 0.0 <= dropout < 1.0:
-        raise ConfigError(f"nerkit.LinearDecoder.v1: `dropout` must be in [0, 1), got {dropout}.")
-    _check_scheme(scheme, "nerkit.LinearDecoder.v1")
-    check_decoding("nerkit.LinearDecoder.v1", decoding)
+    _check_args(scheme, dropout, decoding)
 
     def build(input_dim: int) -> LinearDecoder:
         return LinearDecoder(scheme, input_dim, dropout, decoding)
@@ -189,8 +192,6 @@ def linear_nested_decoder(
     labels, layers: as for nerkit.NestedBIO.v1 (left out: learned from the training corpus).
     decoding: "strict" (default), "lenient" or "constrained" (see ``tag_decoding``).
     """
-    scheme = NestedBIOScheme(
-        labels=labels, layers=layers, priority=None, name="nerkit.NestedBIO.v1"
-    )
+    scheme = nested_bio_scheme(labels, layers)
     # labels and layers are this block's own arguments: what the scheme learns goes here
     return DecoderFactory(linear_decoder(scheme, dropout, decoding).build, scheme, None)
