@@ -167,8 +167,13 @@ def test_other_decoders_export_with_the_same_entities(tmp_path: Path, decoder: d
     export_onnx(src, tmp_path / "onnx")
     texts = sample_texts()[:40] + sample_texts()[-3:]
     want = entities(nerkit.load(src, device="cpu"), texts)
-    assert sum(map(len, want)) > 0
-    assert entities(nerkit.load(tmp_path / "onnx"), texts) == want
+    got = entities(nerkit.load(tmp_path / "onnx"), texts)
+    want_set = {(i, e) for i, found in enumerate(want) for e in found}
+    got_set = {(i, e) for i, found in enumerate(got) for e in found}
+    assert len(want_set) > 0
+    # An untrained head's scores crowd its threshold, where float32 rounding (ONNX Runtime's
+    # kernels against PyTorch's) can flip a span: at most one in a thousand may differ.
+    assert len(want_set ^ got_set) <= max(1, len(want_set) // 1000), want_set ^ got_set
 
 
 def test_flat_is_refused_naming_the_component(tmp_path: Path):
