@@ -408,3 +408,71 @@ def test_a_pretraining_run_interpolates_and_resolves_once(text_files, monkeypatc
     trainer = Pretrainer(cfg)
     assert dict(calls) == {"interpolate": 1, "registry.resolve": 1, "blocks": 3}
     assert trainer.total_steps == 6 and trainer.masker is not None
+
+
+# ---------------------------------------------------------------------------
+# torchrun: two gloo processes pretrain one model
+# ---------------------------------------------------------------------------
+
+DDP_PRETRAIN = """
+import hashlib, json, os, sys
+import torch
+from nerkit.config import load_config
+from nerkit.training.pretrain import Pretrainer
+
+trainer = Pretrainer(load_config(sys.argv[3], json.loads(sys.argv[2])), sys.argv[1])
+before = {k: v.clone() for k, v in trainer.model.mlm.state_dict().items()}
+result = trainer.run()
+state = trainer.model.mlm.state_dict()
+h = hashlib.sha256()
+for k in sorted(state):
+    h.update(k.encode()); h.update(state[k].detach().cpu().numpy().tobytes())
+changed = any(not torch.equal(state[k], before[k]) for k in state)
+with open(os.path.join(sys.argv[1], f"rank{os.environ['RANK']}.json"), "w") as fh:
+    json.dump({"hash": h.hexdigest(), "changed": changed, "steps": result.steps}, fh)
+"""
+
+
+def _state_hash(state: dict) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def test_two_gloo_processes_pretrain_one_model(tmp_path: Path, text_files):
+    """Under torchrun each rank takes every other batch (half the steps of one process) and
+    DistributedDataParallel keeps the ranks' weights equal; rank 0 alone writes the Hugging
+    Face directories, which hold those weights. Without DDP the two ranks' weights differ."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from transformers import AutoModelForMaskedLM
+
+    script = tmp_path / "ddp_pretrain.py"
+    script.write_text(DDP_PRETRAIN, encoding="utf8")
+    out = tmp_path / "out"
+    out.mkdir()
+    extra = {"training.max_steps": 0, "training.max_epochs": 1, "training.eval_frequency": 0}
+    overrides = _overrides(text_files, **extra)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command += ["--master-addr", "127.0.0.1", "--master-port", str(port)]
+    command += [str(script), str(out), json.dumps(overrides), str(CONFIG)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0, r1 = (json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1))
+    batches = math.ceil(len(list(iter_windows([str(text_files[0])], "text", 10**6, 126, 32))) / 8)
+    assert r0["steps"] == r1["steps"] == batches // 2 > 0
+    assert r0["changed"] and r1["changed"]
+    assert r0["hash"] == r1["hash"]
+    saved = AutoModelForMaskedLM.from_pretrained(out / "model-last")
+    assert _state_hash(saved.state_dict()) == r0["hash"]
