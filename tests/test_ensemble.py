@@ -192,3 +192,13 @@ def test_average_needs_one_architecture(two_seeds, tmp_path):
     (other / "config.cfg").write_text(cfg)
     with pytest.raises(ConfigError, match="one decoder kind"):
         write_ensemble([two_seeds[0], other], tmp_path / "e", method="average")
+
+
+def test_export_of_an_ensemble_says_to_export_a_member(two_seeds, tmp_path):
+    out = tmp_path / "ens"
+    write_ensemble(two_seeds, out)
+    result = runner.invoke(app, ["export", str(out), "--output", str(tmp_path / "onnx")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "is an ensemble" in text and "members" in text and "00" in text
+    assert not (tmp_path / "onnx").exists()

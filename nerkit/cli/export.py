@@ -31,6 +31,15 @@ def export(
     if format != "onnx":
         raise ConfigError(f"--format: only onnx is supported, got {format!r}.")
     check_output_path(output, "--output", folder=True)
+    from ..ensemble import MEMBERS, is_ensemble_dir
+
+    if is_ensemble_dir(model):  # its members vote in Python: there is no one graph to trace
+        raise ConfigError(
+            f"{model} is an ensemble (written by nerkit ensemble): its members' spans are "
+            "combined in Python, so it has no single network to export. Export each member "
+            f"instead (nerkit export {model / MEMBERS / '00'} --output DIR, and so on), "
+            "or export one of the models the ensemble was built from."
+        )
     from ..export.onnx import export_onnx
 
     export_onnx(model, output, quantize, overwrite=overwrite)
