@@ -101,6 +101,18 @@ def test_predict_cli_runs_on_the_onnx_model(exported: Path, tmp_path: Path):
     assert got == [[tuple(e) for e in ents] for ents in entities(nerkit.load(exported), texts)]
 
 
+def test_a_pytorch_command_on_the_onnx_directory_names_its_backend(exported: Path, tmp_path):
+    from nerkit.pipeline import load_torch
+
+    with pytest.raises(nerkit.errors.ModelLoadError) as err:
+        load_torch(exported, device="cpu")
+    text = " ".join(str(err.value).split())
+    assert "backend 'onnx'" in text and "model.safetensors" in text and "nerkit.load" in text
+    result = runner.invoke(app, ["export", str(exported), "--output", str(tmp_path / "again")])
+    assert result.exit_code == 1 and "backend 'onnx'" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
 def test_int8_is_quantized_and_close_to_fp32(tiny_model_dir: Path, exported: Path, tmp_path: Path):
     out = tmp_path / "int8"
     export_onnx(tiny_model_dir, out, quantize="int8")

@@ -95,7 +95,7 @@ def load_onnx(path: Path, threads: Optional[int] = None, device: str = "cpu") ->
         ) from None
     path = Path(path)
     required = ("config.cfg", "meta.json", ONNX_FILE, DECODER_FILE)
-    cfg, meta = read_model_dir(path, required, kind="ONNX")
+    cfg, meta = read_model_dir(path, required, kind="ONNX", backend="onnx")
     with torch.device("meta"):  # the encoder's weights are in model.onnx: build no tensors for them
         model = build_model(path, cfg)  # each component's assets (encoder/ tokenizer, lexicon/)
     model.build_heads()  # fusion and decoder again, on the CPU: the decoder decodes

@@ -183,11 +183,15 @@ RECOPY = (
 
 
 def read_model_dir(
-    path: Path, required: Tuple[str, ...] = REQUIRED_FILES, kind: str = "nerkit"
+    path: Path,
+    required: Tuple[str, ...] = REQUIRED_FILES,
+    kind: str = "nerkit",
+    backend: str = "torch",
 ) -> Tuple[Config, Dict[str, Any]]:
     """The config and meta.json of a model directory (PyTorch, or ``kind`` "ONNX" with its
-    own ``required`` files), checked: the files are there and readable, the format is this
-    nerkit's, every component is registered here and the config is valid. Reads only."""
+    own ``required`` files and meta.json ``backend``), checked: the files are there and
+    readable, the format is this nerkit's, every component is registered here and the
+    config is valid. Reads only."""
     if not path.is_dir():
         raise ModelLoadError(
             f"Model directory not found: {path}. Pass a directory written by `nerkit train` "
@@ -195,6 +199,13 @@ def read_model_dir(
         )
     missing = [f for f in required if not (path / f).exists()]
     if missing:
+        writer = _backend_of(path)
+        if writer not in (None, backend):  # another backend's directory, not a broken one
+            raise ModelLoadError(
+                f"{path} is a model directory of backend {writer!r} (its meta.json says so), "
+                f"not a {kind} model directory: it has no {', '.join(missing)}. Load it with "
+                "nerkit.load (which picks the backend), or pass the directory it was made from."
+            )
         raise ModelLoadError(
             f"{path} is not a complete {kind} model directory: missing {', '.join(missing)}."
         )
@@ -214,6 +225,17 @@ def read_model_dir(
     _check_components(as_dict(cfg), meta.get("components", {}))
     check_config(cfg, initialize=False)
     return cfg, meta
+
+
+def _backend_of(path: Path) -> Optional[str]:
+    """The ``backend`` a readable meta.json of ``path`` names (``onnx``, ``ensemble``; PyTorch
+    directories name none), else None."""
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    backend = meta.get("backend") if isinstance(meta, dict) else None
+    return backend if isinstance(backend, str) else None
 
 
 def build_model(path: Path, cfg: Config) -> NERModel:
