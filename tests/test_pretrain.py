@@ -207,6 +207,45 @@ def test_resume_equals_uninterrupted(tmp_path: Path, text_files):
     assert meta["step"] == best["step"] == full.best_step
 
 
+@pytest.mark.parametrize("kind", ["bert", "roberta"])
+def test_masked_only_loss_equals_transformers_loss(kind: str):
+    """MaskedLM applies the head to the predicted positions only: the loss and every
+    gradient equal those of the MLM's own forward over [B, T, V] logits."""
+    import transformers
+
+    from nerkit.training.pretrain import MaskedLM, mlm_head
+
+    torch.manual_seed(0)
+    sizes = dict(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2)
+    if kind == "bert":
+        config = transformers.BertConfig(intermediate_size=32, **sizes)
+    else:
+        config = transformers.RobertaConfig(intermediate_size=32, pad_token_id=1, **sizes)
+    mlm = transformers.AutoModelForMaskedLM.from_config(config).double().eval()  # no dropout
+    assert mlm_head(mlm) is not None  # the fast path is taken, not the fallback
+
+    class _Encoder:
+        transformer = None
+
+    model = MaskedLM(_Encoder(), mlm)
+    ids = torch.randint(5, 50, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[2, 6:] = 0
+    labels = torch.full_like(ids, IGNORE)
+    labels[0, 2], labels[1, 5], labels[1, 7], labels[2, 1] = 7, 9, 11, 13
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    ours = model(batch)
+    ours.backward()
+    grads = {n: p.grad.clone() for n, p in mlm.named_parameters() if p.grad is not None}
+    mlm.zero_grad()
+    theirs = mlm(**batch).loss
+    theirs.backward()
+    assert torch.allclose(ours, theirs, rtol=0, atol=1e-12)
+    for name, param in mlm.named_parameters():
+        if param.grad is not None:
+            assert torch.allclose(grads[name], param.grad, rtol=0, atol=1e-12), name
+
+
 def test_output_loads_in_transformers_and_fine_tunes(tmp_path: Path, text_files):
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
